@@ -1,0 +1,225 @@
+"""The claim state and the one function that moves it: COB_RULES.md section 7.
+
+`step(state, event, ref, now)` applies one EOB (processed, denied or reversed) or one clock
+tick to a claim and returns the new state with the outcomes to publish, in emission order.
+The stream agents and the replay command both call it; nothing here reads a clock or does I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from models.events import EobEvent, Role
+from models.outcomes import Outcome, PatientBillingReady, PaymentDiscrepancy
+from models.reference import Reference
+from models.settlement import compute_claim
+from models.verdict import Draft, discrepancy, estimate, evaluate_version, is_cob_order_denial
+
+TimerKind = Literal["secondary_overdue", "orphan_secondary"]
+
+
+class ClaimState(BaseModel):
+    """Everything the system remembers about one claim (a value of the claims table)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    claim_id: str
+    revision: int = 0
+    seen_event_ids: tuple[str, ...] = ()
+    primary: EobEvent | None = None
+    secondary: EobEvent | None = None
+    had_primary: bool = False
+    standing_ready: PatientBillingReady | None = None
+    overdue_fired_for: str | None = None
+    orphan_fired_for: str | None = None
+    last_event_at: datetime | None = None
+
+    def current(self, role: Role) -> EobEvent | None:
+        return self.primary if role == "primary" else self.secondary
+
+
+@dataclass(frozen=True, slots=True)
+class EobReceived:
+    """An EOB accepted by validation, from the topic that gives its role."""
+
+    role: Role
+    eob: EobEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ClockTick:
+    """Time has moved: fire this claim's timers that are due."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    state: ClaimState
+    outcomes: list[Outcome] = field(default_factory=list)
+    moves_clock: bool = False  # False for a duplicate: it changes nothing, not even event time
+
+
+@dataclass(frozen=True, slots=True)
+class ArmedTimer:
+    """A timeout that will fire `wait_days` of `payer_id`'s profile after `anchor`."""
+
+    kind: TimerKind
+    anchor: datetime
+    payer_id: str
+
+    def deadline(self, ref: Reference) -> datetime:
+        terms = ref.terms(self.payer_id)
+        days = terms.secondary_wait_days if self.kind == "secondary_overdue" else terms.primary_wait_days
+        return self.anchor + timedelta(days=days)
+
+
+def outcome_event_id(claim_id: str, revision: int, draft: Draft, cause: str) -> str:
+    """Deterministic: the same claim history yields the same id for the same outcome."""
+    tag = draft.fields.get("kind") or draft.fields.get("status") or draft.model.__name__
+    text = "\x1f".join((claim_id, str(revision), draft.model.__name__, str(tag), cause))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+class _Emitter:
+    def __init__(self, state: ClaimState, now: datetime, cause: str) -> None:
+        self.claim_id = state.claim_id
+        self.revision = state.revision
+        self.now = now
+        self.cause = cause
+        self.outcomes: list[Outcome] = []
+
+    def emit(self, draft: Draft) -> Outcome:
+        self.revision += 1
+        outcome = draft.model.model_validate(
+            {
+                **draft.fields,
+                "event_id": outcome_event_id(self.claim_id, self.revision, draft, self.cause),
+                "claim_id": self.claim_id,
+                "revision": self.revision,
+                "produced_at": self.now,
+            }
+        )
+        self.outcomes.append(outcome)
+        return outcome
+
+
+def step(state: ClaimState | None, event: EobReceived | ClockTick, ref: Reference, now: datetime) -> Transition:
+    """Apply one event to a claim (None: a claim never seen) and return what follows from it.
+
+    `now` stamps the outcomes: event time in replay, the record's time in the worker; for a
+    clock tick it is also the time the timers are checked against.
+    """
+    if isinstance(event, ClockTick):
+        assert state is not None, "a clock tick needs an existing claim"
+        return _fire_timers(state, ref, now)
+    if state is None:
+        state = ClaimState(claim_id=event.eob.claim_id)
+    return _apply_eob(state, event.role, event.eob, ref, now)
+
+
+def _apply_eob(state: ClaimState, role: Role, eob: EobEvent, ref: Reference, now: datetime) -> Transition:
+    if eob.event_id in state.seen_event_ids:
+        return Transition(state)
+    remembered = state.model_copy(update={"seen_event_ids": (*state.seen_event_ids, eob.event_id)})
+    if eob.is_duplicate_notice():
+        return Transition(remembered)
+    current = state.current(role)
+    if eob.status == "reversed" and current is None:
+        return Transition(remembered, moves_clock=True)  # nothing to withdraw
+
+    withdrawn = current if eob.status == "reversed" else None
+    changes: dict[str, object] = {role: None if withdrawn else eob, "standing_ready": None, "last_event_at": now}
+    if role == "primary" and not withdrawn:
+        changes["had_primary"] = True
+    new = remembered.model_copy(update=changes)
+    out = _Emitter(new, now, cause=eob.event_id)
+
+    standing = state.standing_ready
+    if standing is not None:
+        out.emit(Draft(PatientBillingReady, {**standing.model_dump(exclude={"event_id", "claim_id", "revision",
+                                                                             "produced_at", "status"}),
+                                             "status": "voided", "voids_event_id": standing.event_id}))
+        if withdrawn is not None:
+            out.emit(
+                discrepancy(
+                    f"{role}_reversed",
+                    primary=new.primary,
+                    secondary=new.secondary,
+                    expected=None,
+                    actual=new.secondary.total_paid if new.secondary else None,
+                    line_ids=withdrawn.line_ids,
+                )
+            )
+    if role == "primary" and not withdrawn and eob.secondary_payer_id is not None and not is_cob_order_denial(eob):
+        out.emit(estimate(eob, new.secondary, ref))
+    ready = None
+    for draft in evaluate_version(new.primary, new.secondary, ref):
+        emitted = out.emit(draft)
+        if isinstance(emitted, PatientBillingReady):
+            ready = emitted
+    final = new.model_copy(update={"revision": out.revision, "standing_ready": ready})
+    return Transition(final, out.outcomes, moves_clock=True)
+
+
+def armed_timers(state: ClaimState) -> list[ArmedTimer]:
+    """The timeouts this claim is waiting on, whatever the clock says."""
+    timers = []
+    primary, secondary = state.primary, state.secondary
+    if (
+        primary is not None
+        and primary.secondary_payer_id is not None
+        and secondary is None
+        and not is_cob_order_denial(primary)
+        and state.overdue_fired_for != primary.event_id
+    ):
+        timers.append(ArmedTimer("secondary_overdue", primary.adjudicated_at, primary.secondary_payer_id))
+    if not state.had_primary and secondary is not None and state.orphan_fired_for != secondary.event_id:
+        timers.append(ArmedTimer("orphan_secondary", secondary.adjudicated_at, secondary.payer_id))
+    return timers
+
+
+def _fire_timers(state: ClaimState, ref: Reference, clock: datetime) -> Transition:
+    due = [t for t in armed_timers(state) if t.deadline(ref) <= clock]
+    if not due:
+        return Transition(state)
+    out = _Emitter(state, clock, cause="timer")
+    changes: dict[str, object] = {}
+    for timer in due:
+        if timer.kind == "secondary_overdue":
+            primary = state.primary
+            assert primary is not None
+            computed = compute_claim(primary, primary.secondary_payer_id, ref)
+            out.emit(discrepancy("secondary_overdue", primary=primary, secondary=None,
+                                 expected=computed.expected_secondary_paid, actual=None,
+                                 line_ids=primary.line_ids))
+            changes["overdue_fired_for"] = primary.event_id
+        else:
+            secondary = state.secondary
+            assert secondary is not None
+            out.emit(discrepancy("orphan_secondary", primary=None, secondary=secondary, expected=None,
+                                 actual=secondary.total_paid, line_ids=secondary.line_ids))
+            changes["orphan_fired_for"] = secondary.event_id
+    changes["revision"] = out.revision
+    return Transition(state.model_copy(update=changes), out.outcomes)
+
+
+def is_settled(state: ClaimState) -> bool:
+    """A claim with a standing ready event and no timer left: kept only for corrections."""
+    return state.standing_ready is not None and not armed_timers(state)
+
+
+__all__ = [
+    "ArmedTimer",
+    "ClaimState",
+    "ClockTick",
+    "EobReceived",
+    "PaymentDiscrepancy",
+    "Transition",
+    "armed_timers",
+    "is_settled",
+    "step",
+]

@@ -1,0 +1,256 @@
+"""From the bytes of one message to a validated input, or to the reason it cannot be used.
+
+Used by the stream agents (Kafka record values) and by the replay (JSONL values) alike, so both
+reject exactly the same input with the same words. Numbers are kept as their literal text until
+a field says what they are, so money is never read through a binary float.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from models.claim import EobReceived
+from models.events import EobEvent, FeeScheduleEntry, PayerProfile, Role, fee_schedule_key
+from models.outcomes import DeadLetter
+from models.reference import ReferenceChange
+from models.types import MAX_CODE_LENGTH, MAX_ID_LENGTH, NonFinite, RawNumber
+
+MAX_MESSAGE_BYTES = 1_048_576
+MAX_ERRORS_SHOWN = 3
+
+EOB_TOPICS: dict[str, Role] = {"eob.primary": "primary", "eob.secondary": "secondary"}
+REFERENCE_TOPICS = ("reference.payers", "reference.fee-schedule")
+INPUT_TOPICS = (*EOB_TOPICS, *REFERENCE_TOPICS)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Input that goes to the dead-letter topic: one line saying why, and its claim if known."""
+
+    error: str
+    claim_id: str | None = None
+
+
+Decoded = EobReceived | ReferenceChange | Rejected
+
+
+def load_json(text: str | bytes) -> Any:
+    """Parse JSON keeping numbers as their literal text (RawNumber) and NaN/Infinity marked."""
+    return json.loads(text, parse_float=RawNumber, parse_int=_int_or_raw, parse_constant=NonFinite)
+
+
+def _int_or_raw(text: str) -> int | RawNumber:
+    # Integers as long as a money field may be are ints; longer ones stay text so that a
+    # million-digit number costs nothing to reject.
+    return int(text) if len(text) <= 18 else RawNumber(text)
+
+
+def parse_value(raw: bytes | str) -> tuple[Any, Rejected | None]:
+    """Bytes to a JSON value, or the reason they are not one."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return None, Rejected(f"message is {len(raw)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit")
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return None, Rejected(f"value is not UTF-8 text ({exc.reason} at byte {exc.start})")
+    try:
+        return load_json(raw), None
+    except RecursionError:
+        return None, Rejected("value is nested too deeply to be an event")
+    except ValueError as exc:
+        return None, Rejected(f"value is not valid JSON: {exc}")
+
+
+def decode(topic: str, key: str | None, raw: bytes | str | None) -> Decoded:
+    """One input message (value bytes, or None for a tombstone) to what it means."""
+    if topic in EOB_TOPICS:
+        if raw is None:
+            return Rejected("value is null; only the reference topics accept null (a delete)")
+        return decode_eob(EOB_TOPICS[topic], raw)
+    if topic in REFERENCE_TOPICS:
+        return decode_reference(topic, key, raw)
+    return Rejected(f"unknown input topic {topic!r}; expected one of {', '.join(INPUT_TOPICS)}")
+
+
+def decode_eob(role: Role, raw: bytes | str) -> EobReceived | Rejected:
+    value, rejected = parse_value(raw)
+    if rejected:
+        return rejected
+    if not isinstance(value, dict):
+        return Rejected(f"value must be a JSON object (an EobEvent), not {_kind(value)}")
+    claim_id = _readable_id(value.get("claim_id"))
+    if role == "primary" and "secondary_payer_id" not in value:
+        return Rejected(
+            "secondary_payer_id: is required on eob.primary (null when the patient has no secondary coverage)",
+            claim_id,
+        )
+    if role == "secondary":
+        value.pop("secondary_payer_id", None)  # ignored on eob.secondary, whatever it holds
+    try:
+        return EobReceived(role, EobEvent.model_validate(value))
+    except ValidationError as exc:
+        return Rejected(describe(exc), claim_id)
+    except RecursionError:
+        return Rejected("value is nested too deeply to be an event", claim_id)
+
+
+def decode_reference(topic: str, key: str | None, raw: bytes | str | None) -> ReferenceChange | Rejected:
+    model: type[BaseModel] = PayerProfile if topic == "reference.payers" else FeeScheduleEntry
+    if raw is None:
+        normal = _delete_key(topic, key)
+        if normal is None:
+            shape = "the payer_id" if topic == "reference.payers" else "payer_id|procedure_code|modifiers"
+            return Rejected(f"a null value deletes an entry and needs its key ({shape}); the key is {key!r}")
+        return ReferenceChange(topic, normal, None)
+    value, rejected = parse_value(raw)
+    if rejected:
+        return rejected
+    if not isinstance(value, dict):
+        return Rejected(f"value must be a JSON object (a {model.__name__}) or null, not {_kind(value)}")
+    try:
+        entry = model.model_validate(value)
+    except ValidationError as exc:
+        return Rejected(describe(exc))
+    if isinstance(entry, PayerProfile):
+        return ReferenceChange(topic, entry.payer_id, entry)
+    assert isinstance(entry, FeeScheduleEntry)
+    return ReferenceChange(topic, entry.key(), entry)
+
+
+def _delete_key(topic: str, key: str | None) -> str | None:
+    if not key or len(key) > 2 * MAX_ID_LENGTH:
+        return None
+    if topic == "reference.payers":
+        return key
+    parts = key.split("|")
+    if len(parts) != 3 or not parts[0] or not parts[1] or len(parts[1]) > MAX_CODE_LENGTH:
+        return None
+    modifiers = [m for m in parts[2].split(",") if m]
+    return fee_schedule_key(parts[0], parts[1], modifiers)
+
+
+def _readable_id(value: Any) -> str | None:
+    if isinstance(value, str) and not isinstance(value, RawNumber | NonFinite) and 0 < len(value) <= MAX_ID_LENGTH:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+        return value
+    return None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, RawNumber | NonFinite | int):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "null" if value is None else type(value).__name__
+
+
+_MESSAGES = {
+    "missing": "is required",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "dict_type": "must be an object",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "string_type": "must be a string",
+    "string_too_short": "must not be empty",
+    "too_short": "must be a non-empty list",
+}
+
+
+def describe(exc: ValidationError) -> str:
+    """A pydantic error as one line a billing engineer can act on: `where: what` (first few)."""
+    parts = []
+    errors = exc.errors(include_url=False)
+    # A list whose items failed is also reported as too short; the item's error is the news.
+    failed = [e["loc"] for e in errors]
+    errors = [
+        e for e in errors
+        if not (e["type"] == "too_short" and any(loc[: len(e["loc"])] == e["loc"] != loc for loc in failed))
+    ]
+    for error in errors[:MAX_ERRORS_SHOWN]:
+        where = _location(error["loc"])
+        kind = error["type"]
+        ctx = error.get("ctx") or {}
+        if kind == "literal_error":
+            shown = repr(error.get("input"))
+            what = f"must be {ctx.get('expected', 'one of the allowed values')}, not {shown[:40]}"
+        elif kind == "string_too_long":
+            what = f"is longer than {ctx.get('max_length')} characters"
+        elif kind == "too_long":
+            what = f"has more than {ctx.get('max_length')} items"
+        else:
+            what = _MESSAGES.get(kind, error["msg"])
+        parts.append(f"{where}: {what}" if where else what)
+    if len(errors) > MAX_ERRORS_SHOWN:
+        parts.append(f"and {len(errors) - MAX_ERRORS_SHOWN} more")
+    return "; ".join(parts)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part.startswith("function-") or part.endswith("]"):
+            continue  # pydantic's internal step names, not fields
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def dead_letter(
+    rejected: Rejected,
+    *,
+    source_topic: str | None,
+    partition: int | None,
+    offset: int | None,
+    key: str | None,
+    raw: bytes | str | None,
+    received_at: datetime | None,
+) -> DeadLetter:
+    """The dead-letter event for rejected input: the original bytes, as text when they are UTF-8."""
+    encoding = "utf-8"
+    if raw is None:
+        text = ""
+    elif isinstance(raw, str):
+        text = raw
+    else:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text, encoding = base64.b64encode(raw).decode("ascii"), "base64"
+    if encoding == "utf-8" and not _encodable(text):
+        text, encoding = base64.b64encode(text.encode("utf-8", "surrogatepass")).decode("ascii"), "base64"
+    return DeadLetter(
+        source_topic=source_topic,
+        partition=partition,
+        offset=offset,
+        key=key,
+        claim_id=rejected.claim_id,
+        raw=text,
+        raw_encoding=encoding,  # type: ignore[arg-type]
+        error=rejected.error,
+        received_at=received_at,
+    )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -1,0 +1,146 @@
+"""Output contracts (CONTRACT.md "Outputs"): what this system writes for downstream readers."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from models.events import CobMethod
+from models.types import Money, Timestamp
+
+AllowableSource = Literal["fee_schedule", "secondary_eob", "assumed_primary"]
+PatientReason = Literal[
+    "primary_deductible",
+    "primary_coinsurance",
+    "primary_copay",
+    "primary_other",
+    "secondary_deductible",
+    "secondary_copay",
+    "non_covered",
+    "out_of_network",
+    "secondary_allowable_at_or_below_primary_paid",
+    "no_secondary_coverage",
+]
+PATIENT_REASON_ORDER: tuple[str, ...] = PatientReason.__args__  # type: ignore[attr-defined]
+
+DiscrepancyKind = Literal[
+    "cob_order_dispute",
+    "missing_primary_eob_denial",
+    "secondary_underpaid",
+    "secondary_overpaid",
+    "line_mismatch",
+    "secondary_overdue",
+    "orphan_secondary",
+    "primary_reversed",
+    "secondary_reversed",
+]
+
+_OUTPUT = ConfigDict(frozen=True, extra="forbid")
+
+
+class Outcome(BaseModel):
+    """Fields every outcome carries."""
+
+    model_config = _OUTPUT
+
+    event_id: str
+    claim_id: str
+    revision: int
+    produced_at: Timestamp
+
+
+class ExpectedLine(BaseModel):
+    model_config = _OUTPUT
+
+    line_id: str
+    allowable_source: AllowableSource
+    secondary_allowable: Money
+    secondary_benefit: Money
+    expected_secondary_paid: Money
+    expected_patient_responsibility: Money
+    # Added for explainability (CONTRACT.md allows new fields): A1 and the ceiling K.
+    primary_allowed: Money
+    collectible_limit: Money
+
+
+class ExpectedSecondaryPayment(Outcome):
+    """`secondary.expected`: what the secondary should pay, estimated when the primary lands."""
+
+    secondary_payer_id: str
+    cob_method: CobMethod
+    allowable_source: AllowableSource
+    expected_secondary_paid: Money
+    expected_patient_responsibility: Money
+    lines: tuple[ExpectedLine, ...]
+
+
+class ReadyLine(BaseModel):
+    model_config = _OUTPUT
+
+    line_id: str
+    charge: Money
+    primary_paid: Money
+    secondary_paid: Money
+    expected_secondary_paid: Money
+    patient_responsibility: Money
+    write_off: Money
+    patient_reasons: tuple[PatientReason, ...]
+
+
+class PatientBillingReady(Outcome):
+    """`billing.ready`: the final patient balance and write-off, or the voiding of one."""
+
+    status: Literal["ready", "voided"]
+    primary_payer_id: str
+    secondary_payer_id: str | None
+    cob_method: CobMethod | None
+    total_charge: Money
+    primary_paid: Money
+    secondary_paid: Money
+    expected_secondary_paid: Money
+    patient_responsibility: Money
+    write_off: Money
+    patient_reasons: tuple[PatientReason, ...]
+    lines: tuple[ReadyLine, ...]
+    voids_event_id: str | None = None
+
+
+class PaymentDiscrepancy(Outcome):
+    """`billing.discrepancy`: something a billing team must act on (or know about)."""
+
+    kind: DiscrepancyKind
+    blocking: bool
+    expected_secondary_paid: Money | None
+    actual_secondary_paid: Money | None
+    difference: Money | None
+    line_ids: tuple[str, ...]
+    action: str
+    primary_event_id: str | None
+    secondary_event_id: str | None
+
+
+class DeadLetter(BaseModel):
+    """`eob.dead-letter`: input that could not be used, with the reason and the original bytes."""
+
+    model_config = _OUTPUT
+
+    source_topic: str | None
+    partition: int | None
+    offset: int | None
+    key: str | None
+    claim_id: str | None
+    raw: str
+    raw_encoding: Literal["utf-8", "base64"] = "utf-8"
+    error: str
+    received_at: Timestamp | None
+
+
+OutcomeEvent = ExpectedSecondaryPayment | PatientBillingReady | PaymentDiscrepancy
+
+TOPIC_OF: dict[type, str] = {
+    ExpectedSecondaryPayment: "secondary.expected",
+    PatientBillingReady: "billing.ready",
+    PaymentDiscrepancy: "billing.discrepancy",
+    DeadLetter: "eob.dead-letter",
+}

@@ -1,0 +1,280 @@
+"""Field types shared by every contract: money, identifiers, codes and times.
+
+Money is always `decimal.Decimal` quantized to cents. On input it is read exactly: a JSON
+string such as ``"80.10"`` or a JSON number whose literal text we keep (see `RawNumber`), never
+a binary float. Booleans, exponents, NaN and Infinity are refused with a message a billing
+engineer can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    PlainSerializer,
+    PlainValidator,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+# Limits that keep one hostile message from costing more than a normal claim.
+MAX_ID_LENGTH = 128
+MAX_CODE_LENGTH = 32
+MAX_TEXT_LENGTH = 256
+MAX_MONEY = Decimal("999999999.99")
+_MONEY_TEXT = re.compile(r"-?\d{1,12}(?:\.\d{1,8})?")
+_RATE_TEXT = re.compile(r"\d{1,3}(?:\.\d{1,8})?")
+# C0/C1 control characters and lone surrogates (json.loads lets "\ud800" through, and such a
+# string cannot even be written back out as UTF-8).
+_FORBIDDEN_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+class RawNumber(str):
+    """The literal text of a JSON number, kept so that money is never read through a float."""
+
+    __slots__ = ()
+
+
+class NonFinite(str):
+    """A JSON ``NaN``/``Infinity`` literal, kept so validation can say which field held it."""
+
+    __slots__ = ()
+
+
+def _fail(kind: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, message)
+
+
+def parse_money(value: Any) -> Decimal:
+    """Read one money amount exactly; at most two meaningful decimals."""
+    if isinstance(value, NonFinite):
+        raise _fail("money_not_finite", "not finite (NaN and Infinity are not money)")
+    if isinstance(value, bool):
+        raise _fail("money_type", "must be money (a string like \"80.00\" or a number), not a boolean")
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise _fail("money_not_finite", "not finite (NaN and Infinity are not money)")
+        amount = value
+    elif isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, str):
+        text = value.strip() if not isinstance(value, RawNumber) else value
+        if not _MONEY_TEXT.fullmatch(text):
+            if isinstance(value, RawNumber):
+                raise _fail("money_format", "must be written as plain digits like 80.00 (no exponent)")
+            raise _fail("money_format", "must be money written as digits like \"80.00\"")
+        amount = Decimal(text)
+    else:
+        raise _fail("money_type", f"must be money (a string like \"80.00\"), not {type(value).__name__}")
+    if abs(amount) > MAX_MONEY:
+        raise _fail("money_range", f"is beyond the largest amount accepted ({MAX_MONEY})")
+    cents = amount.quantize(CENT)
+    if cents != amount:
+        raise _fail("money_precision", "has more than two decimals of value")
+    return cents + ZERO  # turns -0.00 into 0.00
+
+
+def format_money(amount: Decimal) -> str:
+    """Two decimals, never ``-0.00``."""
+    cents = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    if cents == 0:
+        cents = ZERO
+    return f"{cents:.2f}"
+
+
+def round_cents(amount: Decimal) -> Decimal:
+    """Round to cents, half up: the only rounding COB_RULES.md allows."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+_MONEY_IN_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"},
+        {"type": "number"},
+    ],
+    "description": "Dollars and cents; at most two decimals of value; no exponent, NaN or Infinity.",
+}
+_MONEY_OUT_SCHEMA = {
+    "type": "string",
+    "pattern": r"^-?\d+\.\d{2}$",
+    "description": "Dollars and cents with exactly two decimals.",
+}
+
+Money = Annotated[
+    Decimal,
+    PlainValidator(parse_money),
+    PlainSerializer(format_money, return_type=str),
+    WithJsonSchema(_MONEY_IN_SCHEMA, mode="validation"),
+    WithJsonSchema(_MONEY_OUT_SCHEMA, mode="serialization"),
+]
+
+
+def _not_negative(amount: Decimal) -> Decimal:
+    if amount < 0:
+        raise _fail("money_negative", "must not be negative")
+    return amount
+
+
+NonNegativeMoney = Annotated[Money, AfterValidator(_not_negative)]
+
+
+def parse_rate(value: Any) -> Decimal:
+    """A share between 0 and 1 with at most four decimals (the secondary's coinsurance rate)."""
+    if isinstance(value, NonFinite):
+        raise _fail("rate_not_finite", "not finite")
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        raise _fail("rate_type", "must be a decimal between 0 and 1, such as \"0.80\"")
+    text = str(value)
+    if not _RATE_TEXT.fullmatch(text):
+        raise _fail("rate_format", "must be a decimal between 0 and 1 written as digits, such as \"0.80\"")
+    rate = Decimal(text)
+    if not (0 <= rate <= 1):
+        raise _fail("rate_range", "must be between 0 and 1")
+    if rate != rate.quantize(Decimal("0.0001")):
+        raise _fail("rate_precision", "has more than four decimals")
+    return rate.quantize(Decimal("0.0001"))
+
+
+Rate = Annotated[
+    Decimal,
+    PlainValidator(parse_rate),
+    PlainSerializer(lambda r: f"{r.normalize():f}", return_type=str),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "pattern": r"^\d+(\.\d+)?$"}, {"type": "number"}],
+         "description": "0 to 1, at most four decimals."},
+        mode="validation",
+    ),
+    WithJsonSchema({"type": "string"}, mode="serialization"),
+]
+
+
+def _clean_text(value: str) -> str:
+    if _FORBIDDEN_TEXT.search(value):
+        raise _fail("text_characters", "contains control characters or invalid unicode")
+    return value
+
+
+def _strict_str(value: Any) -> Any:
+    # RawNumber is a str subclass internally; a JSON number is not an identifier.
+    if isinstance(value, RawNumber | NonFinite) or not isinstance(value, str):
+        raise _fail("string_type", f"must be a string, not {_json_type(value)}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, RawNumber | NonFinite | int | float | Decimal):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+Identifier = Annotated[
+    str,
+    BeforeValidator(_strict_str),
+    StringConstraints(min_length=1, max_length=MAX_ID_LENGTH),
+    AfterValidator(_clean_text),
+]
+"""A non-empty id such as a claim id, event id, payer id or line id."""
+
+Code = Annotated[
+    str,
+    BeforeValidator(_strict_str),
+    StringConstraints(min_length=1, max_length=MAX_CODE_LENGTH),
+    AfterValidator(_clean_text),
+]
+"""A short code: procedure code, modifier, CARC or RARC."""
+
+Text = Annotated[
+    str,
+    BeforeValidator(_strict_str),
+    StringConstraints(max_length=MAX_TEXT_LENGTH),
+    AfterValidator(_clean_text),
+]
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """ISO 8601 date and time with a zone; naive times are refused."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and not isinstance(value, RawNumber) and len(value) <= 64:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise _fail("timestamp_format", "must be an ISO 8601 datetime with a zone") from None
+    else:
+        raise _fail("timestamp_format", "must be an ISO 8601 datetime with a zone")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise _fail("timestamp_format", "must be an ISO 8601 datetime with a zone")
+    return parsed.astimezone(UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    text = moment.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainValidator(parse_timestamp),
+    PlainSerializer(format_timestamp, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+def parse_date(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and not isinstance(value, RawNumber) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise _fail("date_format", "must be an ISO date such as 2026-03-02")
+
+
+IsoDate = Annotated[
+    date,
+    PlainValidator(parse_date),
+    PlainSerializer(lambda d: d.isoformat(), return_type=str),
+    WithJsonSchema({"type": "string", "format": "date"}),
+]
+
+
+def parse_positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail("int_type", "must be a whole number of days")
+    if not (1 <= value <= 3650):
+        raise _fail("int_range", "must be between 1 and 3650 days")
+    return value
+
+
+Days = Annotated[
+    int,
+    PlainValidator(parse_positive_int),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 3650}),
+]
+
+
+def strict_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _fail("bool_type", "must be true or false")
+    return value
+
+
+Flag = Annotated[bool, PlainValidator(strict_bool), WithJsonSchema({"type": "boolean"})]

@@ -1,0 +1,216 @@
+"""What one claim version says, COB_RULES.md section 6: discrepancies, the estimate, the ready event.
+
+Every function returns drafts: outcome fields without the stamp (event id, revision, time) that
+`models.claim` adds when it emits them in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from models.events import EobEvent
+from models.outcomes import (
+    ExpectedSecondaryPayment,
+    Outcome,
+    PatientBillingReady,
+    PaymentDiscrepancy,
+)
+from models.reference import Reference
+from models.settlement import ClaimComputation, compute_claim
+
+COB_ORDER_CODES = frozenset({"22", "109"})
+MISSING_PRIMARY_CODES = frozenset({"16"})
+MISSING_PRIMARY_REMARK = "MA04"
+
+ACTIONS = {
+    "cob_order_dispute": "Verify COB order and coverage with the patient and both payers, then rebill.",
+    "missing_primary_eob_denial": "Resubmit the secondary claim with the primary EOB attached.",
+    "secondary_underpaid": "Appeal, or ask the secondary to reprocess with the primary EOB.",
+    "secondary_overpaid": "Review the secondary payment; a refund may be owed.",
+    "line_mismatch": "Check the secondary claim's lines against the primary claim's lines.",
+    "secondary_overdue": "Follow up with the secondary payer before its timely filing limit.",
+    "orphan_secondary": "Find the primary EOB for this claim and check the COB order.",
+    "primary_reversed": "The billing-ready event is voided; wait for the corrected primary EOB.",
+    "secondary_reversed": "The billing-ready event is voided; wait for the corrected secondary EOB.",
+}
+BLOCKING = frozenset(
+    {"cob_order_dispute", "missing_primary_eob_denial", "secondary_underpaid", "secondary_overpaid", "line_mismatch"}
+)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An outcome's fields before `models.claim` stamps it."""
+
+    model: type[Outcome]
+    fields: dict[str, Any]
+
+    @property
+    def blocking(self) -> bool:
+        return bool(self.fields.get("blocking"))
+
+
+def is_cob_order_denial(primary: EobEvent) -> bool:
+    """A primary that denied the claim because another payer should be primary (CARC 22/109)."""
+    return primary.status == "denied" and any(line.carries(COB_ORDER_CODES) for line in primary.lines)
+
+
+def discrepancy(
+    kind: str,
+    *,
+    primary: EobEvent | None,
+    secondary: EobEvent | None,
+    expected: Decimal | None,
+    actual: Decimal | None,
+    line_ids: list[str],
+) -> Draft:
+    return Draft(
+        PaymentDiscrepancy,
+        {
+            "kind": kind,
+            "blocking": kind in BLOCKING,
+            "expected_secondary_paid": expected,
+            "actual_secondary_paid": actual,
+            "difference": actual - expected if expected is not None and actual is not None else None,
+            "line_ids": tuple(line_ids),
+            "action": ACTIONS[kind],
+            "primary_event_id": primary.event_id if primary else None,
+            "secondary_event_id": secondary.event_id if secondary else None,
+        },
+    )
+
+
+def estimate(primary: EobEvent, secondary: EobEvent | None, ref: Reference) -> Draft:
+    """`secondary.expected` for a primary that just became current (the claim has a secondary payer)."""
+    payer = primary.secondary_payer_id
+    assert payer is not None, "estimates exist only for claims with a secondary payer"
+    computed = compute_claim(primary, payer, ref, secondary)
+    return Draft(
+        ExpectedSecondaryPayment,
+        {
+            "secondary_payer_id": payer,
+            "cob_method": computed.terms.cob_method,  # type: ignore[union-attr]
+            "allowable_source": computed.allowable_source,
+            "expected_secondary_paid": computed.expected_secondary_paid,
+            "expected_patient_responsibility": computed.patient_responsibility,
+            "lines": tuple(
+                {
+                    "line_id": r.primary.line_id,
+                    "allowable_source": r.allowable.source,
+                    "secondary_allowable": r.allowable.amount,
+                    "secondary_benefit": r.benefit,
+                    "expected_secondary_paid": r.expected_paid,
+                    "expected_patient_responsibility": r.patient,
+                    "primary_allowed": r.primary.primary_allowed,
+                    "collectible_limit": r.limit,
+                }
+                for r in computed.lines
+            ),
+        },
+    )
+
+
+def ready(primary: EobEvent, computed: ClaimComputation) -> Draft:
+    terms = computed.terms
+    return Draft(
+        PatientBillingReady,
+        {
+            "status": "ready",
+            "primary_payer_id": primary.payer_id,
+            "secondary_payer_id": terms.payer_id if terms else None,
+            "cob_method": terms.cob_method if terms else None,
+            "total_charge": computed.total_charge,
+            "primary_paid": computed.primary_paid,
+            "secondary_paid": computed.secondary_paid,
+            "expected_secondary_paid": computed.expected_secondary_paid,
+            "patient_responsibility": computed.patient_responsibility,
+            "write_off": computed.write_off,
+            "patient_reasons": computed.patient_reasons,
+            "lines": tuple(
+                {
+                    "line_id": r.primary.line_id,
+                    "charge": r.primary.charge,
+                    "primary_paid": r.primary.primary_paid,
+                    "secondary_paid": r.secondary_paid,
+                    "expected_secondary_paid": r.expected_paid,
+                    "patient_responsibility": r.patient,
+                    "write_off": r.write_off,
+                    "patient_reasons": r.patient_reasons,
+                }
+                for r in computed.lines
+            ),
+        },
+    )
+
+
+def evaluate_version(primary: EobEvent | None, secondary: EobEvent | None, ref: Reference) -> list[Draft]:
+    """Every discrepancy a claim version raises, then its ready event when nothing blocks.
+
+    Order: `line_mismatch`, then at most one money kind (`cob_order_dispute`,
+    `missing_primary_eob_denial`, `secondary_underpaid`, `secondary_overpaid`), then ready.
+    """
+    if primary is None:
+        return []  # a secondary waits for its primary (the orphan timer watches it)
+    payer = primary.secondary_payer_id
+    drafts: list[Draft] = []
+    computed: ClaimComputation | None = None
+    if secondary is not None and payer is not None:
+        computed = compute_claim(primary, payer, ref, secondary, use_actual=True)
+    expected = computed.expected_secondary_paid if computed else None
+    actual = computed.secondary_paid if computed else (secondary.total_paid if secondary else None)
+
+    def raise_(kind: str, line_ids: list[str], *, with_expected: bool = True) -> None:
+        drafts.append(
+            discrepancy(
+                kind, primary=primary, secondary=secondary,
+                expected=expected if with_expected else None, actual=actual, line_ids=line_ids,
+            )
+        )
+
+    if secondary is not None:
+        primary_charges = {line.line_id: line.charge for line in primary.lines}
+        mismatched = [
+            line.line_id for line in secondary.lines if primary_charges.get(line.line_id) != line.charge
+        ]
+        if mismatched:
+            raise_("line_mismatch", mismatched)
+
+    if is_cob_order_denial(primary):
+        raise_("cob_order_dispute", _carrying(primary, COB_ORDER_CODES), with_expected=False)
+    elif secondary is not None:
+        if payer is None:
+            raise_("cob_order_dispute", secondary.line_ids, with_expected=False)
+        elif secondary.payer_id != payer:
+            raise_("cob_order_dispute", secondary.line_ids)
+        elif coded := _carrying(secondary, COB_ORDER_CODES):
+            raise_("cob_order_dispute", coded)
+        else:
+            _money_discrepancy(computed, secondary, raise_)  # type: ignore[arg-type]
+
+    if any(d.blocking for d in drafts) or is_cob_order_denial(primary):
+        return drafts
+    if secondary is None and payer is None:
+        drafts.append(ready(primary, compute_claim(primary, None, ref)))
+    elif secondary is not None:
+        drafts.append(ready(primary, computed))  # type: ignore[arg-type]
+    return drafts
+
+
+def _money_discrepancy(computed: ClaimComputation, secondary: EobEvent, raise_: Any) -> None:
+    tolerance = computed.terms.tolerance  # type: ignore[union-attr]
+    band = tolerance * len(computed.lines)
+    expected, actual = computed.expected_secondary_paid, computed.secondary_paid
+    off = [r.primary.line_id for r in computed.lines if abs(r.secondary_paid - r.expected_paid) > tolerance]
+    if actual < expected - band:
+        asked_for_primary = any(line.carries(MISSING_PRIMARY_CODES) for line in secondary.lines) or any(
+            MISSING_PRIMARY_REMARK in line.remarks for line in secondary.lines
+        )
+        raise_("missing_primary_eob_denial" if asked_for_primary else "secondary_underpaid", off)
+    elif actual > expected + band:
+        raise_("secondary_overpaid", off)
+
+
+def _carrying(eob: EobEvent, codes: frozenset[str]) -> list[str]:
+    return [line.line_id for line in eob.lines if line.carries(codes)]
