@@ -48,13 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     replay = commands.add_parser(
-        "replay", help="run the reconciliation over a JSONL file in-process (no broker)",
+        "replay",
+        help="run the reconciliation over a JSONL file in-process (no broker)",
         description="Read replay JSONL ({topic, key, value} per line, in arrival order) and print the "
         "outcomes as JSONL on standard output. Event time drives the clock.",
     )
     replay.add_argument("file", help="replay JSONL file, or - for standard input")
-    replay.add_argument("--now", type=_timestamp, help="advance the clock to this time after the last line "
-                        "(fires the timeouts then due), e.g. 2027-01-31T00:00:00Z")
+    replay.add_argument(
+        "--now",
+        type=_timestamp,
+        help="advance the clock to this time after the last line "
+        "(fires the timeouts then due), e.g. 2027-01-31T00:00:00Z",
+    )
     replay.set_defaults(run=cmd_replay)
 
     schema = commands.add_parser("schema", help="write the JSON Schema of every event")

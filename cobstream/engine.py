@@ -49,8 +49,15 @@ class Engine:
         """Take one input message; return what it makes the system publish, in order."""
         decoded = rejected or (decode(topic, key, raw) if topic is not None else Rejected("message has no topic"))
         if isinstance(decoded, Rejected):
-            letter = dead_letter(decoded, source_topic=topic, partition=partition, offset=offset,
-                                 key=key, raw=raw, received_at=self.clock)
+            letter = dead_letter(
+                decoded,
+                source_topic=topic,
+                partition=partition,
+                offset=offset,
+                key=key,
+                raw=raw,
+                received_at=self.clock,
+            )
             return [Emitted("eob.dead-letter", key, letter)]
         if isinstance(decoded, ReferenceChange):
             apply_reference_change(decoded, self.profiles, self.fee_schedule)

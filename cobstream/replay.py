@@ -51,17 +51,25 @@ def _replay_line(number: int, line: bytes, engine: Engine) -> list[Emitted]:
     except (ValueError, RecursionError) as exc:
         reason = "is nested too deeply" if isinstance(exc, RecursionError) else f"is not valid JSON: {exc}"
         return engine.receive(None, None, line, offset=number, rejected=Rejected(f"replay line {reason}"))
-    if not isinstance(record, dict) or not isinstance(record.get("topic"), str) or isinstance(
-        record.get("topic"), RawNumber | NonFinite
+    if (
+        not isinstance(record, dict)
+        or not isinstance(record.get("topic"), str)
+        or isinstance(record.get("topic"), RawNumber | NonFinite)
     ):
-        return engine.receive(None, None, line, offset=number,
-                              rejected=Rejected('replay line must be an object with a "topic" string'))
+        return engine.receive(
+            None, None, line, offset=number, rejected=Rejected('replay line must be an object with a "topic" string')
+        )
     try:
         key = key_text(record.get("key"))
         raw = value_text(record.get("value"))
     except (TypeError, orjson.JSONEncodeError) as exc:
-        return engine.receive(record["topic"], None, line, offset=number,
-                              rejected=Rejected(f"value cannot be written as UTF-8 JSON: {exc}"))
+        return engine.receive(
+            record["topic"],
+            None,
+            line,
+            offset=number,
+            rejected=Rejected(f"value cannot be written as UTF-8 JSON: {exc}"),
+        )
     return engine.receive(record["topic"], key, raw, offset=number)
 
 
@@ -69,8 +77,7 @@ def write_jsonl(events: Iterable[Emitted], out: IO[bytes]) -> int:
     count = 0
     for event in events:
         out.write(
-            orjson.dumps({"topic": event.topic, "key": event.key, "value": event.value.model_dump(mode="json")})
-            + b"\n"
+            orjson.dumps({"topic": event.topic, "key": event.key, "value": event.value.model_dump(mode="json")}) + b"\n"
         )
         count += 1
     return count

@@ -140,9 +140,16 @@ def _apply_eob(state: ClaimState, role: Role, eob: EobEvent, ref: Reference, now
 
     standing = state.standing_ready
     if standing is not None:
-        out.emit(Draft(PatientBillingReady, {**standing.model_dump(exclude={"event_id", "claim_id", "revision",
-                                                                             "produced_at", "status"}),
-                                             "status": "voided", "voids_event_id": standing.event_id}))
+        out.emit(
+            Draft(
+                PatientBillingReady,
+                {
+                    **standing.model_dump(exclude={"event_id", "claim_id", "revision", "produced_at", "status"}),
+                    "status": "voided",
+                    "voids_event_id": standing.event_id,
+                },
+            )
+        )
         if withdrawn is not None:
             out.emit(
                 discrepancy(
@@ -193,15 +200,30 @@ def _fire_timers(state: ClaimState, ref: Reference, clock: datetime) -> Transiti
             primary = state.primary
             assert primary is not None
             computed = compute_claim(primary, primary.secondary_payer_id, ref)
-            out.emit(discrepancy("secondary_overdue", primary=primary, secondary=None,
-                                 expected=computed.expected_secondary_paid, actual=None,
-                                 line_ids=primary.line_ids))
+            out.emit(
+                discrepancy(
+                    "secondary_overdue",
+                    primary=primary,
+                    secondary=None,
+                    expected=computed.expected_secondary_paid,
+                    actual=None,
+                    line_ids=primary.line_ids,
+                )
+            )
             changes["overdue_fired_for"] = primary.event_id
         else:
             secondary = state.secondary
             assert secondary is not None
-            out.emit(discrepancy("orphan_secondary", primary=None, secondary=secondary, expected=None,
-                                 actual=secondary.total_paid, line_ids=secondary.line_ids))
+            out.emit(
+                discrepancy(
+                    "orphan_secondary",
+                    primary=None,
+                    secondary=secondary,
+                    expected=None,
+                    actual=secondary.total_paid,
+                    line_ids=secondary.line_ids,
+                )
+            )
             changes["orphan_fired_for"] = secondary.event_id
     changes["revision"] = out.revision
     return Transition(state.model_copy(update=changes), out.outcomes)

@@ -178,7 +178,8 @@ def describe(exc: ValidationError) -> str:
     # A list whose items failed is also reported as too short; the item's error is the news.
     failed = [e["loc"] for e in errors]
     errors = [
-        e for e in errors
+        e
+        for e in errors
         if not (e["type"] == "too_short" and any(loc[: len(e["loc"])] == e["loc"] != loc for loc in failed))
     ]
     for error in errors[:MAX_ERRORS_SHOWN]:

@@ -126,7 +126,8 @@ class EobEvent(BaseModel):
         for index, line in enumerate(self.lines):
             if line.line_id in seen:
                 raise PydanticCustomError(
-                    "line_id_duplicate", "lines[{index}].line_id: {line_id!r} appears twice in this EOB",
+                    "line_id_duplicate",
+                    "lines[{index}].line_id: {line_id!r} appears twice in this EOB",
                     {"index": index, "line_id": line.line_id},
                 )
             seen.add(line.line_id)

@@ -59,7 +59,7 @@ def parse_money(value: Any) -> Decimal:
     if isinstance(value, NonFinite):
         raise _fail("money_not_finite", "not finite (NaN and Infinity are not money)")
     if isinstance(value, bool):
-        raise _fail("money_type", "must be money (a string like \"80.00\" or a number), not a boolean")
+        raise _fail("money_type", 'must be money (a string like "80.00" or a number), not a boolean')
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise _fail("money_not_finite", "not finite (NaN and Infinity are not money)")
@@ -71,10 +71,10 @@ def parse_money(value: Any) -> Decimal:
         if not _MONEY_TEXT.fullmatch(text):
             if isinstance(value, RawNumber):
                 raise _fail("money_format", "must be written as plain digits like 80.00 (no exponent)")
-            raise _fail("money_format", "must be money written as digits like \"80.00\"")
+            raise _fail("money_format", 'must be money written as digits like "80.00"')
         amount = Decimal(text)
     else:
-        raise _fail("money_type", f"must be money (a string like \"80.00\"), not {type(value).__name__}")
+        raise _fail("money_type", f'must be money (a string like "80.00"), not {type(value).__name__}')
     if abs(amount) > MAX_MONEY:
         raise _fail("money_range", f"is beyond the largest amount accepted ({MAX_MONEY})")
     cents = amount.quantize(CENT)
@@ -132,10 +132,10 @@ def parse_rate(value: Any) -> Decimal:
     if isinstance(value, NonFinite):
         raise _fail("rate_not_finite", "not finite")
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-        raise _fail("rate_type", "must be a decimal between 0 and 1, such as \"0.80\"")
+        raise _fail("rate_type", 'must be a decimal between 0 and 1, such as "0.80"')
     text = str(value)
     if not _RATE_TEXT.fullmatch(text):
-        raise _fail("rate_format", "must be a decimal between 0 and 1 written as digits, such as \"0.80\"")
+        raise _fail("rate_format", 'must be a decimal between 0 and 1 written as digits, such as "0.80"')
     rate = Decimal(text)
     if not (0 <= rate <= 1):
         raise _fail("rate_range", "must be between 0 and 1")
@@ -149,8 +149,10 @@ Rate = Annotated[
     PlainValidator(parse_rate),
     PlainSerializer(lambda r: f"{r.normalize():f}", return_type=str),
     WithJsonSchema(
-        {"anyOf": [{"type": "string", "pattern": r"^\d+(\.\d+)?$"}, {"type": "number"}],
-         "description": "0 to 1, at most four decimals."},
+        {
+            "anyOf": [{"type": "string", "pattern": r"^\d+(\.\d+)?$"}, {"type": "number"}],
+            "description": "0 to 1, at most four decimals.",
+        },
         mode="validation",
     ),
     WithJsonSchema({"type": "string"}, mode="serialization"),

@@ -164,16 +164,18 @@ def evaluate_version(primary: EobEvent | None, secondary: EobEvent | None, ref: 
     def raise_(kind: str, line_ids: list[str], *, with_expected: bool = True) -> None:
         drafts.append(
             discrepancy(
-                kind, primary=primary, secondary=secondary,
-                expected=expected if with_expected else None, actual=actual, line_ids=line_ids,
+                kind,
+                primary=primary,
+                secondary=secondary,
+                expected=expected if with_expected else None,
+                actual=actual,
+                line_ids=line_ids,
             )
         )
 
     if secondary is not None:
         primary_charges = {line.line_id: line.charge for line in primary.lines}
-        mismatched = [
-            line.line_id for line in secondary.lines if primary_charges.get(line.line_id) != line.charge
-        ]
+        mismatched = [line.line_id for line in secondary.lines if primary_charges.get(line.line_id) != line.charge]
         if mismatched:
             raise_("line_mismatch", mismatched)
 
