@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 import orjson
 
 from cobstream.engine import Emitted, Engine
-from models.decode import Rejected, load_json
-from models.types import NonFinite, RawNumber
+from models.decode import EOB_TOPICS, Rejected, load_json
+from models.types import NonFinite, RawNumber, format_timestamp, parse_timestamp
 
 
 def _fragment(value: Any) -> Any:
@@ -81,3 +81,41 @@ def write_jsonl(events: Iterable[Emitted], out: IO[bytes]) -> int:
         )
         count += 1
     return count
+
+
+def shift_times(lines: Iterable[bytes], now: datetime) -> list[bytes]:
+    """The same replay lines with every EOB's `adjudicated_at` moved by whole days so that the
+    latest falls in the day before `now`: a past day replayed as if it were yesterday, so that
+    a worker on wall-clock time finds no timeout due yet. Lines that are not events are kept."""
+    parsed: list[tuple[bytes, Any]] = []
+    latest: datetime | None = None
+    for line in lines:
+        try:
+            record = load_json(line) if line.strip() else None
+        except (ValueError, RecursionError):
+            record = None
+        at = _adjudicated_at(record)
+        if at is not None:
+            latest = at if latest is None else max(latest, at)
+        parsed.append((line, record))
+    if latest is None:
+        return [line for line, _ in parsed]
+    delta = timedelta(days=(now - latest).days - 1)
+    shifted = []
+    for line, record in parsed:
+        at = _adjudicated_at(record)
+        if at is None:
+            shifted.append(line)
+            continue
+        record["value"]["adjudicated_at"] = format_timestamp(at + delta)
+        shifted.append(value_text(record).encode() + b"\n")
+    return shifted
+
+
+def _adjudicated_at(record: Any) -> datetime | None:
+    if not (isinstance(record, dict) and record.get("topic") in EOB_TOPICS and isinstance(record.get("value"), dict)):
+        return None
+    try:
+        return parse_timestamp(record["value"].get("adjudicated_at"))
+    except ValueError:
+        return None

@@ -124,7 +124,9 @@ def step(state: ClaimState | None, event: EobReceived | ClockTick, ref: Referenc
 def _apply_eob(state: ClaimState, role: Role, eob: EobEvent, ref: Reference, now: datetime) -> Transition:
     if eob.event_id in state.seen_event_ids:
         return Transition(state)
-    remembered = state.model_copy(update={"seen_event_ids": (*state.seen_event_ids, eob.event_id)})
+    remembered = state.model_copy(
+        update={"seen_event_ids": (*state.seen_event_ids, eob.event_id), "last_event_at": now}
+    )
     if eob.is_duplicate_notice():
         return Transition(remembered)
     current = state.current(role)
@@ -132,7 +134,7 @@ def _apply_eob(state: ClaimState, role: Role, eob: EobEvent, ref: Reference, now
         return Transition(remembered, moves_clock=True)  # nothing to withdraw
 
     withdrawn = current if eob.status == "reversed" else None
-    changes: dict[str, object] = {role: None if withdrawn else eob, "standing_ready": None, "last_event_at": now}
+    changes: dict[str, object] = {role: None if withdrawn else eob, "standing_ready": None}
     if role == "primary" and not withdrawn:
         changes["had_primary"] = True
     new = remembered.model_copy(update=changes)
@@ -229,9 +231,12 @@ def _fire_timers(state: ClaimState, ref: Reference, clock: datetime) -> Transiti
     return Transition(state.model_copy(update=changes), out.outcomes)
 
 
-def is_settled(state: ClaimState) -> bool:
-    """A claim with a standing ready event and no timer left: kept only for corrections."""
-    return state.standing_ready is not None and not armed_timers(state)
+def expires_at(state: ClaimState, retention: timedelta) -> datetime | None:
+    """When a claim may be forgotten: `retention` after its last EOB, once no timeout is left to
+    fire. Until then a correction or a late EOB finds the claim as it was."""
+    if armed_timers(state) or state.last_event_at is None:
+        return None
+    return state.last_event_at + retention
 
 
 __all__ = [
@@ -242,6 +247,6 @@ __all__ = [
     "PaymentDiscrepancy",
     "Transition",
     "armed_timers",
-    "is_settled",
+    "expires_at",
     "step",
 ]

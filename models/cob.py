@@ -200,7 +200,8 @@ def patient_reasons(primary: PrimaryLine, allowable: SecondaryAllowable, terms: 
     did not pay (its deductible, its copay, a denial, the network, its allowable)."""
     reasons = _primary_reasons(primary)
     method = terms.cob_method
-    if allowable.deductible > 0:
+    if allowable.deductible > 0 and method not in ("medicaid", "supplemental"):
+        # Only B2 (and so only the methods that use it) applies the secondary's deductible.
         reasons.append("secondary_deductible")
     if allowable.denial is not None:
         reasons.append(allowable.denial)

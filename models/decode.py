@@ -53,8 +53,9 @@ def _int_or_raw(text: str) -> int | RawNumber:
 
 def parse_value(raw: bytes | str) -> tuple[Any, Rejected | None]:
     """Bytes to a JSON value, or the reason they are not one."""
-    if len(raw) > MAX_MESSAGE_BYTES:
-        return None, Rejected(f"message is {len(raw)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit")
+    size = len(raw) if isinstance(raw, bytes) or len(raw) * 4 <= MAX_MESSAGE_BYTES else _utf8_size(raw)
+    if size > MAX_MESSAGE_BYTES:
+        return None, Rejected(f"message is {size} bytes, over the {MAX_MESSAGE_BYTES}-byte limit")
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
@@ -66,6 +67,11 @@ def parse_value(raw: bytes | str) -> tuple[Any, Rejected | None]:
         return None, Rejected("value is nested too deeply to be an event")
     except ValueError as exc:
         return None, Rejected(f"value is not valid JSON: {exc}")
+
+
+def _utf8_size(text: str) -> int:
+    """Bytes on the wire, so that a replayed text and a Kafka message hit the limit alike."""
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def decode(topic: str, key: str | None, raw: bytes | str | None) -> Decoded:
@@ -149,12 +155,12 @@ def _readable_id(value: Any) -> str | None:
 def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
     if isinstance(value, RawNumber | NonFinite | int):
         return "a number"
     if isinstance(value, str):
         return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
     return "null" if value is None else type(value).__name__
 
 
@@ -167,7 +173,6 @@ _MESSAGES = {
     "tuple_type": "must be a list",
     "string_type": "must be a string",
     "string_too_short": "must not be empty",
-    "too_short": "must be a non-empty list",
 }
 
 
@@ -191,6 +196,9 @@ def describe(exc: ValidationError) -> str:
             what = f"must be {ctx.get('expected', 'one of the allowed values')}, not {shown[:40]}"
         elif kind == "string_too_long":
             what = f"is longer than {ctx.get('max_length')} characters"
+        elif kind == "too_short":
+            is_list = ctx.get("field_type") in ("List", "Tuple", "Set")
+            what = "must be a non-empty list" if is_list else "must not be empty"
         elif kind == "too_long":
             what = f"has more than {ctx.get('max_length')} items"
         else:

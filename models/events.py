@@ -127,8 +127,8 @@ class EobEvent(BaseModel):
             if line.line_id in seen:
                 raise PydanticCustomError(
                     "line_id_duplicate",
-                    "lines[{index}].line_id: {line_id!r} appears twice in this EOB",
-                    {"index": index, "line_id": line.line_id},
+                    "lines[{index}].line_id: {line_id} appears twice in this EOB",
+                    {"index": index, "line_id": repr(line.line_id)},
                 )
             seen.add(line.line_id)
             if self.status != "reversed":

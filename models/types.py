@@ -31,8 +31,8 @@ MAX_ID_LENGTH = 128
 MAX_CODE_LENGTH = 32
 MAX_TEXT_LENGTH = 256
 MAX_MONEY = Decimal("999999999.99")
-_MONEY_TEXT = re.compile(r"-?\d{1,12}(?:\.\d{1,8})?")
-_RATE_TEXT = re.compile(r"\d{1,3}(?:\.\d{1,8})?")
+_MONEY_TEXT = re.compile(r"-?\d{1,12}(?:\.\d{1,20})?", re.ASCII)
+_RATE_TEXT = re.compile(r"\d{1,3}(?:\.\d{1,8})?", re.ASCII)
 # C0/C1 control characters and lone surrogates (json.loads lets "\ud800" through, and such a
 # string cannot even be written back out as UTF-8).
 _FORBIDDEN_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -67,9 +67,9 @@ def parse_money(value: Any) -> Decimal:
     elif isinstance(value, int):
         amount = Decimal(value)
     elif isinstance(value, str):
-        text = value.strip() if not isinstance(value, RawNumber) else value
+        text = str(value)
         if not _MONEY_TEXT.fullmatch(text):
-            if isinstance(value, RawNumber):
+            if isinstance(value, RawNumber) and ("e" in text or "E" in text):
                 raise _fail("money_format", "must be written as plain digits like 80.00 (no exponent)")
             raise _fail("money_format", 'must be money written as digits like "80.00"')
         amount = Decimal(text)

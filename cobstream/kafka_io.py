@@ -1,0 +1,141 @@
+"""Publishing replay files to the input topics, and reading the output topics back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Iterable
+from typing import IO, Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from cobstream.replay import key_text, value_text
+from models.decode import INPUT_TOPICS, load_json
+from streams.settings import Settings
+from streams.topics import OUTPUT_TOPICS
+
+
+def producer(settings: Settings, **options: Any) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.broker_list,
+        acks="all",
+        enable_idempotence=True,
+        **settings.security.aiokafka_options(),
+        **options,
+    )
+
+
+async def produce_file(settings: Settings, lines: Iterable[bytes], *, interval: float = 0.0) -> tuple[int, int]:
+    """Publish each replay line to its (prefixed) topic, in order; returns (sent, skipped).
+
+    Lines that are not JSON, name no topic or an unknown one cannot be published and are
+    reported on stderr. With `interval`, each message is acknowledged before the next is sent
+    and the pause lets the worker take them in file order across topics.
+    """
+    sent = skipped = 0
+    client = producer(settings)
+    await client.start()
+    try:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = load_json(line)
+                topic = record["topic"]
+                if topic not in INPUT_TOPICS:
+                    raise ValueError(f"unknown input topic {topic!r}")
+                key, value = key_text(record.get("key")), value_text(record.get("value"))
+            except (ValueError, KeyError, TypeError) as exc:
+                print(f"line {number}: not published ({exc})", file=sys.stderr)
+                skipped += 1
+                continue
+            future = await client.send(
+                settings.topic(topic),
+                key=key.encode() if key is not None else None,
+                value=value.encode("utf-8", "surrogatepass") if value is not None else None,
+            )
+            sent += 1
+            if interval:
+                await future
+                await asyncio.sleep(interval)
+        await client.flush()
+    finally:
+        await client.stop()
+    return sent, skipped
+
+
+def summary(topic: str, value: dict[str, Any]) -> str:
+    """One line a billing team can read."""
+    if topic.endswith("billing.ready"):
+        return (
+            f"{value['status']:<7} patient {value['patient_responsibility']:>9}  write-off {value['write_off']:>9}"
+            f"  secondary paid {value['secondary_paid']}"
+        )
+    if topic.endswith("billing.discrepancy"):
+        money = ", ".join(
+            f"{name} {value[field]}"
+            for name, field in (
+                ("expected", "expected_secondary_paid"),
+                ("actual", "actual_secondary_paid"),
+                ("difference", "difference"),
+            )
+            if value.get(field) is not None
+        )
+        return f"{value['kind']}{' (blocking)' if value['blocking'] else ''}  {money}"
+    if topic.endswith("secondary.expected"):
+        return (
+            f"{value['cob_method']}: secondary should pay {value['expected_secondary_paid']}, "
+            f"patient {value['expected_patient_responsibility']}"
+        )
+    return f"{value.get('source_topic')}@{value.get('offset')}: {value.get('error')}"
+
+
+async def tail(
+    settings: Settings,
+    *,
+    jsonl: bool = False,
+    from_beginning: bool = False,
+    limit: int | None = None,
+    idle_timeout: float | None = None,
+    out: IO[str] = sys.stdout,
+) -> int:
+    names = {settings.topic(t): t for t in OUTPUT_TOPICS}
+    consumer = AIOKafkaConsumer(
+        *names,
+        bootstrap_servers=settings.broker_list,
+        group_id=None,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        **settings.security.aiokafka_options(),
+    )
+    await consumer.start()
+    seen = 0
+    try:
+        if not jsonl:
+            print(f"{'topic':<20} {'claim':<16} {'rev':>3}  outcome", file=out, flush=True)
+        idle = 0.0
+        while limit is None or seen < limit:
+            batch = await consumer.getmany(timeout_ms=500)
+            if not batch:
+                idle += 0.5
+                if idle_timeout is not None and idle >= idle_timeout:
+                    break
+                continue
+            idle = 0.0
+            for records in batch.values():
+                for record in records:
+                    value = json.loads(record.value)
+                    key = record.key.decode() if record.key else None
+                    if jsonl:
+                        print(json.dumps({"topic": names[record.topic], "key": key, "value": value}), file=out)
+                    else:
+                        print(
+                            f"{names[record.topic]:<20} {key or '-':<16} {value.get('revision', ''):>3}  "
+                            f"{summary(record.topic, value)}",
+                            file=out,
+                        )
+                    seen += 1
+            out.flush()
+    finally:
+        await consumer.stop()
+    return 0

@@ -1,0 +1,98 @@
+"""The commands that talk to Kafka: worker, topics, produce, tail, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from cobstream.worker import run_worker
+
+    return run_worker(args.loglevel)
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from streams.settings import Settings
+    from streams.topics import run_create_topics
+
+    for line in run_create_topics(Settings.from_env()):
+        print(line)
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from cobstream.kafka_io import produce_file
+    from streams.settings import Settings
+
+    try:
+        source = Path(args.file).open("rb") if args.file != "-" else sys.stdin.buffer  # noqa: SIM115
+    except OSError as exc:
+        print(f"cobstream produce: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    with source:
+        sent, skipped = asyncio.run(produce_file(Settings.from_env(), source, interval=args.interval))
+    print(f"published {sent} messages" + (f"; skipped {skipped} unusable lines" if skipped else ""), file=sys.stderr)
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from cobstream.kafka_io import tail
+    from streams.settings import Settings
+
+    return asyncio.run(
+        tail(
+            Settings.from_env(),
+            jsonl=args.jsonl,
+            from_beginning=args.from_beginning,
+            limit=args.limit,
+            idle_timeout=args.idle_timeout,
+        )
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cobstream.demo import run_demo
+
+    return run_demo(Path(args.file), interval=args.interval, jsonl=args.jsonl)
+
+
+def register(commands: Any) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="run the stream worker (Faust) against Kafka",
+        description="Run the cobstream worker. Settings come from COBSTREAM_* environment variables (see README).",
+    )
+    worker.add_argument("--loglevel", default=None, help="debug, info, warning (default: COBSTREAM_LOG_LEVEL)")
+    worker.set_defaults(run=cmd_worker)
+
+    topics = commands.add_parser("topics", help="manage the Kafka topics of the contract")
+    topics_commands = topics.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = topics_commands.add_parser("create", help="create every topic with its partitions and cleanup policy")
+    create.set_defaults(run=cmd_topics)
+
+    produce = commands.add_parser("produce", help="publish a replay JSONL file to the input topics")
+    produce.add_argument("file", help="replay JSONL ({topic, key, value} per line), or - for stdin")
+    produce.add_argument(
+        "--interval",
+        type=float,
+        default=0.0,
+        help="seconds to wait between messages (keeps arrival order across topics)",
+    )
+    produce.set_defaults(run=cmd_produce)
+
+    tail = commands.add_parser("tail", help="print the output topics as events arrive")
+    tail.add_argument("--jsonl", action="store_true", help="print JSONL ({topic, key, value}) instead of a table")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest retained events")
+    tail.add_argument("--limit", type=int, default=None, help="stop after this many events")
+    tail.add_argument("--idle-timeout", type=float, default=None, help="stop after this many idle seconds")
+    tail.set_defaults(run=cmd_tail)
+
+    demo = commands.add_parser("demo", help="broker, topics, worker, example day and its outcomes, in one go")
+    demo.add_argument("file", nargs="?", default="examples/day-2026-03-24.jsonl")
+    demo.add_argument("--interval", type=float, default=0.05, help="seconds between published messages")
+    demo.add_argument("--jsonl", action="store_true", help="print JSONL instead of a table")
+    demo.set_defaults(run=cmd_demo)

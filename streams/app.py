@@ -1,0 +1,137 @@
+"""The Faust app: settings from the environment, topic and table declarations.
+
+Importing this module builds the app from `COBSTREAM_*` environment variables; `agents/`
+registers the agents on it. It knows Kafka and nothing about COB.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import faust
+from faust.types import TopicT
+
+from models.claim import ClaimState
+from streams import topics as names
+from streams.codec import Utf8, claim_event_codec, claim_state_codec
+from streams.reference import ReferenceReader
+from streams.settings import Settings
+
+RAW = "raw"
+
+
+def broker_credentials(settings: Settings) -> object | None:
+    security = settings.security
+    context: ssl.SSLContext | None = None
+    if "SSL" in security.protocol:
+        context = security.aiokafka_options()["ssl_context"]  # type: ignore[assignment]
+    if "SASL" in security.protocol:
+        return faust.SASLCredentials(
+            username=security.sasl_username,
+            password=security.sasl_password,
+            mechanism=security.sasl_mechanism,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def create_app(settings: Settings) -> faust.App:
+    return faust.App(
+        settings.group_id,
+        broker=[f"kafka://{b}" for b in settings.broker_list],
+        broker_credentials=broker_credentials(settings),
+        store=settings.store,
+        datadir=str(settings.state_dir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        processing_guarantee=settings.processing_guarantee,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=max(0.3, settings.session_timeout / 10),
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        web_enabled=True,
+        table_cleanup_interval=settings.timer_interval,
+        key_serializer=RAW,
+        value_serializer=RAW,
+    )
+
+
+class ClaimTable:
+    """The claims table with `ClaimState` values (stored as their JSON, through the codec)."""
+
+    def __init__(self, table: faust.Table) -> None:
+        self.table = table
+
+    def get(self, claim_id: str) -> ClaimState | None:
+        raw = self.table.get(claim_id.encode())
+        return claim_state_codec.loads(raw) if raw is not None else None
+
+    def put(self, state: ClaimState) -> None:
+        # Assignment, not mutation: only a reassigned value reaches the changelog.
+        self.table[state.claim_id.encode()] = claim_state_codec.dumps(state)
+
+    def delete(self, claim_id: str) -> None:
+        del self.table[claim_id.encode()]
+
+    def states(self) -> Iterator[ClaimState]:
+        for raw in self.table.values():
+            yield claim_state_codec.loads(raw)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+@dataclass(frozen=True)
+class Topics:
+    primary: TopicT
+    secondary: TopicT
+    payers: TopicT
+    fee_schedule: TopicT
+    claim_events: TopicT
+    outputs: dict[str, TopicT]
+
+
+def declare_topics(app: faust.App, settings: Settings) -> Topics:
+    def source(name: str) -> TopicT:
+        # Inputs are read as bytes: decoding is the agents' job, so bad bytes become dead letters.
+        return app.topic(settings.topic(name), key_serializer=RAW, value_serializer=RAW, partitions=settings.partitions)
+
+    return Topics(
+        primary=source(names.PRIMARY),
+        secondary=source(names.SECONDARY),
+        payers=source(names.PAYERS),
+        fee_schedule=source(names.FEE_SCHEDULE),
+        claim_events=app.topic(
+            settings.topic(names.CLAIM_EVENTS),
+            key_serializer=Utf8(),
+            value_serializer=claim_event_codec,
+            partitions=settings.partitions,
+            internal=True,
+        ),
+        outputs={
+            name: app.topic(settings.topic(name), key_serializer=Utf8(), value_serializer=RAW)
+            for name in names.OUTPUT_TOPICS
+        },
+    )
+
+
+settings = Settings.from_env()
+app = create_app(settings)
+topics = declare_topics(app, settings)
+claims = ClaimTable(
+    app.Table(
+        "claims",
+        partitions=settings.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        help="Claim state by claim id: current EOBs, outcomes so far, timers fired.",
+    )
+)
+reference = ReferenceReader(settings)

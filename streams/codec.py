@@ -1,0 +1,74 @@
+"""Bytes on Kafka to models and back: keys, outcomes, the claims table, the claim-events topic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from faust.serializers.codecs import Codec
+from pydantic import BaseModel, ConfigDict
+
+from models.claim import ClaimState
+from models.events import EobEvent, Role
+from models.outcomes import DeadLetter, Outcome
+from models.types import Timestamp
+
+
+class Utf8(Codec):
+    """Keys as text (Faust's `raw` codec would hand back bytes after a changelog recovery)."""
+
+    def _dumps(self, s: Any) -> bytes:
+        return s.encode("utf-8") if isinstance(s, str) else bytes(s)
+
+    def _loads(self, s: bytes) -> str:
+        return s.decode("utf-8")
+
+
+class PydanticCodec(Codec):
+    """A pydantic model as its JSON, for table values."""
+
+    def __init__(self, model: type[BaseModel], **kwargs: Any) -> None:
+        self.model = model
+        super().__init__(model=model, **kwargs)
+
+    def _dumps(self, obj: Any) -> bytes:
+        return obj.model_dump_json().encode() if isinstance(obj, BaseModel) else orjson.dumps(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return self.model.model_validate_json(s)
+
+
+def encode(event: Outcome | DeadLetter) -> bytes:
+    """An output event as the contract's JSON."""
+    return orjson.dumps(event.model_dump(mode="json"))
+
+
+def record_time(timestamp: float | None) -> datetime:
+    """A Kafka record's timestamp (seconds, as Faust gives it) as an aware datetime. Outcomes
+    carry it as `produced_at`, so an event processed twice (after a crash) yields the same
+    outcome both times."""
+    if not timestamp or timestamp < 0:
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+class ClaimEvent(BaseModel):
+    """A message of the internal claim-events topic (key: claim id).
+
+    `eob`: an EOB that passed validation, with its role and the time it was received.
+    `tick`: the timer found a timeout or the retention of this claim due at `at`.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["eob", "tick"]
+    claim_id: str
+    at: Timestamp
+    role: Role | None = None
+    eob: EobEvent | None = None
+    source: str | None = None  # topic/partition/offset of the original EOB, for logs
+
+
+claim_state_codec = PydanticCodec(ClaimState)
+claim_event_codec = PydanticCodec(ClaimEvent)

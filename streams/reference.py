@@ -1,0 +1,83 @@
+"""Reference data on every worker: each worker reads the compacted reference topics in full.
+
+A Faust global table would do the same through a second changelog; reading the two compacted
+topics directly is simpler and has no moving parts. Invalid messages are skipped here (the
+reference agents, which see each message once per group, dead-letter them), so the entry in
+force stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from models.decode import decode_reference
+from models.events import FeeScheduleEntry, PayerProfile
+from models.reference import Reference, ReferenceChange, apply_reference_change
+from streams.settings import Settings
+from streams.topics import REFERENCE_TOPICS
+
+log = logging.getLogger(__name__)
+
+
+class ReferenceReader:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.profiles: dict[str, PayerProfile] = {}
+        self.fee_schedule: dict[str, FeeScheduleEntry] = {}
+        self.reference = Reference(self.profiles, self.fee_schedule)
+        self.caught_up = asyncio.Event()
+        self._names = {settings.topic(t): t for t in REFERENCE_TOPICS}
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.broker_list,
+            enable_auto_commit=False,
+            group_id=None,
+            **self.settings.security.aiokafka_options(),
+        )
+        await consumer.start()
+        try:
+            partitions = []
+            for name in self._names:
+                found = await _partitions_of(consumer, name)
+                partitions += [TopicPartition(name, p) for p in found]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            while True:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    for record in records:
+                        self.apply(record.topic, record.key, record.value)
+                if not self.caught_up.is_set() and all(await _positions(consumer, ends)):
+                    log.info(
+                        "reference data loaded: %d payer profiles, %d fee schedule entries",
+                        len(self.profiles),
+                        len(self.fee_schedule),
+                    )
+                    self.caught_up.set()
+        finally:
+            await consumer.stop()
+
+    def apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        text_key = key.decode("utf-8", "replace") if key is not None else None
+        change = decode_reference(self._names[topic], text_key, value)
+        if isinstance(change, ReferenceChange):
+            apply_reference_change(change, self.profiles, self.fee_schedule)
+
+
+async def _partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    for _ in range(50):
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return found
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"topic {topic} does not exist; run `cobstream topics create`")
+
+
+async def _positions(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> list[bool]:
+    return [await consumer.position(tp) >= end for tp, end in ends.items()]

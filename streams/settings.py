@@ -1,0 +1,148 @@
+"""Worker settings, read from environment variables (12-factor), with sensible local defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PREFIX = "COBSTREAM_"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot work; the message says which variable and what to do."""
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(PREFIX + name, default)
+
+
+def _int(name: str, default: int, minimum: int = 1) -> int:
+    text = _env(name, str(default))
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name}={text!r} must be a whole number") from None
+    if value < minimum:
+        raise SettingsError(f"{PREFIX}{name}={value} must be at least {minimum}")
+    return value
+
+
+def _float(name: str, default: float) -> float:
+    text = _env(name, str(default))
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name}={text!r} must be a number of seconds") from None
+    if value <= 0:
+        raise SettingsError(f"{PREFIX}{name}={text} must be positive")
+    return value
+
+
+@dataclass(frozen=True)
+class Security:
+    """How to reach Kafka: passed through to aiokafka (SASL/SCRAM, TLS)."""
+
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    @classmethod
+    def from_env(cls) -> Security:
+        protocol = _env("SECURITY_PROTOCOL", "PLAINTEXT").upper()
+        allowed = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+        if protocol not in allowed:
+            raise SettingsError(f"{PREFIX}SECURITY_PROTOCOL={protocol!r} must be one of {', '.join(allowed)}")
+        security = cls(
+            protocol=protocol,
+            sasl_mechanism=os.environ.get(PREFIX + "SASL_MECHANISM")
+            or ("SCRAM-SHA-512" if "SASL" in protocol else None),
+            sasl_username=os.environ.get(PREFIX + "SASL_USERNAME"),
+            sasl_password=os.environ.get(PREFIX + "SASL_PASSWORD"),
+            ssl_cafile=os.environ.get(PREFIX + "SSL_CAFILE"),
+            ssl_certfile=os.environ.get(PREFIX + "SSL_CERTFILE"),
+            ssl_keyfile=os.environ.get(PREFIX + "SSL_KEYFILE"),
+        )
+        if "SASL" in protocol and not (security.sasl_username and security.sasl_password):
+            raise SettingsError(
+                f"{PREFIX}SECURITY_PROTOCOL={protocol} needs {PREFIX}SASL_USERNAME and {PREFIX}SASL_PASSWORD"
+            )
+        return security
+
+    def aiokafka_options(self) -> dict[str, object]:
+        """Keyword arguments for aiokafka clients (producer, consumer, admin)."""
+        options: dict[str, object] = {"security_protocol": self.protocol}
+        if "SSL" in self.protocol:
+            from aiokafka.helpers import create_ssl_context
+
+            options["ssl_context"] = create_ssl_context(
+                cafile=self.ssl_cafile, certfile=self.ssl_certfile, keyfile=self.ssl_keyfile
+            )
+        if "SASL" in self.protocol:
+            options.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password,
+            )
+        return options
+
+
+@dataclass(frozen=True)
+class Settings:
+    brokers: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    partitions: int = 3
+    replication_factor: int = 1
+    app_id: str = "cobstream"
+    state_dir: Path = Path("var/state")
+    store: str = "rocksdb://"
+    processing_guarantee: str = "at_least_once"
+    claim_retention_days: int = 180
+    timer_interval: float = 60.0
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    session_timeout: float = 30.0
+    log_level: str = "info"
+    security: Security = field(default_factory=Security)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        guarantee = _env("PROCESSING_GUARANTEE", "at_least_once")
+        if guarantee not in ("at_least_once", "exactly_once"):
+            raise SettingsError(f"{PREFIX}PROCESSING_GUARANTEE={guarantee!r} must be at_least_once or exactly_once")
+        store = _env("STORE", "rocksdb://")
+        if store not in ("rocksdb://", "memory://"):
+            raise SettingsError(f"{PREFIX}STORE={store!r} must be rocksdb:// or memory://")
+        return cls(
+            brokers=_env("BROKERS", "127.0.0.1:9092"),
+            topic_prefix=_env("TOPIC_PREFIX", ""),
+            partitions=_int("PARTITIONS", 3),
+            replication_factor=_int("REPLICATION_FACTOR", 1),
+            app_id=_env("APP_ID", "cobstream"),
+            state_dir=Path(_env("STATE_DIR", "var/state")),
+            store=store,
+            processing_guarantee=guarantee,
+            claim_retention_days=_int("CLAIM_RETENTION_DAYS", 180),
+            timer_interval=_float("TIMER_INTERVAL", 60.0),
+            web_host=_env("WEB_HOST", "127.0.0.1"),
+            web_port=_int("WEB_PORT", 6066),
+            session_timeout=_float("SESSION_TIMEOUT", 30.0),
+            log_level=_env("LOG_LEVEL", "info"),
+            security=Security.from_env(),
+        )
+
+    def topic(self, name: str) -> str:
+        """The full name of a contract topic, with the environment's prefix."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def broker_list(self) -> list[str]:
+        return [b.strip().removeprefix("kafka://") for b in self.brokers.split(",") if b.strip()]
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.topic_prefix}{self.app_id}"

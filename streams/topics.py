@@ -1,0 +1,101 @@
+"""Every topic of CONTRACT.md, plus the internal one that keys EOBs by claim, and how to create them."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from streams.settings import Settings
+
+PRIMARY = "eob.primary"
+SECONDARY = "eob.secondary"
+PAYERS = "reference.payers"
+FEE_SCHEDULE = "reference.fee-schedule"
+EXPECTED = "secondary.expected"
+READY = "billing.ready"
+DISCREPANCY = "billing.discrepancy"
+DEAD_LETTER = "eob.dead-letter"
+# EOBs re-keyed by claim id (upstream keys are not to be relied on), and clock ticks for claims
+# with a timeout due: the one stream that changes the claims table, so it is co-partitioned
+# with the table's changelog.
+CLAIM_EVENTS = "cobstream.claim-events"
+
+EOB_TOPICS = (PRIMARY, SECONDARY)
+REFERENCE_TOPICS = (PAYERS, FEE_SCHEDULE)
+OUTPUT_TOPICS = (EXPECTED, READY, DISCREPANCY, DEAD_LETTER)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str  # unprefixed
+    partitions: int
+    compacted: bool = False
+    # The EOB topics, the claim-events topic and the claims changelog must agree on this.
+    claim_partitioned: bool = False
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    n = settings.partitions
+    return [
+        TopicSpec(PRIMARY, n, claim_partitioned=True),
+        TopicSpec(SECONDARY, n, claim_partitioned=True),
+        TopicSpec(CLAIM_EVENTS, n, claim_partitioned=True),
+        TopicSpec(PAYERS, 1, compacted=True),
+        TopicSpec(FEE_SCHEDULE, 1, compacted=True),
+        TopicSpec(EXPECTED, n),
+        TopicSpec(READY, n),
+        TopicSpec(DISCREPANCY, n),
+        TopicSpec(DEAD_LETTER, n),
+    ]
+
+
+async def create_topics(settings: Settings, *, timeout: float = 30.0) -> list[str]:
+    """Create the missing topics; existing ones are left as they are (and reported).
+
+    Returns one line per topic saying what happened.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.broker_list,
+        request_timeout_ms=int(timeout * 1000),
+        **settings.security.aiokafka_options(),
+    )
+    await admin.start()
+    try:
+        existing = await existing_partitions(admin, [settings.topic(s.name) for s in topic_specs(settings)])
+        missing = [s for s in topic_specs(settings) if settings.topic(s.name) not in existing]
+        if missing:
+            await admin.create_topics(
+                [
+                    NewTopic(
+                        settings.topic(s.name),
+                        s.partitions,
+                        settings.replication_factor,
+                        topic_configs={"cleanup.policy": "compact"} if s.compacted else {},
+                    )
+                    for s in missing
+                ]
+            )
+        report = []
+        for spec in topic_specs(settings):
+            name = settings.topic(spec.name)
+            if name in existing:
+                report.append(f"{name}: exists with {existing[name]} partitions")
+            else:
+                report.append(
+                    f"{name}: created with {spec.partitions} partitions" + (", compacted" if spec.compacted else "")
+                )
+        return report
+    finally:
+        await admin.close()
+
+
+async def existing_partitions(admin: object, names: list[str]) -> dict[str, int]:
+    """Partition counts of those of `names` that exist."""
+    described = await admin.describe_topics(names)  # type: ignore[attr-defined]
+    return {t["topic"]: len(t["partitions"]) for t in described if t.get("error_code", 0) == 0 and t["partitions"]}
+
+
+def run_create_topics(settings: Settings) -> list[str]:
+    return asyncio.run(create_topics(settings))

@@ -1,0 +1,174 @@
+"""Integration tests on the real local Apache Kafka broker (`scripts/kafka`, started by
+`scripts/test`). Each test gets its own topic prefix, state folder and worker processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from cobstream.kafka_io import produce_file
+from streams.settings import Settings
+from streams.topics import OUTPUT_TOPICS, create_topics
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKER = os.environ.get("COBSTREAM_TEST_BROKER")
+
+pytestmark = pytest.mark.broker
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.path):
+            item.add_marker(pytest.mark.broker)
+            if BROKER is None:
+                item.add_marker(pytest.mark.skip(reason="no broker: run scripts/test (it starts scripts/kafka)"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen
+    log: Path
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@dataclass
+class Deployment:
+    """One isolated cobstream environment on the shared broker: a topic prefix and its workers."""
+
+    tmp: Path
+    prefix: str = field(default_factory=lambda: f"it-{uuid.uuid4().hex[:10]}.")
+    workers: list[Worker] = field(default_factory=list)
+    env_extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(brokers=BROKER or "127.0.0.1:9092", topic_prefix=self.prefix)
+
+    def env(self, name: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "COBSTREAM_BROKERS": self.settings.brokers,
+            "COBSTREAM_TOPIC_PREFIX": self.prefix,
+            "COBSTREAM_STATE_DIR": str(self.tmp / f"state-{name}"),
+            "COBSTREAM_WEB_PORT": str(free_port()),
+            "COBSTREAM_TIMER_INTERVAL": "1",
+            "COBSTREAM_SESSION_TIMEOUT": "6",
+            **self.env_extra,
+        }
+
+    def create_topics(self) -> None:
+        asyncio.run(create_topics(self.settings))
+
+    def start_worker(self, name: str = "w1", wait: bool = True) -> Worker:
+        log = self.tmp / f"worker-{name}-{len(self.workers)}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cobstream.cli", "worker"],
+            env=self.env(name),
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        worker = Worker(process, log)
+        self.workers.append(worker)
+        if wait:
+            wait_for(
+                lambda: "[^Worker]: Ready" in worker.text() or process.poll() is not None, 90, f"worker {name} to start"
+            )
+            assert process.poll() is None, worker.text()[-3000:]
+        return worker
+
+    def produce(self, lines: list[bytes], interval: float = 0.0) -> None:
+        asyncio.run(produce_file(self.settings, lines, interval=interval))
+
+    def outputs(self, count: int, timeout: float = 90, settle: float = 3.0) -> list[dict[str, Any]]:
+        """Every event on the output topics, once `count` have arrived and `settle` seconds pass
+        with nothing new (so that unexpected extra events are seen too)."""
+        return asyncio.run(read_outputs(self.settings, count, timeout, settle))
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+
+def wait_for(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)
+
+
+async def read_outputs(settings: Settings, count: int, timeout: float, settle: float) -> list[dict[str, Any]]:
+    names = {settings.topic(t): t for t in OUTPUT_TOPICS}
+    consumer = AIOKafkaConsumer(
+        *names, bootstrap_servers=settings.broker_list, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    events: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + timeout
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for records in batch.values():
+                for r in records:
+                    events.append(
+                        {
+                            "topic": names[r.topic],
+                            "key": r.key.decode() if r.key else None,
+                            "value": json.loads(r.value),
+                            "partition": r.partition,
+                        }
+                    )
+                quiet_since = time.monotonic()
+            if len(events) >= count and time.monotonic() - quiet_since >= settle:
+                break
+    finally:
+        await consumer.stop()
+    return events
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    found = Deployment(tmp_path)
+    found.create_topics()
+    try:
+        yield found
+    finally:
+        found.stop()

@@ -1,0 +1,198 @@
+"""The worker on a real broker produces what `cobstream replay` produces, whatever the keys,
+bad input, restarts and reference data."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from harness import Deployment
+
+from cobstream.engine import Engine
+from cobstream.replay import replay_lines, shift_times
+from models.decode import load_json
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "day-2026-03-24.jsonl"
+
+
+def replayed(lines: list[bytes]) -> list[dict[str, Any]]:
+    return [
+        {"topic": e.topic, "key": e.key, "value": e.value.model_dump(mode="json")}
+        for e in replay_lines(lines, Engine(), datetime.now(UTC))
+    ]
+
+
+def comparable(events: list[dict[str, Any]]) -> Counter:
+    """Events without what only says when or where they were written (times, partition, offset)."""
+    out = Counter()
+    for e in events:
+        value = dict(e["value"])
+        for name in ("produced_at", "received_at", "partition", "offset"):
+            value.pop(name, None)
+        out[json.dumps({"topic": e["topic"], "key": e["key"], "value": value}, sort_keys=True)] += 1
+    return out
+
+
+def assert_same(stream: list[dict[str, Any]], replay: list[dict[str, Any]]) -> None:
+    got, want = comparable(stream), comparable(replay)
+    missing, unexpected = want - got, got - want
+    assert not missing, f"missing {sum(missing.values())}: {list(missing)[:3]}"
+    assert not unexpected, f"unexpected {sum(unexpected.values())}: {list(unexpected)[:3]}"
+
+
+def example_lines() -> list[bytes]:
+    return shift_times(EXAMPLE.read_bytes().splitlines(keepends=True), datetime.now(UTC))
+
+
+def rekey(lines: list[bytes], key_of: Any) -> list[bytes]:
+    out = []
+    for n, line in enumerate(lines):
+        record = load_json(line)
+        if record["topic"].startswith("eob."):
+            record["key"] = key_of(n)
+        out.append(json.dumps(record).encode() + b"\n")
+    return out
+
+
+def test_example_day_streams_to_the_same_outcomes_as_replay(deployment: Deployment) -> None:
+    lines = example_lines()
+    expected = replayed(lines)
+    deployment.start_worker()
+    deployment.produce(lines, interval=0.05)
+    assert_same(deployment.outputs(len(expected)), expected)
+
+
+def test_upstream_keys_that_are_not_the_claim_id_still_join(deployment: Deployment) -> None:
+    # Keys that scatter each claim's EOBs over every partition, and no key at all.
+    keyed = rekey(example_lines(), lambda n: None if n % 3 == 0 else f"upstream-{n}")
+    expected = replayed(keyed)
+    deployment.start_worker()
+    deployment.produce(keyed, interval=0.05)
+    assert_same(deployment.outputs(len(expected)), expected)
+
+
+async def _send_raw(deployment: Deployment, messages: list[tuple[str, bytes | None, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=deployment.settings.broker_list)
+    await producer.start()
+    try:
+        for topic, key, value in messages:
+            await producer.send_and_wait(deployment.settings.topic(topic), key=key, value=value)
+            await asyncio.sleep(0.05)
+    finally:
+        await producer.stop()
+
+
+def test_bad_messages_become_one_dead_letter_each_and_the_rest_reconciles(deployment: Deployment) -> None:
+    vectors = ROOT.parent / "shared" / "vectors" / "ex01_lesser_in_network.jsonl"
+    good = [load_json(line) for line in vectors.read_bytes().splitlines()]
+    primary = json.dumps(good[2]["value"]).encode()
+    secondary = json.dumps(good[3]["value"]).encode()
+    deployment.start_worker()
+    deployment.produce([json.dumps(r).encode() for r in good[:2]])  # reference data
+    asyncio.run(
+        _send_raw(
+            deployment,
+            [
+                ("eob.primary", b"k-bytes", b"\xff\xfe\x00garbage"),  # not UTF-8
+                ("eob.primary", b"CLM-1001", primary),
+                ("eob.secondary", b"k-json", b'{"event_id": "S-X", "claim_id": '),  # invalid JSON
+                ("eob.secondary", b"CLM-1001", secondary.replace(b'"paid": "10.00"', b'"paid": "ten"')),  # schema
+                ("eob.secondary", b"CLM-1001", secondary),
+            ],
+        )
+    )
+    events = deployment.outputs(5)
+    letters = [e["value"] for e in events if e["topic"] == "eob.dead-letter"]
+    assert len(letters) == 3
+    by_key = {d["key"]: d for d in letters}
+    assert by_key["k-bytes"]["raw_encoding"] == "base64"
+    assert "not UTF-8" in by_key["k-bytes"]["error"]
+    assert "not valid JSON" in by_key["k-json"]["error"]
+    assert "lines[0].paid" in by_key["CLM-1001"]["error"]
+    assert by_key["CLM-1001"]["claim_id"] == "CLM-1001"
+    for letter in letters:
+        assert letter["source_topic"] in ("eob.primary", "eob.secondary")
+        assert letter["partition"] is not None
+        assert letter["offset"] is not None
+    ready = [e["value"] for e in events if e["topic"] == "billing.ready"]
+    assert [(r["status"], r["patient_responsibility"], r["write_off"]) for r in ready] == [("ready", "0.00", "60.00")]
+
+
+def test_a_new_worker_recovers_the_claims_table_from_its_changelog(deployment: Deployment) -> None:
+    lines = example_lines()
+    records = [load_json(line) for line in lines]
+    first = [line for line, r in zip(lines, records, strict=True) if r["topic"] != "eob.secondary"]
+    second = [line for line, r in zip(lines, records, strict=True) if r["topic"] == "eob.secondary"]
+    expected_first = replayed(first)
+    worker = deployment.start_worker("before")
+    deployment.produce(first, interval=0.02)
+    deployment.outputs(len(expected_first))
+    worker.stop()
+    # A new worker with an empty state folder: everything it knows comes from the changelog.
+    deployment.start_worker("after")
+    deployment.produce(second, interval=0.02)
+    expected = replayed(first + second)
+    got = deployment.outputs(len(expected))
+    ready = {e["value"]["claim_id"] for e in got if e["topic"] == "billing.ready"}
+    assert ready == {e["value"]["claim_id"] for e in expected if e["topic"] == "billing.ready"}
+    assert_same(got, expected)
+
+
+def test_a_published_payer_profile_changes_the_method_for_later_claims(deployment: Deployment) -> None:
+    def primary(claim: str) -> dict:
+        return {
+            "topic": "eob.primary",
+            "key": claim,
+            "value": {
+                "event_id": f"P-{claim}",
+                "claim_id": claim,
+                "payer_id": "BCBS-TX",
+                "status": "processed",
+                "adjudicated_at": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+                "secondary_payer_id": "CIGNA",
+                "lines": [
+                    {
+                        "line_id": "1",
+                        "procedure_code": "99215",
+                        "service_date": "2026-11-02",
+                        "charge": "200.00",
+                        "paid": "120.00",
+                        "allowed": "150.00",
+                        "adjustments": [
+                            {"group": "CO", "reason": "45", "amount": "50.00"},
+                            {"group": "PR", "reason": "2", "amount": "30.00"},
+                        ],
+                    }
+                ],
+            },
+        }
+
+    deployment.start_worker()
+    deployment.produce([json.dumps(primary("CLM-A")).encode()])
+    before = deployment.outputs(1)
+    profile = {
+        "topic": "reference.payers",
+        "key": "CIGNA",
+        "value": {"payer_id": "CIGNA", "cob_method": "non_duplication", "coinsurance_rate": "0.80"},
+    }
+    deployment.produce([json.dumps(profile).encode()])
+    time.sleep(2)  # every worker reads the reference topics on its own; give it a moment
+    deployment.produce([json.dumps(primary("CLM-B")).encode()])
+    after = deployment.outputs(2)
+    estimates = {e["value"]["claim_id"]: e["value"] for e in after if e["topic"] == "secondary.expected"}
+    assert before[0]["value"]["cob_method"] == "lesser_of_allowables"
+    assert (estimates["CLM-A"]["cob_method"], estimates["CLM-A"]["expected_secondary_paid"]) == (
+        "lesser_of_allowables",
+        "30.00",
+    )
+    assert (estimates["CLM-B"]["cob_method"], estimates["CLM-B"]["expected_secondary_paid"]) == (
+        "non_duplication",
+        "0.00",
+    )
