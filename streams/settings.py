@@ -101,7 +101,7 @@ class Settings:
     state_dir: Path = Path("var/state")
     store: str = "rocksdb://"
     processing_guarantee: str = "at_least_once"
-    claim_retention_days: int = 180
+    claim_retention_days: float = 180.0
     timer_interval: float = 60.0
     web_host: str = "127.0.0.1"
     web_port: int = 6066
@@ -126,7 +126,7 @@ class Settings:
             state_dir=Path(_env("STATE_DIR", "var/state")),
             store=store,
             processing_guarantee=guarantee,
-            claim_retention_days=_int("CLAIM_RETENTION_DAYS", 180),
+            claim_retention_days=_float("CLAIM_RETENTION_DAYS", 180.0),
             timer_interval=_float("TIMER_INTERVAL", 60.0),
             web_host=_env("WEB_HOST", "127.0.0.1"),
             web_port=_int("WEB_PORT", 6066),

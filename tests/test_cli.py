@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import eob
+from builders import eob
 
 CLI = [sys.executable, "-m", "cobstream.cli"]
 

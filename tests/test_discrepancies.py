@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import Run, adj, eob, fee, line, profile, secondary_line
+from builders import Run, adj, eob, fee, line, profile, secondary_line
 
 from models.cob import PrimaryLine, compute_line, secondary_allowable
 from models.events import ServiceLine

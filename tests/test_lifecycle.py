@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from conftest import Run, adj, eob, fee, line, profile, secondary_line
+from builders import Run, adj, eob, fee, line, profile, secondary_line
 
 SECONDARY_AT = "2026-03-24T15:00:00Z"
 

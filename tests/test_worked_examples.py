@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import adj, line
+from builders import adj, line
 
 from models.cob import LineResult, PrimaryLine, compute_line, secondary_allowable
 from models.events import ServiceLine

@@ -196,3 +196,73 @@ def test_a_published_payer_profile_changes_the_method_for_later_claims(deploymen
         "non_duplication",
         "0.00",
     )
+
+
+def _claim(claim: str, *, days_ago: float, secondary: bool) -> list[bytes]:
+    at = (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
+    primary = {
+        "event_id": f"P-{claim}",
+        "claim_id": claim,
+        "payer_id": "BCBS-TX",
+        "status": "processed",
+        "adjudicated_at": at,
+        "secondary_payer_id": "AETNA",
+        "lines": [
+            {
+                "line_id": "1",
+                "procedure_code": "99214",
+                "service_date": "2026-03-02",
+                "charge": "150.00",
+                "paid": "80.00",
+                "allowed": "100.00",
+                "adjustments": [
+                    {"group": "CO", "reason": "45", "amount": "50.00"},
+                    {"group": "PR", "reason": "2", "amount": "20.00"},
+                ],
+            }
+        ],
+    }
+    lines = [json.dumps({"topic": "eob.primary", "key": claim, "value": primary}).encode()]
+    if secondary:
+        paid = {
+            **primary,
+            "event_id": f"S-{claim}",
+            "payer_id": "AETNA",
+            "secondary_payer_id": None,
+            "lines": [
+                {
+                    **primary["lines"][0],
+                    "paid": "20.00",
+                    "allowed": None,
+                    "adjustments": [{"group": "OA", "reason": "23", "amount": "130.00"}],
+                }
+            ],
+        }
+        lines.append(json.dumps({"topic": "eob.secondary", "key": claim, "value": paid}).encode())
+    return lines
+
+
+def test_secondary_overdue_fires_on_the_wall_clock(deployment: Deployment) -> None:
+    deployment.start_worker()
+    deployment.produce(
+        _claim("CLM-LATE", days_ago=31, secondary=False) + _claim("CLM-NEW", days_ago=1, secondary=False)
+    )
+    events = deployment.outputs(3, settle=4)
+    overdue = [e["value"] for e in events if e["topic"] == "billing.discrepancy"]
+    assert [(d["claim_id"], d["kind"], d["blocking"], d["expected_secondary_paid"]) for d in overdue] == [
+        ("CLM-LATE", "secondary_overdue", False, "20.00")
+    ]
+
+
+def test_a_finished_claim_is_forgotten_after_its_retention(deployment: Deployment) -> None:
+    deployment.env_extra["COBSTREAM_CLAIM_RETENTION_DAYS"] = str(3 / 86400)  # three seconds
+    deployment.start_worker()
+    lines = _claim("CLM-DONE", days_ago=1, secondary=True)
+    deployment.produce(lines)
+    first = deployment.outputs(2)
+    assert sorted(e["topic"] for e in first) == ["billing.ready", "secondary.expected"]
+    time.sleep(6)  # retention passes; the timer (every second) forgets the claim
+    # The same events again: a forgotten claim no longer knows their ids, so they are new to it.
+    deployment.produce(lines)
+    again = deployment.outputs(4)
+    assert [e["topic"] for e in again].count("billing.ready") == 2

@@ -1,0 +1,127 @@
+"""Shared builders for the unit tests: EOB events, profiles, and an engine run that records its output."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from cobstream.engine import Emitted, Engine
+
+
+def adj(group: str, reason: str, amount: str) -> dict[str, str]:
+    return {"group": group, "reason": reason, "amount": amount}
+
+
+def line(
+    line_id: str = "1",
+    *,
+    charge: str = "150.00",
+    paid: str = "80.00",
+    allowed: str | None = "100.00",
+    adjustments: Iterable[dict[str, str]] | None = None,
+    code: str = "99214",
+    modifiers: Iterable[str] = (),
+    remarks: Iterable[str] = (),
+) -> dict[str, Any]:
+    """A service line; by default the article's primary line (C 150, A1 100, P1 80, PR-2 20)."""
+    if adjustments is None:
+        adjustments = [adj("CO", "45", "50.00"), adj("PR", "2", "20.00")]
+    return {
+        "line_id": line_id,
+        "procedure_code": code,
+        "modifiers": list(modifiers),
+        "service_date": "2026-03-02",
+        "charge": charge,
+        "paid": paid,
+        "allowed": allowed,
+        "adjustments": list(adjustments),
+        "remarks": list(remarks),
+    }
+
+
+def eob(
+    event_id: str,
+    *,
+    claim_id: str = "CLM-1",
+    payer_id: str = "BCBS-TX",
+    status: str = "processed",
+    at: str = "2026-03-10T15:00:00Z",
+    secondary_payer_id: str | None = "AETNA",
+    lines: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "claim_id": claim_id,
+        "payer_id": payer_id,
+        "status": status,
+        "adjudicated_at": at,
+        "secondary_payer_id": secondary_payer_id,
+        "lines": lines if lines is not None else [line()],
+    }
+
+
+def secondary_line(line_id: str = "1", *, paid: str = "10.00", allowed: str | None = "90.00", **kw: Any) -> dict:
+    """A secondary line of the article's claim that balances: C 150, CO-45 and OA-23 make up the rest."""
+    charge = Decimal(kw.pop("charge", "150.00"))
+    extra = kw.pop("adjustments", None)
+    if extra is None:
+        rest = charge - Decimal(paid)
+        extra = [adj("OA", "23", f"{rest:.2f}")]
+    return line(line_id, charge=f"{charge:.2f}", paid=paid, allowed=allowed, adjustments=extra, **kw)
+
+
+def profile(payer_id: str = "AETNA", **terms: Any) -> dict[str, Any]:
+    return {"payer_id": payer_id, **terms}
+
+
+def fee(payer_id: str, code: str, allowed: str, modifiers: Iterable[str] = ()) -> dict[str, Any]:
+    return {"payer_id": payer_id, "procedure_code": code, "modifiers": list(modifiers), "allowed": allowed}
+
+
+class Run:
+    """An engine fed event by event, remembering everything it published."""
+
+    def __init__(self) -> None:
+        self.engine = Engine()
+        self.out: list[Emitted] = []
+        self.offset = 0
+
+    def send(self, topic: str, value: Any, key: str | None = None) -> list[Emitted]:
+        self.offset += 1
+        raw = value if value is None or isinstance(value, str | bytes) else json.dumps(value)
+        if key is None and isinstance(value, dict):
+            key = value.get("claim_id") or value.get("payer_id")
+        emitted = self.engine.receive(topic, key, raw, offset=self.offset)
+        self.out += emitted
+        return emitted
+
+    def primary(self, value: dict) -> list[Emitted]:
+        return self.send("eob.primary", value)
+
+    def secondary(self, value: dict) -> list[Emitted]:
+        return self.send("eob.secondary", value)
+
+    def payer(self, value: dict) -> list[Emitted]:
+        return self.send("reference.payers", value, key=value["payer_id"])
+
+    def fee(self, value: dict) -> list[Emitted]:
+        key = f"{value['payer_id']}|{value['procedure_code']}|{','.join(sorted(value['modifiers']))}"
+        return self.send("reference.fee-schedule", value, key=key)
+
+    def kinds(self, emitted: list[Emitted] | None = None) -> list[str]:
+        """Each outcome as a short label: topic, with the kind or status where it has one."""
+        labels = []
+        for e in self.out if emitted is None else emitted:
+            value = e.value
+            detail = getattr(value, "kind", None) or getattr(value, "status", None)
+            labels.append(f"{e.topic}:{detail}" if detail else e.topic)
+        return labels
+
+    def last(self, topic: str) -> Any:
+        return next(e.value for e in reversed(self.out) if e.topic == topic)
+
+
+def money(value: str) -> Decimal:
+    return Decimal(value)
