@@ -90,21 +90,18 @@ async def _send_raw(deployment: Deployment, messages: list[tuple[str, bytes | No
 
 
 def test_bad_messages_become_one_dead_letter_each_and_the_rest_reconciles(deployment: Deployment) -> None:
-    vectors = ROOT.parent / "shared" / "vectors" / "ex01_lesser_in_network.jsonl"
-    good = [load_json(line) for line in vectors.read_bytes().splitlines()]
-    primary = json.dumps(good[2]["value"]).encode()
-    secondary = json.dumps(good[3]["value"]).encode()
+    primary, secondary = (load_json(line)["value"] for line in _claim("CLM-1001", days_ago=1, secondary=True))
+    good_secondary = json.dumps(secondary).encode()
     deployment.start_worker()
-    deployment.produce([json.dumps(r).encode() for r in good[:2]])  # reference data
     asyncio.run(
         _send_raw(
             deployment,
             [
                 ("eob.primary", b"k-bytes", b"\xff\xfe\x00garbage"),  # not UTF-8
-                ("eob.primary", b"CLM-1001", primary),
+                ("eob.primary", b"CLM-1001", json.dumps(primary).encode()),
                 ("eob.secondary", b"k-json", b'{"event_id": "S-X", "claim_id": '),  # invalid JSON
-                ("eob.secondary", b"CLM-1001", secondary.replace(b'"paid": "10.00"', b'"paid": "ten"')),  # schema
-                ("eob.secondary", b"CLM-1001", secondary),
+                ("eob.secondary", b"CLM-1001", good_secondary.replace(b'"paid": "20.00"', b'"paid": "ten"')),
+                ("eob.secondary", b"CLM-1001", good_secondary),
             ],
         )
     )
@@ -122,7 +119,10 @@ def test_bad_messages_become_one_dead_letter_each_and_the_rest_reconciles(deploy
         assert letter["partition"] is not None
         assert letter["offset"] is not None
     ready = [e["value"] for e in events if e["topic"] == "billing.ready"]
-    assert [(r["status"], r["patient_responsibility"], r["write_off"]) for r in ready] == [("ready", "0.00", "60.00")]
+    # AETNA has no profile or fee schedule here: A2 = A1 = 100, so S = min(20, 100 - 80) = 20.
+    assert [(r["status"], r["secondary_paid"], r["patient_responsibility"], r["write_off"]) for r in ready] == [
+        ("ready", "20.00", "0.00", "50.00")
+    ]
 
 
 def test_a_new_worker_recovers_the_claims_table_from_its_changelog(deployment: Deployment) -> None:
