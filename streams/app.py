@@ -57,6 +57,12 @@ def create_app(settings: Settings) -> faust.App:
         web_bind=settings.web_host,
         web_port=settings.web_port,
         web_enabled=True,
+        # Only the health index at "/": no table views (they would serve claim state), no
+        # key routing, no graph or statistics pages.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
         table_cleanup_interval=settings.timer_interval,
         key_serializer=RAW,
         value_serializer=RAW,
