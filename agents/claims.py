@@ -10,13 +10,15 @@ import heapq
 import logging
 from datetime import UTC, datetime, timedelta
 
-from faust.types import StreamT
+from faust.types import TP, StreamT
 
 from models.claim import ClaimState, ClockTick, EobReceived, armed_timers, expires_at, step
-from models.outcomes import TOPIC_OF, Outcome
+from models.decode import Rejected, dead_letter
+from models.outcomes import TOPIC_OF
 from models.timers import TimerIndex
 from streams.app import app, claims, reference, settings, topics
-from streams.codec import ClaimEvent, encode
+from streams.codec import ClaimEvent, ClaimRecord, OutboxEntry, encode
+from streams.topics import CLAIM_EVENTS, DEAD_LETTER
 
 log = logging.getLogger(__name__)
 RETENTION = timedelta(days=settings.claim_retention_days)
@@ -59,35 +61,81 @@ class Schedule:
 schedule = Schedule()
 
 
-async def publish(outcomes: list[Outcome]) -> None:
-    for outcome in outcomes:
-        await topics.outputs[TOPIC_OF[type(outcome)]].send(key=outcome.claim_id, value=encode(outcome))
+async def publish(claim_id: str, events: tuple[tuple[str, str], ...]) -> None:
+    for topic, payload in events:
+        await topics.outputs[topic].send(key=claim_id, value=payload.encode())
+
+
+def committed_offset(partition: int) -> int:
+    """The claim-events offset this worker last committed for a partition (-1 if none): outbox
+    entries below it will never be delivered again."""
+    found = app.consumer._committed_offset.get(TP(topics.claim_events.get_topic_name(), partition))
+    return found if found is not None else -1
+
+
+async def apply(event: ClaimEvent, partition: int, offset: int) -> None:
+    """One claim event: the core decides, the table keeps, the outputs publish."""
+    record = claims.get(event.claim_id)
+    if record is not None and offset <= record.applied_offset:
+        # Delivered again after a crash or a rebalance: publish exactly what was published.
+        await publish(event.claim_id, record.published_at(offset))
+        return
+    state = record.state if record else None
+    if event.kind == "eob":
+        transition = step(state, EobReceived(event.role, event.eob), reference.reference, event.at)  # type: ignore[arg-type]
+    elif state is None:
+        return  # a tick for a claim already forgotten
+    else:
+        transition = step(state, ClockTick(), reference.reference, event.at)
+        until = expires_at(transition.state, RETENTION)
+        if until is not None and until <= event.at and not transition.outcomes:
+            claims.delete(event.claim_id)
+            schedule.forget(event.claim_id)
+            log.info("claim %s forgotten after its retention", event.claim_id)
+            return
+    events = tuple((TOPIC_OF[type(o)], encode(o).decode()) for o in transition.outcomes)
+    if transition.state is not state or events:
+        keep = committed_offset(partition)
+        outbox = tuple(e for e in (record.outbox if record else ()) if e.offset >= keep)
+        if events:
+            outbox += (OutboxEntry(offset=offset, events=events),)
+        claims.put(ClaimRecord(state=transition.state, applied_offset=offset, outbox=outbox))
+        schedule.track(transition.state)
+    await publish(event.claim_id, events)
+    if events:
+        log.debug("claim %s: %s", event.claim_id, ", ".join(topic for topic, _ in events))
 
 
 @app.agent(topics.claim_events)
 async def reconcile(stream: StreamT) -> None:
     await reference.caught_up.wait()
-    async for event in stream:
-        assert isinstance(event, ClaimEvent)
-        state = claims.get(event.claim_id)
-        if event.kind == "eob":
-            transition = step(state, EobReceived(event.role, event.eob), reference.reference, event.at)  # type: ignore[arg-type]
-        elif state is None:
-            continue  # a tick for a claim already forgotten
-        else:
-            transition = step(state, ClockTick(), reference.reference, event.at)
-            until = expires_at(transition.state, RETENTION)
-            if until is not None and until <= event.at and not transition.outcomes:
-                claims.delete(event.claim_id)
-                schedule.forget(event.claim_id)
-                log.info("claim %s forgotten after its retention", event.claim_id)
-                continue
-        if transition.state is not state:
-            claims.put(transition.state)
-            schedule.track(transition.state)
-        await publish(transition.outcomes)
-        if transition.outcomes:
-            log.debug("claim %s: %s", event.claim_id, ", ".join(TOPIC_OF[type(o)] for o in transition.outcomes))
+    async for event in stream.events():
+        message, claim_event = event.message, event.value
+        try:
+            await apply(claim_event, message.partition, message.offset)
+        except Exception as exc:  # one bad claim must not stop the others
+            # Ids only: the exception's text may quote amounts.
+            log.error(
+                "claim %s: %s while reconciling claim-events[%s]@%s; claim left unchanged",
+                claim_event.claim_id,
+                type(exc).__name__,
+                message.partition,
+                message.offset,
+            )
+            log.debug("reconcile failure", exc_info=True)
+            letter = dead_letter(
+                Rejected(
+                    f"internal error while reconciling ({type(exc).__name__}); the claim was left unchanged",
+                    claim_event.claim_id,
+                ),
+                source_topic=CLAIM_EVENTS,
+                partition=message.partition,
+                offset=message.offset,
+                key=claim_event.claim_id,
+                raw=message.value,
+                received_at=claim_event.at,
+            )
+            await topics.outputs[DEAD_LETTER].send(key=claim_event.claim_id, value=encode(letter))
 
 
 @app.timer(interval=settings.timer_interval)

@@ -8,7 +8,6 @@ need nothing more here, as every worker's `ReferenceReader` applies them.
 
 from __future__ import annotations
 
-import base64
 import logging
 
 from faust.types import StreamT
@@ -16,7 +15,7 @@ from faust.types import StreamT
 from models.claim import EobReceived
 from models.decode import Rejected, dead_letter, decode
 from streams.app import app, settings, topics
-from streams.codec import ClaimEvent, encode, record_time
+from streams.codec import ClaimEvent, encode, kafka_key_text, record_time
 from streams.topics import DEAD_LETTER, EOB_TOPICS, REFERENCE_TOPICS
 
 log = logging.getLogger(__name__)
@@ -25,21 +24,12 @@ _UNPREFIXED = {settings.topic(name): name for name in (*EOB_TOPICS, *REFERENCE_T
 inputs = app.topic(*_UNPREFIXED, key_serializer="raw", value_serializer="raw")
 
 
-def key_text(key: bytes | None) -> str | None:
-    if key is None:
-        return None
-    try:
-        return key.decode("utf-8")
-    except UnicodeDecodeError:
-        return "base64:" + base64.b64encode(key).decode("ascii")
-
-
 @app.agent(inputs)
 async def intake(stream: StreamT) -> None:
     async for event in stream.events():
         message = event.message
         topic = _UNPREFIXED[message.topic]
-        key = key_text(message.key)
+        key = kafka_key_text(message.key)
         received = record_time(message.timestamp)
         try:
             decoded = decode(topic, key, message.value)
@@ -56,7 +46,15 @@ async def intake(stream: StreamT) -> None:
                 raw=message.value,
                 received_at=received,
             )
-            log.info("dead letter from %s[%s]@%s: %s", topic, message.partition, message.offset, decoded.error)
+            # The field, not the error's text: that may quote amounts or other values.
+            log.info(
+                "dead letter from %s[%s]@%s (claim %s): %s",
+                topic,
+                message.partition,
+                message.offset,
+                decoded.claim_id,
+                decoded.error.split(":", 1)[0],
+            )
             await topics.outputs[DEAD_LETTER].send(key=message.key, value=encode(letter))
         elif isinstance(decoded, EobReceived):
             claim_id = decoded.eob.claim_id

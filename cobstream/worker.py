@@ -1,23 +1,87 @@
-"""`cobstream worker`: the Faust worker with cobstream's agents."""
+"""`cobstream worker`: the Faust worker with cobstream's agents.
+
+Before Faust starts, `streams.preflight` checks the settings against the cluster (reachable, login,
+topics and their partitions) so that a bad configuration ends the worker at once with one line
+on stderr, instead of Faust retrying for ever or failing later in a traceback. Once running, the
+worker rides out a broker that goes away (Faust reconnects).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 
+CONFIG_ERROR = 2
+
+# Debug lines of Faust and aiokafka that print whole messages (EOBs: patient data, amounts), by
+# the logger that writes them: the template, and which of its arguments are message contents.
+PAYLOAD_LINES = {
+    "faust.topics": ("send: topic=%r k=%r v=%r", (1, 2)),
+    "faust.transport.drivers.aiokafka": ("send: topic=%r k=%r v=%r", (1, 2)),
+    "aiokafka.producer.producer": ("Sending (key=%s value=%s)", (0, 1)),
+    "faust.agents.agent": ("%r yielded: %r", (1,)),
+}
+
+
+class Size:
+    """Stands for message contents in a log line: only their size shows."""
+
+    def __init__(self, value: object) -> None:
+        self.text = "None" if value is None else f"<{len(value) if hasattr(value, '__len__') else '?'} bytes>"
+
+    def __repr__(self) -> str:
+        return self.text
+
+    __str__ = __repr__
+
+
+class RedactPayloads(logging.Filter):
+    """Keeps the debug line (topic, partition, timestamp) but not the key and value it carries."""
+
+    def __init__(self, template: str, positions: tuple[int, ...]) -> None:
+        super().__init__()
+        self.template, self.positions = template, positions
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and self.template in record.msg and isinstance(record.args, tuple):
+            record.args = tuple(Size(a) if i in self.positions else a for i, a in enumerate(record.args))
+        return True
+
+
+def redact_payloads() -> None:
+    for name, (template, positions) in PAYLOAD_LINES.items():
+        logging.getLogger(name).addFilter(RedactPayloads(template, positions))
+
+
+def fail(message: str, code: int) -> int:
+    print(f"cobstream worker: {' '.join(str(message).split())}", file=sys.stderr)
+    return code
+
 
 def run_worker(loglevel: str | None = None) -> int:
-    from streams.settings import SettingsError
+    from streams.settings import Settings, SettingsError
+
+    try:
+        found = Settings.from_env()
+    except SettingsError as exc:
+        return fail(str(exc), CONFIG_ERROR)
+
+    from streams.preflight import PreflightError, run_preflight
+
+    try:
+        run_preflight(found)
+    except PreflightError as exc:
+        return fail(str(exc), exc.exit_code)
 
     try:
         import agents.claims
         import agents.intake  # noqa: F401 - registers the agents on the app
         from streams.app import app, settings
     except SettingsError as exc:
-        print(f"cobstream worker: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc), CONFIG_ERROR)
     import faust
 
+    redact_payloads()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     worker = faust.Worker(
         app,

@@ -22,6 +22,9 @@ from models.reference import ReferenceChange
 from models.types import MAX_CODE_LENGTH, MAX_ID_LENGTH, NonFinite, RawNumber
 
 MAX_MESSAGE_BYTES = 1_048_576
+# What a dead letter keeps of the original: enough to diagnose, and small enough that even
+# with JSON escaping (up to 6 bytes per byte) the dead letter fits a default Kafka message.
+MAX_DEAD_LETTER_RAW = 65_536
 MAX_ERRORS_SHOWN = 3
 
 EOB_TOPICS: dict[str, Role] = {"eob.primary": "primary", "eob.secondary": "secondary"}
@@ -194,11 +197,10 @@ def describe(exc: ValidationError) -> str:
         if kind == "literal_error":
             shown = repr(error.get("input"))
             what = f"must be {ctx.get('expected', 'one of the allowed values')}, not {shown[:40]}"
-        elif kind == "string_too_long":
+        elif kind == "string_too_long" or (kind == "too_long" and not _is_list(ctx)):
             what = f"is longer than {ctx.get('max_length')} characters"
         elif kind == "too_short":
-            is_list = ctx.get("field_type") in ("List", "Tuple", "Set")
-            what = "must be a non-empty list" if is_list else "must not be empty"
+            what = "must be a non-empty list" if _is_list(ctx) else "must not be empty"
         elif kind == "too_long":
             what = f"has more than {ctx.get('max_length')} items"
         else:
@@ -207,6 +209,10 @@ def describe(exc: ValidationError) -> str:
     if len(errors) > MAX_ERRORS_SHOWN:
         parts.append(f"and {len(errors) - MAX_ERRORS_SHOWN} more")
     return "; ".join(parts)
+
+
+def _is_list(ctx: dict[str, Any]) -> bool:
+    return ctx.get("field_type") in ("List", "Tuple", "Set")
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -231,19 +237,21 @@ def dead_letter(
     raw: bytes | str | None,
     received_at: datetime | None,
 ) -> DeadLetter:
-    """The dead-letter event for rejected input: the original bytes, as text when they are UTF-8."""
-    encoding = "utf-8"
-    if raw is None:
-        text = ""
-    elif isinstance(raw, str):
-        text = raw
-    else:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text, encoding = base64.b64encode(raw).decode("ascii"), "base64"
-    if encoding == "utf-8" and not _encodable(text):
-        text, encoding = base64.b64encode(text.encode("utf-8", "surrogatepass")).decode("ascii"), "base64"
+    """The dead-letter event for rejected input: the original bytes, as text when they are UTF-8.
+
+    Bytes beyond `MAX_DEAD_LETTER_RAW` are cut (`raw_truncated`, with `raw_size` the original
+    size), so that the dead letter itself always fits in a Kafka message; the source topic,
+    partition and offset still point at the whole original.
+    """
+    data = b"" if raw is None else raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+    kept = data[:MAX_DEAD_LETTER_RAW]
+    try:
+        text, encoding = kept.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as exc:
+        if len(kept) < len(data) and exc.start >= len(kept) - 3:
+            text, encoding = kept[: exc.start].decode("utf-8"), "utf-8"  # a character cut in two
+        else:
+            text, encoding = base64.b64encode(kept).decode("ascii"), "base64"
     return DeadLetter(
         source_topic=source_topic,
         partition=partition,
@@ -252,14 +260,8 @@ def dead_letter(
         claim_id=rejected.claim_id,
         raw=text,
         raw_encoding=encoding,  # type: ignore[arg-type]
+        raw_truncated=len(kept) < len(data),
+        raw_size=len(data),
         error=rejected.error,
         received_at=received_at,
     )
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

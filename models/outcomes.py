@@ -132,6 +132,8 @@ class DeadLetter(BaseModel):
     claim_id: str | None
     raw: str
     raw_encoding: Literal["utf-8", "base64"] = "utf-8"
+    raw_truncated: bool = False
+    raw_size: int = 0
     error: str
     received_at: Timestamp | None
 

@@ -31,6 +31,7 @@ MAX_ID_LENGTH = 128
 MAX_CODE_LENGTH = 32
 MAX_TEXT_LENGTH = 256
 MAX_MONEY = Decimal("999999999.99")
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2199
 _MONEY_TEXT = re.compile(r"-?\d{1,12}(?:\.\d{1,20})?", re.ASCII)
 _RATE_TEXT = re.compile(r"\d{1,3}(?:\.\d{1,8})?", re.ASCII)
 # C0/C1 control characters and lone surrogates (json.loads lets "\ud800" through, and such a
@@ -223,6 +224,9 @@ def parse_timestamp(value: Any) -> datetime:
         raise _fail("timestamp_format", "must be an ISO 8601 datetime with a zone")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise _fail("timestamp_format", "must be an ISO 8601 datetime with a zone")
+    if not (EARLIEST_YEAR <= parsed.year <= LATEST_YEAR):
+        # Also keeps deadline arithmetic (up to 3650 days later) far from datetime's limits.
+        raise _fail("timestamp_range", f"must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
     return parsed.astimezone(UTC)
 
 

@@ -15,7 +15,7 @@ from faust.types import TopicT
 
 from models.claim import ClaimState
 from streams import topics as names
-from streams.codec import Utf8, claim_event_codec, claim_state_codec
+from streams.codec import ClaimRecord, Utf8, claim_event_codec, claim_record_codec
 from streams.reference import ReferenceReader
 from streams.settings import Settings
 
@@ -66,29 +66,30 @@ def create_app(settings: Settings) -> faust.App:
         table_cleanup_interval=settings.timer_interval,
         key_serializer=RAW,
         value_serializer=RAW,
+        producer_max_request_size=names.MAX_WRITTEN_BYTES,
     )
 
 
 class ClaimTable:
-    """The claims table with `ClaimState` values (stored as their JSON, through the codec)."""
+    """The claims table with `ClaimRecord` values (stored as their JSON, through the codec)."""
 
     def __init__(self, table: faust.Table) -> None:
         self.table = table
 
-    def get(self, claim_id: str) -> ClaimState | None:
+    def get(self, claim_id: str) -> ClaimRecord | None:
         raw = self.table.get(claim_id.encode())
-        return claim_state_codec.loads(raw) if raw is not None else None
+        return claim_record_codec.loads(raw) if raw is not None else None
 
-    def put(self, state: ClaimState) -> None:
+    def put(self, record: ClaimRecord) -> None:
         # Assignment, not mutation: only a reassigned value reaches the changelog.
-        self.table[state.claim_id.encode()] = claim_state_codec.dumps(state)
+        self.table[record.state.claim_id.encode()] = claim_record_codec.dumps(record)
 
     def delete(self, claim_id: str) -> None:
         del self.table[claim_id.encode()]
 
     def states(self) -> Iterator[ClaimState]:
         for raw in self.table.values():
-            yield claim_state_codec.loads(raw)
+            yield claim_record_codec.loads(raw).state
 
     def __len__(self) -> int:
         return len(self.table)
@@ -120,6 +121,7 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
             value_serializer=claim_event_codec,
             partitions=settings.partitions,
             internal=True,
+            config=names.LARGE_MESSAGES,
         ),
         outputs={
             name: app.topic(settings.topic(name), key_serializer=Utf8(), value_serializer=RAW)
@@ -137,6 +139,7 @@ claims = ClaimTable(
         partitions=settings.partitions,
         key_type=bytes,
         value_type=bytes,
+        extra_topic_configs=names.LARGE_MESSAGES,
         help="Claim state by claim id: current EOBs, outcomes so far, timers fired.",
     )
 )

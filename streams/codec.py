@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -39,6 +40,16 @@ class PydanticCodec(Codec):
         return self.model.model_validate_json(s)
 
 
+def kafka_key_text(key: bytes | None) -> str | None:
+    """A record key as text: UTF-8 as it is, anything else as `base64:...` (never guessed at)."""
+    if key is None:
+        return None
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError:
+        return "base64:" + base64.b64encode(key).decode("ascii")
+
+
 def encode(event: Outcome | DeadLetter) -> bytes:
     """An output event as the contract's JSON."""
     return orjson.dumps(event.model_dump(mode="json"))
@@ -70,5 +81,34 @@ class ClaimEvent(BaseModel):
     source: str | None = None  # topic/partition/offset of the original EOB, for logs
 
 
-claim_state_codec = PydanticCodec(ClaimState)
+class OutboxEntry(BaseModel):
+    """What one claim event published: (topic, JSON) pairs, kept to publish the same again."""
+
+    model_config = ConfigDict(frozen=True)
+
+    offset: int
+    events: tuple[tuple[str, str], ...]
+
+
+class ClaimRecord(BaseModel):
+    """A value of the claims table: the core's claim state, and what the claim-events
+    partition has already done to it.
+
+    A crash between a table write and the publishing of its outcomes leaves a changelog that is
+    ahead of the outputs; Faust then delivers the claim event again. `applied_offset` recognises
+    that redelivery (an upstream duplicate has a new offset), and `outbox` holds the outcomes to
+    publish again, byte for byte, so nothing is lost and every repeat is exact.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    state: ClaimState
+    applied_offset: int = -1
+    outbox: tuple[OutboxEntry, ...] = ()
+
+    def published_at(self, offset: int) -> tuple[tuple[str, str], ...]:
+        return next((entry.events for entry in self.outbox if entry.offset == offset), ())
+
+
+claim_record_codec = PydanticCodec(ClaimRecord)
 claim_event_codec = PydanticCodec(ClaimEvent)

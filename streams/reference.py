@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from models.decode import decode_reference
 from models.events import FeeScheduleEntry, PayerProfile
 from models.reference import Reference, ReferenceChange, apply_reference_change
+from streams.codec import kafka_key_text
 from streams.settings import Settings
 from streams.topics import REFERENCE_TOPICS
 
@@ -63,8 +64,7 @@ class ReferenceReader:
             await consumer.stop()
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
-        text_key = key.decode("utf-8", "replace") if key is not None else None
-        change = decode_reference(self._names[topic], text_key, value)
+        change = decode_reference(self._names[topic], kafka_key_text(key), value)
         if isinstance(change, ReferenceChange):
             apply_reference_change(change, self.profiles, self.fee_schedule)
 

@@ -20,6 +20,11 @@ DEAD_LETTER = "eob.dead-letter"
 # with the table's changelog.
 CLAIM_EVENTS = "cobstream.claim-events"
 
+# A claim's state holds up to two EOBs of up to 1 MiB each (models.decode.MAX_MESSAGE_BYTES)
+# with its outcomes: what this system writes may be larger than Kafka's 1 MB default.
+MAX_WRITTEN_BYTES = 16 * 1024 * 1024
+LARGE_MESSAGES = {"max.message.bytes": str(MAX_WRITTEN_BYTES)}
+
 EOB_TOPICS = (PRIMARY, SECONDARY)
 REFERENCE_TOPICS = (PAYERS, FEE_SCHEDULE)
 OUTPUT_TOPICS = (EXPECTED, READY, DISCREPANCY, DEAD_LETTER)
@@ -30,6 +35,7 @@ class TopicSpec:
     name: str  # unprefixed
     partitions: int
     compacted: bool = False
+    written_here: bool = False  # by this system, so it takes messages up to MAX_WRITTEN_BYTES
     # The EOB topics, the claim-events topic and the claims changelog must agree on this.
     claim_partitioned: bool = False
 
@@ -39,13 +45,13 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     return [
         TopicSpec(PRIMARY, n, claim_partitioned=True),
         TopicSpec(SECONDARY, n, claim_partitioned=True),
-        TopicSpec(CLAIM_EVENTS, n, claim_partitioned=True),
+        TopicSpec(CLAIM_EVENTS, n, claim_partitioned=True, written_here=True),
         TopicSpec(PAYERS, 1, compacted=True),
         TopicSpec(FEE_SCHEDULE, 1, compacted=True),
-        TopicSpec(EXPECTED, n),
-        TopicSpec(READY, n),
-        TopicSpec(DISCREPANCY, n),
-        TopicSpec(DEAD_LETTER, n),
+        TopicSpec(EXPECTED, n, written_here=True),
+        TopicSpec(READY, n, written_here=True),
+        TopicSpec(DISCREPANCY, n, written_here=True),
+        TopicSpec(DEAD_LETTER, n, written_here=True),
     ]
 
 
@@ -72,7 +78,10 @@ async def create_topics(settings: Settings, *, timeout: float = 30.0) -> list[st
                         settings.topic(s.name),
                         s.partitions,
                         settings.replication_factor,
-                        topic_configs={"cleanup.policy": "compact"} if s.compacted else {},
+                        topic_configs={
+                            **({"cleanup.policy": "compact"} if s.compacted else {}),
+                            **(LARGE_MESSAGES if s.written_here else {}),
+                        },
                     )
                     for s in missing
                 ]

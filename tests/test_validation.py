@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from cobstream.engine import Emitted, Engine
-from models.decode import MAX_MESSAGE_BYTES
+from models.decode import MAX_DEAD_LETTER_RAW, MAX_MESSAGE_BYTES
 from models.outcomes import DeadLetter, ExpectedSecondaryPayment, PatientBillingReady
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +195,9 @@ def reject(
     for needle in needles:
         assert needle in letter.error, f"{needle!r} not in {letter.error!r}"
     if isinstance(raw, str) and raw.isascii():
-        assert (letter.raw, letter.raw_encoding) == (raw, "utf-8")
+        # The original text, cut to MAX_DEAD_LETTER_RAW bytes so that the dead letter fits Kafka.
+        assert (letter.raw, letter.raw_encoding) == (raw[:MAX_DEAD_LETTER_RAW], "utf-8")
+        assert (letter.raw_truncated, letter.raw_size) == (len(raw) > MAX_DEAD_LETTER_RAW, len(raw))
     json.loads(letter.model_dump_json())  # publishable as UTF-8 JSON whatever came in
     # The events around it are processed as usual.
     assert_article_ready(engine.receive("eob.secondary", CLAIM, text(secondary_event()), offset=5))
@@ -649,7 +651,10 @@ def test_oversized_message(as_bytes: bool) -> None:
     raw: str | bytes = text(value).encode() if as_bytes else text(value)
     letter = reject("eob.primary", raw, f"over the {MAX_MESSAGE_BYTES}-byte limit", claim_id=None)
     assert letter.raw_encoding == "utf-8"
-    assert letter.raw == (raw.decode() if isinstance(raw, bytes) else raw)
+    original = raw.decode() if isinstance(raw, bytes) else raw
+    # The dead letter keeps the start of it and says how big the whole was.
+    assert letter.raw == original[:MAX_DEAD_LETTER_RAW]
+    assert (letter.raw_truncated, letter.raw_size) == (True, len(original))
 
 
 def test_message_of_exactly_the_limit_is_accepted() -> None:

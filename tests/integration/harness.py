@@ -172,3 +172,82 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         yield found
     finally:
         found.stop()
+
+
+# ---- configuration and security (test_config_security.py) -----------------------------------
+
+# The broker's SASL_PLAINTEXT (SCRAM) listener and its user; scripts/test exports these.
+SASL_BROKER = os.environ.get("COBSTREAM_TEST_SASL_BROKER")
+SASL_USER = os.environ.get("COBSTREAM_TEST_SASL_USER", "cobstream")
+SASL_PASSWORD = os.environ.get("COBSTREAM_TEST_SASL_PASSWORD", "cobstream-secret")
+
+
+def sasl_env(mechanism: str = "SCRAM-SHA-512", password: str | None = None) -> dict[str, str]:
+    """Worker settings for the SASL listener (skips the test when there is none configured)."""
+    broker = require_sasl_broker()
+    return {
+        "COBSTREAM_BROKERS": broker,
+        "COBSTREAM_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "COBSTREAM_SASL_MECHANISM": mechanism,
+        "COBSTREAM_SASL_USERNAME": SASL_USER,
+        "COBSTREAM_SASL_PASSWORD": SASL_PASSWORD if password is None else password,
+    }
+
+
+def require_sasl_broker() -> str:
+    """The SASL listener's address: skip without one, fail clearly if it is set but not listening."""
+    if SASL_BROKER is None:
+        pytest.skip("no SASL listener: set COBSTREAM_TEST_SASL_BROKER (scripts/test starts one on 127.0.0.1:9094)")
+    host, _, port = SASL_BROKER.rpartition(":")
+    problem = None
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except OSError as exc:
+        problem = exc.strerror or str(exc)
+    if problem is not None:
+        pytest.fail(
+            f"COBSTREAM_TEST_SASL_BROKER={SASL_BROKER} does not accept connections ({problem}): the broker was "
+            "probably started without KAFKA_SASL_PORT; run `scripts/kafka stop`, then scripts/test again "
+            "(it starts the broker with a SASL listener)",
+            pytrace=False,
+        )
+    return SASL_BROKER
+
+
+@dataclass
+class Exited:
+    """A worker process that ended by itself: its exit status, output and how long it ran."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def stderr_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+def run_worker_to_exit(deployment: Deployment, name: str = "w1", timeout: float = 30) -> Exited:
+    """Run `cobstream worker` for `deployment` (its env and env_extra) and wait for it to exit by
+    itself; stdout and stderr are kept apart. A worker still running after `timeout` is killed
+    and the test fails."""
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "cobstream.cli", "worker"],
+            env=deployment.env(name),
+            capture_output=True,
+            cwd=ROOT,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = (exc.stderr or b"").decode(errors="replace")[-2000:]
+        raise AssertionError(f"worker {name} still running after {timeout}s; stderr: {output}") from None
+    return Exited(
+        done.returncode,
+        done.stdout.decode(errors="replace"),
+        done.stderr.decode(errors="replace"),
+        time.monotonic() - started,
+    )
