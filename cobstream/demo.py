@@ -62,7 +62,10 @@ def run_demo(path: Path, *, interval: float, jsonl: bool) -> int:
             [sys.executable, "-m", "cobstream.cli", "worker"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
         )
         began = time.monotonic()
-        asyncio.run(_publish_and_watch(settings, lines, interval, jsonl, expected))
+        if not asyncio.run(_publish_and_watch(settings, lines, interval, jsonl, expected, worker)):
+            tail_of_log = log.read_text(errors="replace").strip().splitlines()[-5:]
+            print("cobstream demo: the worker stopped:", *tail_of_log, sep="\n  ", file=sys.stderr)
+            return 1
         print(f"{expected} outcomes in {time.monotonic() - began:.1f}s", file=sys.stderr)
         return 0
     except KeyboardInterrupt:
@@ -79,8 +82,16 @@ def run_demo(path: Path, *, interval: float, jsonl: bool) -> int:
 
 
 async def _publish_and_watch(
-    settings: Settings, lines: list[bytes], interval: float, jsonl: bool, expected: int
-) -> None:
+    settings: Settings, lines: list[bytes], interval: float, jsonl: bool, expected: int, worker: subprocess.Popen
+) -> bool:
+    """Publish and print until every expected outcome is in; False if the worker stops first."""
     watcher = asyncio.create_task(tail(settings, jsonl=jsonl, from_beginning=True, limit=expected))
-    await produce_file(settings, lines, interval=interval)
-    await watcher
+    publisher = asyncio.create_task(produce_file(settings, lines, interval=interval))
+    while not watcher.done():
+        if worker.poll() is not None:
+            for task in (watcher, publisher):
+                task.cancel()
+            return False
+        await asyncio.sleep(0.5)
+    await publisher
+    return True

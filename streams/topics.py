@@ -102,8 +102,15 @@ async def create_topics(settings: Settings, *, timeout: float = 30.0) -> list[st
 
 async def existing_partitions(admin: object, names: list[str]) -> dict[str, int]:
     """Partition counts of those of `names` that exist."""
-    described = await admin.describe_topics(names)  # type: ignore[attr-defined]
-    return {t["topic"]: len(t["partitions"]) for t in described if t.get("error_code", 0) == 0 and t["partitions"]}
+    # Ask for every topic: naming them would auto-create them on a cluster with
+    # auto.create.topics.enable (Kafka's default), with the wrong partitions and no compaction.
+    described = await admin.describe_topics(None)  # type: ignore[attr-defined]
+    wanted = set(names)
+    return {
+        t["topic"]: len(t["partitions"])
+        for t in described
+        if t["topic"] in wanted and t.get("error_code", 0) == 0 and t["partitions"]
+    }
 
 
 def run_create_topics(settings: Settings) -> list[str]:
