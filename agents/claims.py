@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from faust.types import TP, StreamT
@@ -45,7 +46,7 @@ class Schedule:
     def forget(self, claim_id: str) -> None:
         self.timers.forget(claim_id)
 
-    def rebuild(self, states: list[ClaimState]) -> None:
+    def rebuild(self, states: Iterable[ClaimState]) -> None:
         self.timers, self.expiry = TimerIndex(), []
         for state in states:
             self.track(state)
@@ -143,7 +144,7 @@ async def fire_due_timers() -> None:
     if app.rebalancing or not app.tables.recovery.completed.is_set() or not reference.caught_up.is_set():
         return
     if schedule.stale:
-        schedule.rebuild(list(claims.states()))
+        schedule.rebuild(claims.states())  # one claim in memory at a time
         log.info("schedule rebuilt for %d claims", len(claims))
     now = datetime.now(UTC)
     for claim_id in schedule.due(now):
