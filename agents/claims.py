@@ -154,6 +154,7 @@ async def fire_due_timers() -> None:
 @app.on_partitions_assigned.connect
 async def _assignment_changed(*_: object, **__: object) -> None:
     schedule.stale = True
+    claims.forget_cached()
 
 
 @app.task

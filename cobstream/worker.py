@@ -66,6 +66,10 @@ def run_worker(loglevel: str | None = None) -> int:
     except SettingsError as exc:
         return fail(str(exc), CONFIG_ERROR)
 
+    import mode.loop
+
+    mode.loop.use("uvloop")  # before anything creates an event loop
+
     from streams.preflight import PreflightError, run_preflight
 
     try:
