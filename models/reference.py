@@ -7,7 +7,7 @@ plain mappings here, so the core reads them the same way.
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from models.events import CobMethod, FeeScheduleEntry, PayerProfile, fee_schedule_key
@@ -41,9 +41,18 @@ class Reference:
 
     profiles: Mapping[str, PayerProfile]
     fee_schedule: Mapping[str, FeeScheduleEntry]
+    # Terms as last derived, with the profile they came from: a payer's terms are asked for on
+    # every line and every timer check, and change only when its profile is replaced.
+    _terms: dict[str, tuple[PayerProfile | None, PayerTerms]] = field(default_factory=dict)
 
     def terms(self, payer_id: str) -> PayerTerms:
-        return PayerTerms.of(payer_id, self.profiles.get(payer_id))
+        profile = self.profiles.get(payer_id)
+        known = self._terms.get(payer_id)
+        if known is not None and known[0] is profile:
+            return known[1]
+        terms = PayerTerms.of(payer_id, profile)
+        self._terms[payer_id] = (profile, terms)
+        return terms
 
     def allowable(self, payer_id: str, procedure_code: str, modifiers: tuple[str, ...]) -> Decimal | None:
         entry = self.fee_schedule.get(fee_schedule_key(payer_id, procedure_code, modifiers))
