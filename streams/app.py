@@ -164,6 +164,14 @@ claims = ClaimTable(
         key_type=bytes,
         value_type=bytes,
         extra_topic_configs=names.LARGE_MESSAGES,
+        # RocksDB per partition. Faust's defaults (a 2 GiB block cache, 3 x 64 MiB write
+        # buffers) let a full scan of the table (the schedule rebuild) grow the worker by GBs.
+        options={
+            "block_cache_size": 32 * 1024**2,
+            "block_cache_compressed_size": 8 * 1024**2,
+            "write_buffer_size": 16 * 1024**2,
+            "max_write_buffer_number": 2,
+        },
         help="Claim state by claim id: current EOBs, outcomes so far, timers fired.",
     )
 )
