@@ -1,4 +1,4 @@
-"""The commands that talk to Kafka: worker, topics, produce, tail, demo."""
+"""The commands that talk to Kafka: worker, topics, produce, tail, demo, bench."""
 
 from __future__ import annotations
 
@@ -60,6 +60,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.file), interval=args.interval, jsonl=args.jsonl)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from cobstream.bench import run_bench
+
+    return run_bench(args)
+
+
 def register(commands: Any) -> None:
     worker = commands.add_parser(
         "worker",
@@ -96,3 +102,15 @@ def register(commands: Any) -> None:
     demo.add_argument("--interval", type=float, default=0.05, help="seconds between published messages")
     demo.add_argument("--jsonl", action="store_true", help="print JSONL instead of a table")
     demo.set_defaults(run=cmd_demo)
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure throughput, latency, memory and recovery on the broker (docs/PERFORMANCE.md)",
+        description="Benchmark cobstream on the broker of COBSTREAM_BROKERS: passthrough baseline, one worker, "
+        "latency at half load, the core in-process, state at scale, scale-out. Prints a table and writes JSON; "
+        "never fails on a timing. See docs/PERFORMANCE.md.",
+    )
+    from cobstream.bench import add_arguments
+
+    add_arguments(bench)
+    bench.set_defaults(run=cmd_bench)

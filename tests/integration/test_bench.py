@@ -1,0 +1,75 @@
+"""`cobstream bench --smoke` on the real broker: every phase measured, every figure a positive
+number. Timings are never checked against the targets (a benchmark reports, CI keeps it working)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from harness import BROKER, ROOT
+
+SECTIONS = ("core", "baseline", "pipeline", "latency", "scaleout", "state")
+POSITIVE = {
+    "core": ("claims_per_s", "events_per_s"),
+    "baseline": ("messages_per_s",),
+    "pipeline": ("events_per_s", "claims_per_s", "ratio_to_baseline"),
+    "latency": ("p50_ms", "p95_ms", "p99_ms", "samples", "offered_events_per_s"),
+    "scaleout": ("events_per_s", "speedup"),
+    "state": (
+        "rss_mib",
+        "disk_mib",
+        "recovery_s",
+        "changelog_records",
+        "rss_mib_per_million",
+        "disk_mib_per_million",
+        "recovery_s_per_million",
+    ),
+}
+
+
+def test_bench_smoke_measures_every_phase(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "cobstream.cli", "bench", "--smoke", "--json", str(out)],
+        env={**os.environ, "COBSTREAM_BROKERS": BROKER or "127.0.0.1:9092"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert report["errors"] == {}
+    assert report["smoke"] is True
+    assert report["machine"]["nproc"] >= 1
+    assert report["machine"]["python"]
+    assert "commit" in report["git"]
+    for section in SECTIONS:
+        found = report["results"][section]
+        for name in POSITIVE[section]:
+            assert found[name] > 0, (section, name, found[name])
+    pipeline = report["results"]["pipeline"]
+    assert pipeline["outcomes_arrived"] >= pipeline["outcomes_expected"] > 0
+    assert pipeline["dead_letters"] == 0
+    assert report["results"]["state"]["changelog_records"] >= report["sizes"]["state_claims"]
+    # Each figure of the table: a number with its unit; targets only where the issue sets one.
+    ids = {row["id"] for row in report["figures"]}
+    assert {
+        "baseline.messages_per_s",
+        "pipeline.events_per_s",
+        "pipeline.ratio_to_baseline",
+        "latency.p99_ms",
+        "core.claims_per_s",
+        "state.rss_mib_per_million",
+        "state.recovery_s_per_million",
+        "scaleout.events_per_s",
+    } <= ids
+    for row in report["figures"]:
+        assert row["value"] > 0, row
+        assert row["unit"], row
+        assert (row["target"] is None) == (row["met"] is None), row
+    assert "pipeline: one worker" in done.stdout

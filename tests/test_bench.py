@@ -1,0 +1,96 @@
+"""The bench's arithmetic and report, without a broker (tests/integration/test_bench.py runs it)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from cobstream.bench import SECTIONS, Sizes, _sections, figures, percentile, sizes_from, summarize_stacks, table
+from cobstream.cli import build_parser
+
+
+def test_nearest_rank_percentiles() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile(values, 100) == 100
+    assert percentile([7.0], 99) == 7.0
+
+
+def test_only_takes_known_phases() -> None:
+    assert _sections("core, latency") == ["core", "latency"]
+    with pytest.raises(argparse.ArgumentTypeError):
+        _sections("core,warp")
+
+
+def test_smoke_sizes_and_overrides() -> None:
+    args = build_parser().parse_args(["bench", "--smoke", "--claims", "300", "--only", "core"])
+    sizes = sizes_from(args)
+    assert sizes.claims == 300
+    assert sizes.state_claims == Sizes.smoke().state_claims
+    assert args.only == ["core"]
+    full = sizes_from(build_parser().parse_args(["bench"]))
+    assert full.state_claims == 1_000_000
+
+
+def test_figures_carry_targets_and_never_judge_other_numbers() -> None:
+    results = {
+        "baseline": {"messages_per_s": 20_000.0},
+        "pipeline": {"events_per_s": 12_000.0, "ratio_to_baseline": 0.6},
+        "latency": {"p50_ms": 5.0, "p95_ms": 50.0, "p99_ms": 150.0, "offered_events_per_s": 6000.0},
+        "core": {"claims_per_s": 1000.0, "events_per_s": 2000.0},
+        "state": {
+            "open_claims": 50_000,
+            "extrapolated": True,
+            "rss_mib": 200.0,
+            "disk_mib": 100.0,
+            "recovery_s": 5.0,
+            "rss_mib_per_million": 900.0,
+            "disk_mib_per_million": 2000.0,
+            "recovery_s_per_million": 70.0,
+        },
+        "scaleout": {"workers": 2, "events_per_s": 20_000.0, "speedup": 1.7},
+    }
+    rows = {row["id"]: row for row in figures(results)}
+    assert rows["pipeline.events_per_s"]["met"] is True
+    assert rows["pipeline.ratio_to_baseline"]["met"] is True
+    assert rows["latency.p99_ms"]["met"] is False
+    assert rows["core.claims_per_s"]["met"] is False
+    assert rows["state.rss_mib_per_million"]["met"] is True
+    assert rows["state.rss_mib_per_million"]["extrapolated"] is True
+    assert rows["state.recovery_s_per_million"]["met"] is False
+    assert rows["baseline.messages_per_s"]["target"] is None
+    assert rows["baseline.messages_per_s"]["met"] is None
+    assert "50,000" in rows["state.rss_mib"]["label"]
+    assert "2 workers" in rows["scaleout.events_per_s"]["label"]
+    report = {
+        "started_at": "2026-01-01T00:00:00Z",
+        "git": {"commit": "abc", "dirty": False},
+        "machine": {"nproc": 2, "python": "3.11"},
+        "sizes": {"claims": 1, "state_claims": 1, "seconds_latency": 1, "partitions": 3, "scaleout_workers": 2},
+        "figures": list(rows.values()),
+        "errors": {"scaleout": "worker died"},
+        "results": results,
+    }
+    text = table(report)
+    assert "(extrapolated)" in text
+    assert "scaleout: NOT MEASURED" in text
+
+
+def test_profile_summary_shares() -> None:
+    stacks = [
+        "<module> (cobstream/cli.py:1);run (faust/worker.py:5);decode (models/decode.py:10) 60",
+        "<module> (cobstream/cli.py:1);run (faust/worker.py:5);send (aiokafka/producer.py:3) 40",
+    ]
+    summary = summarize_stacks(stacks)
+    assert summary["samples"] == 100
+    assert summary["self"][0] == {"name": "decode (models/decode.py)", "share": 0.6}
+    inclusive = {row["name"]: row["share"] for row in summary["inclusive"]}
+    assert inclusive["run (faust/worker.py)"] == 1.0
+    packages = {row["name"]: row["share"] for row in summary["self_by_package"]}
+    assert packages == {"models": 0.6, "aiokafka": 0.4}
+
+
+def test_every_phase_is_listed() -> None:
+    assert set(SECTIONS) == {"core", "baseline", "pipeline", "latency", "scaleout", "state"}
