@@ -6,6 +6,7 @@ on the partition that owns it.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
 from collections.abc import Iterable
@@ -46,11 +47,15 @@ class Schedule:
     def forget(self, claim_id: str) -> None:
         self.timers.forget(claim_id)
 
-    def rebuild(self, states: Iterable[ClaimState]) -> None:
-        self.timers, self.expiry = TimerIndex(), []
-        for state in states:
-            self.track(state)
+    async def rebuild(self, states: Iterable[ClaimState]) -> None:
+        """Index every claim again, one at a time, letting the agents run every few hundred
+        claims (a claim changed meanwhile is tracked twice, which costs one extra look)."""
         self.stale = False
+        self.timers, self.expiry = TimerIndex(), []
+        for count, state in enumerate(states, start=1):
+            self.track(state)
+            if count % 500 == 0:
+                await asyncio.sleep(0)
 
     def due(self, now: datetime) -> list[str]:
         due = self.timers.pop_due(reference.reference, now)
@@ -144,7 +149,12 @@ async def fire_due_timers() -> None:
     if app.rebalancing or not app.tables.recovery.completed.is_set() or not reference.caught_up.is_set():
         return
     if schedule.stale:
-        schedule.rebuild(claims.states())  # one claim in memory at a time
+        try:
+            await schedule.rebuild(claims.states())  # one claim in memory at a time
+        except Exception as exc:  # e.g. partitions taken away mid-scan: the next tick tries again
+            schedule.stale = True
+            log.warning("schedule rebuild interrupted (%s); retrying on the next tick", type(exc).__name__)
+            return
         log.info("schedule rebuilt for %d claims", len(claims))
     now = datetime.now(UTC)
     for claim_id in schedule.due(now):
