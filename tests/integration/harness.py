@@ -12,15 +12,19 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from cobstream.engine import Engine
 from cobstream.kafka_io import produce_file
+from cobstream.replay import replay_lines
 from streams.settings import Settings
 from streams.topics import OUTPUT_TOPICS, create_topics
 
@@ -251,3 +255,21 @@ def run_worker_to_exit(deployment: Deployment, name: str = "w1", timeout: float 
         done.stderr.decode(errors="replace"),
         time.monotonic() - started,
     )
+
+
+def replayed(lines: list[bytes]) -> list[dict[str, Any]]:
+    return [
+        {"topic": e.topic, "key": e.key, "value": e.value.model_dump(mode="json")}
+        for e in replay_lines(lines, Engine(), datetime.now(UTC))
+    ]
+
+
+def comparable(events: list[dict[str, Any]]) -> Counter:
+    """Events without what only says when or where they were written (times, partition, offset)."""
+    out = Counter()
+    for e in events:
+        value = dict(e["value"])
+        for name in ("produced_at", "received_at", "partition", "offset"):
+            value.pop(name, None)
+        out[json.dumps({"topic": e["topic"], "key": e["key"], "value": value}, sort_keys=True)] += 1
+    return out

@@ -16,29 +16,21 @@ from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from harness import ROOT, SASL_USER, Deployment, Exited, free_port, run_worker_to_exit, sasl_env
+from harness import (
+    ROOT,
+    SASL_USER,
+    Deployment,
+    Exited,
+    comparable,
+    free_port,
+    replayed,
+    run_worker_to_exit,
+    sasl_env,
+)
 
-from cobstream.engine import Engine
-from cobstream.replay import replay_lines
 from streams.topics import create_topics
 
 SETTINGS_NAMED = re.compile(r"COBSTREAM_[A-Z_]+")
-
-
-def replayed(lines: list[bytes]) -> list[dict[str, Any]]:
-    return [
-        {"topic": e.topic, "key": e.key, "value": e.value.model_dump(mode="json")}
-        for e in replay_lines(lines, Engine(), datetime.now(UTC))
-    ]
-
-
-def comparable(events: list[dict[str, Any]]) -> Counter:
-    """Events without what only says when or where they were written."""
-    out = Counter()
-    for e in events:
-        value = {k: v for k, v in e["value"].items() if k not in ("produced_at", "received_at", "partition", "offset")}
-        out[json.dumps({"topic": e["topic"], "key": e["key"], "value": value}, sort_keys=True)] += 1
-    return out
 
 
 def assert_one_line(exited: Exited, code: int, *needles: str, within: float) -> str:

@@ -14,7 +14,6 @@ and nothing else before the worker sees it.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import random
 import time
@@ -32,6 +31,7 @@ from hypothesis.strategies import SearchStrategy
 from cobstream.engine import Emitted, Engine
 from models.decode import MAX_MESSAGE_BYTES
 from models.events import COB_METHODS
+from streams.codec import kafka_key_text
 from streams.topics import OUTPUT_TOPICS
 
 PRIMARY, SECONDARY = "eob.primary", "eob.secondary"
@@ -590,16 +590,6 @@ def interleave(poison: list[Message], claims: list[list[Message]]) -> list[Messa
 # ----------------------------------------------------------------------- plumbing ---
 
 
-def key_text(key: bytes | None) -> str | None:
-    """The dead letter's `key`, as agents/intake.py writes it."""
-    if key is None:
-        return None
-    try:
-        return key.decode("utf-8")
-    except UnicodeDecodeError:
-        return "base64:" + base64.b64encode(key).decode("ascii")
-
-
 async def send_all(deployment: Deployment, messages: list[Message], pause: float = 0.02, **options: Any) -> None:
     """One at a time, each acknowledged before the next, so the worker takes them in this order.
     Records the partition and offset of each."""
@@ -648,7 +638,7 @@ def oracle(messages: list[Message]) -> list[Emitted]:
     engine = Engine()
     emitted: list[Emitted] = []
     for m in messages:
-        emitted += engine.receive(m.topic, key_text(m.key), m.value, partition=m.partition, offset=m.offset)
+        emitted += engine.receive(m.topic, kafka_key_text(m.key), m.value, partition=m.partition, offset=m.offset)
     return emitted
 
 
@@ -658,7 +648,7 @@ def check_poison_is_poison(messages: list[Message]) -> None:
     engine = Engine()
     wrong = []
     for m in messages:
-        out = engine.receive(m.topic, key_text(m.key), m.value)
+        out = engine.receive(m.topic, kafka_key_text(m.key), m.value)
         letters = [e for e in out if e.topic == DEAD_LETTER]
         if m.poison and (len(out), len(letters)) != (1, 1):
             wrong.append(f"{m.kind} on {m.topic} was accepted: {(m.value or b'')[:300]!r}")

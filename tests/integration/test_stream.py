@@ -6,38 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from harness import Deployment
+from harness import Deployment, comparable, replayed
 
-from cobstream.engine import Engine
-from cobstream.replay import replay_lines, shift_times
+from cobstream.replay import shift_times
 from models.decode import load_json
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "day-2026-03-24.jsonl"
-
-
-def replayed(lines: list[bytes]) -> list[dict[str, Any]]:
-    return [
-        {"topic": e.topic, "key": e.key, "value": e.value.model_dump(mode="json")}
-        for e in replay_lines(lines, Engine(), datetime.now(UTC))
-    ]
-
-
-def comparable(events: list[dict[str, Any]]) -> Counter:
-    """Events without what only says when or where they were written (times, partition, offset)."""
-    out = Counter()
-    for e in events:
-        value = dict(e["value"])
-        for name in ("produced_at", "received_at", "partition", "offset"):
-            value.pop(name, None)
-        out[json.dumps({"topic": e["topic"], "key": e["key"], "value": value}, sort_keys=True)] += 1
-    return out
 
 
 def assert_same(stream: list[dict[str, Any]], replay: list[dict[str, Any]]) -> None:
