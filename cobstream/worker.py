@@ -9,6 +9,7 @@ worker rides out a broker that goes away (Faust reconnects).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 CONFIG_ERROR = 2
@@ -66,9 +67,12 @@ def run_worker(loglevel: str | None = None) -> int:
     except SettingsError as exc:
         return fail(str(exc), CONFIG_ERROR)
 
-    import mode.loop
+    if os.environ.get("COBSTREAM_EVENT_LOOP", "asyncio") == "uvloop":
+        import mode.loop
 
-    mode.loop.use("uvloop")  # before anything creates an event loop
+        # Faster (see docs/PERFORMANCE.md), but not the default until the two-worker stall
+        # seen in the scale-out benchmark is understood.
+        mode.loop.use("uvloop")  # before anything creates an event loop
 
     from streams.preflight import PreflightError, run_preflight
 
