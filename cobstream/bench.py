@@ -53,6 +53,8 @@ from typing import Any
 
 import orjson
 
+from cobstream.processes import stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("core", "baseline", "pipeline", "latency", "scaleout", "state")
 MILLION = 1_000_000
@@ -495,14 +497,8 @@ class Worker:
         raise BenchError(f"no {field_name} for worker {self.name}")
 
     def stop(self, timeout: float = 30) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+        if self.process is not None:
+            stop_process(self.process, timeout)
 
 
 def machine_cpu() -> tuple[float, float]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from cobstream.engine import Engine
 from cobstream.kafka_io import produce_file, tail
+from cobstream.processes import stop_process
 from cobstream.replay import replay_lines, shift_times
 from streams.settings import Settings
 from streams.topics import create_topics
@@ -72,11 +73,7 @@ def run_demo(path: Path, *, interval: float, jsonl: bool) -> int:
         return 130
     finally:
         if worker is not None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            stop_process(worker)
         if started_broker:
             subprocess.run([ROOT / "scripts" / "kafka", "stop"], check=False)
 

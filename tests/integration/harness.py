@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer
 
 from cobstream.engine import Engine
 from cobstream.kafka_io import produce_file
+from cobstream.processes import stop_process
 from cobstream.replay import replay_lines
 from streams.settings import Settings
 from streams.topics import OUTPUT_TOPICS, create_topics
@@ -57,13 +58,7 @@ class Worker:
         return self.log.read_text(errors="replace")
 
     def stop(self, timeout: float = 30) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop_process(self.process, timeout)
 
     def kill(self) -> None:
         if self.process.poll() is None:
