@@ -21,6 +21,7 @@ def _timestamp(text: str) -> datetime:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from cobstream.engine import Engine
+    from cobstream.gc_tuning import tune_gc
     from cobstream.replay import replay_lines, write_jsonl
 
     try:
@@ -28,6 +29,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"cobstream replay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
+    tune_gc()
     with source:
         write_jsonl(replay_lines(source, Engine(), args.now), sys.stdout.buffer)
     sys.stdout.flush()

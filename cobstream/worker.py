@@ -89,7 +89,10 @@ def run_worker(loglevel: str | None = None) -> int:
         return fail(str(exc), CONFIG_ERROR)
     import faust
 
+    from cobstream.gc_tuning import tune_gc
+
     redact_payloads()
+    tune_gc()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     worker = faust.Worker(
         app,

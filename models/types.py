@@ -57,6 +57,9 @@ def _fail(kind: str, message: str) -> PydanticCustomError:
 
 def parse_money(value: Any) -> Decimal:
     """Read one money amount exactly; at most two meaningful decimals."""
+    if type(value) is Decimal and value.as_tuple().exponent == -2 and -MAX_MONEY <= value <= MAX_MONEY:
+        # Already cents (the core's own arithmetic, or a model copied): nothing to check.
+        return value + ZERO  # turns -0.00 into 0.00
     if isinstance(value, NonFinite):
         raise _fail("money_not_finite", "not finite (NaN and Infinity are not money)")
     if isinstance(value, bool):
