@@ -8,9 +8,7 @@ with other runs or with the integration tests sharing the broker:
 - baseline: a bare aiokafka consume-then-produce passthrough of the same EOB messages (same
   partition counts): messages/s, the ceiling for Python on this machine;
 - pipeline: one `cobstream worker` draining the same messages, pre-loaded as a backlog:
-  EOB events/s and its ratio to the baseline; the traffic is keyed by claim id, so the worker
-  joins EOBs where they land (`--eob-keys claim_id`, the default here); the same drain with every
-  EOB re-keyed through the claim-events topic (`COBSTREAM_EOB_KEYS=any`) is measured too;
+  EOB events/s and its ratio to the baseline;
 - latency: secondary EOB produced -> its billing.ready consumed, at a fixed offered load of
   half the pipeline's rate (p50, p95, p99);
 - scaleout: the same backlog drained by two workers (or `--workers-scaleout N`);
@@ -146,13 +144,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="attach py-spy to the pipeline worker and write its samples "
         "and a summary of hot spots to DIR (slows that worker: do not compare its figures)",
-    )
-    parser.add_argument(
-        "--eob-keys",
-        choices=("claim_id", "any"),
-        default="claim_id",
-        help="COBSTREAM_EOB_KEYS of the workers (default claim_id: the generated traffic is keyed by "
-        "claim id); with claim_id the pipeline phase also drains with any, for comparison",
     )
     parser.add_argument("--keep-topics", action="store_true", help="leave the bench topics on the broker")
     parser.add_argument("--note", help="free text kept in the JSON (what this run measures, e.g. the tree)")
@@ -585,8 +576,8 @@ def disk_usage(path: Path) -> int:
 class Deployment:
     """One phase's environment on the shared broker: a topic prefix, its settings, its workers."""
 
-    def __init__(self, bench: Bench, phase: str, eob_keys: str) -> None:
-        self.bench, self.phase, self.eob_keys = bench, phase, eob_keys
+    def __init__(self, bench: Bench, phase: str) -> None:
+        self.bench, self.phase = bench, phase
         self.prefix = f"{bench.run_id}-{phase}."
         self.settings = dataclasses.replace(
             bench.base_settings, topic_prefix=self.prefix, partitions=bench.sizes.partitions
@@ -611,7 +602,6 @@ class Deployment:
             # info: the worker logs "Ready" and its recovery steps (nothing per message).
             "COBSTREAM_LOG_LEVEL": "info",
             "COBSTREAM_TIMER_INTERVAL": "60",
-            "COBSTREAM_EOB_KEYS": self.eob_keys,
             **env_extra,
         }
         folder.mkdir(parents=True, exist_ok=True)
@@ -764,16 +754,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 class Bench:
-    def __init__(
-        self,
-        sizes: Sizes,
-        sections: list[str],
-        *,
-        profile: Path | None,
-        keep_topics: bool,
-        eob_keys: str = "claim_id",
-    ) -> None:
-        self.eob_keys = eob_keys
+    def __init__(self, sizes: Sizes, sections: list[str], *, profile: Path | None, keep_topics: bool) -> None:
         from streams.settings import Settings
 
         self.sizes, self.sections, self.profile_dir, self.keep_topics = sizes, sections, profile, keep_topics
@@ -835,8 +816,8 @@ class Bench:
             self.say(f"  ({time.monotonic() - started:.1f}s)")
         return None
 
-    def deployment(self, phase: str, eob_keys: str | None = None) -> Deployment:
-        found = Deployment(self, phase, eob_keys or self.eob_keys)
+    def deployment(self, phase: str) -> Deployment:
+        found = Deployment(self, phase)
         self.live.append(found)
         return found
 
@@ -917,12 +898,10 @@ class Bench:
 
     # ---- pipeline and scale-out: draining a backlog ----
 
-    async def drain_backlog(
-        self, workload: Workload, phase: str, workers: int, *, keep: bool = False, eob_keys: str | None = None
-    ) -> Any:
+    async def drain_backlog(self, workload: Workload, phase: str, workers: int, *, keep: bool = False) -> Any:
         from streams.topics import CLAIM_EVENTS, DEAD_LETTER, OUTPUT_TOPICS
 
-        deployment = self.deployment(phase, eob_keys)
+        deployment = self.deployment(phase)
         settings = deployment.settings
         await deployment.create_topics()
         await produce(settings, workload.reference + workload.eobs)
@@ -937,8 +916,7 @@ class Bench:
         finally:
             profile = profiler.stop() if profiler else None
             await sampler.stop()
-        # The first EOB taken: its claim event, or (joined where it landed) its first outcome.
-        first = await edge_time(settings, [settings.topic(t) for t in (CLAIM_EVENTS, *OUTPUT_TOPICS)], first=True)
+        first = await edge_time(settings, [settings.topic(CLAIM_EVENTS)], first=True)
         last = await edge_time(settings, [settings.topic(t) for t in OUTPUT_TOPICS], first=False)
         if first is None or last is None:
             raise BenchError("no claim events or no outcomes on the topics")
@@ -948,7 +926,6 @@ class Bench:
         cpu = sampler.at(last) - sampler.at(first)
         result = {
             "workers": workers,
-            "eob_keys": deployment.eob_keys,
             "claims": workload.claims,
             "eob_events": len(workload.eobs),
             "outcomes_expected": workload.expected,
@@ -983,10 +960,6 @@ class Bench:
             result["ratio_to_baseline"] = result["events_per_s"] / baseline["messages_per_s"]
         self.results["pipeline"] = result
         self.say(f"  {result['events_per_s']:,.0f} EOB events/s ({result['claims_per_s']:,.0f} claims/s)")
-        if self.eob_keys == "claim_id":
-            rekeyed, _ = await self.drain_backlog(workload, "pipeline-rekeyed", 1, eob_keys="any")
-            self.results["pipeline_rekeyed"] = rekeyed
-            self.say(f"  re-keyed through claim-events (EOB_KEYS=any): {rekeyed['events_per_s']:,.0f} EOB events/s")
         return deployment
 
     async def scaleout(self, workload: Workload) -> None:
@@ -1084,7 +1057,7 @@ class Bench:
                 halfway.update(claims=total, rss=ingest.rss())
 
         await deployment.drain([EXPECTED], m, "open claims", on_progress=sample)
-        first = await edge_time(settings, [settings.topic(t) for t in (CLAIM_EVENTS, EXPECTED)], first=True)
+        first = await edge_time(settings, [settings.topic(CLAIM_EVENTS)], first=True)
         last = await edge_time(settings, [settings.topic(EXPECTED)], first=False)
         await asyncio.sleep(self.sizes.settle)
         loaded_rss, loaded_peak = ingest.rss(), ingest.peak_rss()
@@ -1392,7 +1365,6 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("pipeline.events_per_s", "pipeline: one worker", "EOB/s"),
     ("pipeline.ratio_to_baseline", "pipeline / baseline", "x"),
     ("pipeline.events_per_worker_cpu_s", "pipeline: per worker CPU-second", "EOB/cpu-s"),
-    ("pipeline_rekeyed.events_per_s", "pipeline: one worker, EOBs re-keyed (EOB_KEYS=any)", "EOB/s"),
     ("latency.p50_ms", "latency p50 (secondary -> billing.ready){load}", "ms"),
     ("latency.p95_ms", "latency p95", "ms"),
     ("latency.p99_ms", "latency p99{saturated}", "ms"),
@@ -1501,13 +1473,7 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"cobstream bench: {exc}", file=sys.stderr)
         return 2
     sections = args.only or list(SECTIONS)
-    bench = Bench(
-        sizes,
-        sections,
-        profile=Path(args.profile) if args.profile else None,
-        keep_topics=args.keep_topics,
-        eob_keys=args.eob_keys,
-    )
+    bench = Bench(sizes, sections, profile=Path(args.profile) if args.profile else None, keep_topics=args.keep_topics)
 
     def terminated(*_: object) -> None:
         raise KeyboardInterrupt
@@ -1536,7 +1502,6 @@ def run_bench(args: argparse.Namespace) -> int:
         "brokers": bench.base_settings.brokers,
         "store": bench.base_settings.store,
         "processing_guarantee": bench.base_settings.processing_guarantee,
-        "eob_keys": bench.eob_keys,
         "smoke": bool(args.smoke),
         "note": args.note,
         "sections": sections,

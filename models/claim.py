@@ -8,6 +8,7 @@ The stream agents and the replay command both call it; nothing here reads a cloc
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -185,9 +186,10 @@ def armed_timers(state: ClaimState) -> list[ArmedTimer]:
         and not is_cob_order_denial(primary)
         and state.overdue_fired_for != primary.event_id
     ):
-        timers.append(ArmedTimer("secondary_overdue", primary.adjudicated_at, primary.secondary_payer_id))
+        # Interned: a worker's schedule holds one timer per waiting claim, a handful of payers.
+        timers.append(ArmedTimer("secondary_overdue", primary.adjudicated_at, sys.intern(primary.secondary_payer_id)))
     if not state.had_primary and secondary is not None and state.orphan_fired_for != secondary.event_id:
-        timers.append(ArmedTimer("orphan_secondary", secondary.adjudicated_at, secondary.payer_id))
+        timers.append(ArmedTimer("orphan_secondary", secondary.adjudicated_at, sys.intern(secondary.payer_id)))
     return timers
 
 

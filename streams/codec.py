@@ -8,13 +8,12 @@ from typing import Any, Literal
 
 import orjson
 from faust.serializers.codecs import Codec
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict
 
 from models.claim import ClaimState
 from models.events import EobEvent, Role
 from models.outcomes import DeadLetter, Outcome
 from models.types import Timestamp
-from streams.topics import CLAIM_EVENTS
 
 
 class Utf8(Codec):
@@ -83,45 +82,32 @@ class ClaimEvent(BaseModel):
 
 
 class OutboxEntry(BaseModel):
-    """What one input event published: (topic, JSON) pairs, kept to publish the same again."""
+    """What one claim event published: (topic, JSON) pairs, kept to publish the same again."""
 
     model_config = ConfigDict(frozen=True)
 
-    topic: str = CLAIM_EVENTS  # the (unprefixed) topic the event was read from
     offset: int
     events: tuple[tuple[str, str], ...]
 
 
 class ClaimRecord(BaseModel):
-    """A value of the claims table: the core's claim state, and which input events (per topic,
-    on the partition that owns the claim) have already been applied to it.
+    """A value of the claims table: the core's claim state, and what the claim-events
+    partition has already done to it.
 
     A crash between a table write and the publishing of its outcomes leaves a changelog that is
-    ahead of the outputs; Faust then delivers the event again. `applied` recognises that
-    redelivery (an upstream duplicate has a new offset), and `outbox` holds the outcomes to
+    ahead of the outputs; Faust then delivers the claim event again. `applied_offset` recognises
+    that redelivery (an upstream duplicate has a new offset), and `outbox` holds the outcomes to
     publish again, byte for byte, so nothing is lost and every repeat is exact.
     """
 
     model_config = ConfigDict(frozen=True)
 
     state: ClaimState
-    applied: dict[str, int] = {}  # (unprefixed) input topic -> last offset applied
+    applied_offset: int = -1
     outbox: tuple[OutboxEntry, ...] = ()
 
-    @model_validator(mode="before")
-    @classmethod
-    def _one_offset_before(cls, data: Any) -> Any:
-        # Records written before EOBs could be joined where they land had one claim-events offset.
-        if isinstance(data, dict) and "applied_offset" in data:
-            data = dict(data)
-            data.setdefault("applied", {CLAIM_EVENTS: data.pop("applied_offset")})
-        return data
-
-    def already_applied(self, topic: str, offset: int) -> bool:
-        return offset <= self.applied.get(topic, -1)
-
-    def published_at(self, topic: str, offset: int) -> tuple[tuple[str, str], ...]:
-        return next((e.events for e in self.outbox if e.topic == topic and e.offset == offset), ())
+    def published_at(self, offset: int) -> tuple[tuple[str, str], ...]:
+        return next((entry.events for entry in self.outbox if entry.offset == offset), ())
 
 
 claim_record_codec = PydanticCodec(ClaimRecord)

@@ -107,11 +107,6 @@ class Settings:
     web_port: int = 6066
     session_timeout: float = 30.0
     log_level: str = "info"
-    # "any": upstream keys are not relied on, every EOB is re-keyed by claim id through the
-    # claim-events topic. "claim_id": upstream keys every EOB by its claim_id with Kafka's
-    # default (murmur2) partitioner, so an EOB is joined on the partition it arrived on and the
-    # repartition hop is skipped; an EOB that is not (key or partition) still takes the hop.
-    eob_keys: str = "any"
     security: Security = field(default_factory=Security)
 
     @classmethod
@@ -122,9 +117,6 @@ class Settings:
         store = _env("STORE", "rocksdb://")
         if store not in ("rocksdb://", "memory://"):
             raise SettingsError(f"{PREFIX}STORE={store!r} must be rocksdb:// or memory://")
-        eob_keys = _env("EOB_KEYS", "any")
-        if eob_keys not in ("any", "claim_id"):
-            raise SettingsError(f"{PREFIX}EOB_KEYS={eob_keys!r} must be any or claim_id")
         return cls(
             brokers=_env("BROKERS", "127.0.0.1:9092"),
             topic_prefix=_env("TOPIC_PREFIX", ""),
@@ -140,7 +132,6 @@ class Settings:
             web_port=_int("WEB_PORT", 6066),
             session_timeout=_float("SESSION_TIMEOUT", 30.0),
             log_level=_env("LOG_LEVEL", "info"),
-            eob_keys=eob_keys,
             security=Security.from_env(),
         )
 

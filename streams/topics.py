@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from aiokafka.partitioner import murmur2
-
 from streams.settings import Settings
 
 PRIMARY = "eob.primary"
@@ -117,9 +115,3 @@ async def existing_partitions(admin: object, names: list[str]) -> dict[str, int]
 
 def run_create_topics(settings: Settings) -> list[str]:
     return asyncio.run(create_topics(settings))
-
-
-def owning_partition(claim_id: str, partitions: int) -> int:
-    """The partition a claim's events and table entry live on: Kafka's default partitioner for
-    the claim id as key (murmur2, as the Java client and aiokafka compute it)."""
-    return (murmur2(claim_id.encode()) & 0x7FFFFFFF) % partitions

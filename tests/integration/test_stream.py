@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiokafka import AIOKafkaProducer
 from harness import Deployment, comparable, replayed
 
@@ -42,11 +41,7 @@ def rekey(lines: list[bytes], key_of: Any) -> list[bytes]:
     return out
 
 
-@pytest.mark.parametrize("eob_keys", ["any", "claim_id"])
-def test_example_day_streams_to_the_same_outcomes_as_replay(deployment: Deployment, eob_keys: str) -> None:
-    # The example day keys its EOBs by claim id (its dead letters excepted): with
-    # COBSTREAM_EOB_KEYS=claim_id they are joined where they land, without the claim-events hop.
-    deployment.env_extra["COBSTREAM_EOB_KEYS"] = eob_keys
+def test_example_day_streams_to_the_same_outcomes_as_replay(deployment: Deployment) -> None:
     lines = example_lines()
     expected = replayed(lines)
     deployment.start_worker()
@@ -54,18 +49,13 @@ def test_example_day_streams_to_the_same_outcomes_as_replay(deployment: Deployme
     assert_same(deployment.outputs(len(expected)), expected)
 
 
-@pytest.mark.parametrize("eob_keys", ["any", "claim_id"])
-def test_upstream_keys_that_are_not_the_claim_id_still_join(deployment: Deployment, eob_keys: str) -> None:
-    # Keys that scatter each claim's EOBs over every partition, and no key at all: with
-    # COBSTREAM_EOB_KEYS=claim_id too, such EOBs are re-keyed (and a warning says so).
-    deployment.env_extra["COBSTREAM_EOB_KEYS"] = eob_keys
+def test_upstream_keys_that_are_not_the_claim_id_still_join(deployment: Deployment) -> None:
+    # Keys that scatter each claim's EOBs over every partition, and no key at all.
     keyed = rekey(example_lines(), lambda n: None if n % 3 == 0 else f"upstream-{n}")
     expected = replayed(keyed)
-    worker = deployment.start_worker()
+    deployment.start_worker()
     deployment.produce(keyed, interval=0.05)
     assert_same(deployment.outputs(len(expected)), expected)
-    warned = "were not keyed by claim id on its partition" in worker.text()
-    assert warned == (eob_keys == "claim_id")
 
 
 async def _send_raw(deployment: Deployment, messages: list[tuple[str, bytes | None, bytes]]) -> None:
