@@ -1,0 +1,70 @@
+"""`cobstream bench`: throughput, latency, memory and recovery figures on the local real broker.
+
+One run measures, each in a fresh topic prefix (`bench-<run>-<phase>.`) so that nothing mixes
+with other runs or with the integration tests sharing the broker:
+
+- core: the in-process engine (`cobstream.engine.Engine`, what `cobstream replay` drives) over
+  the generated messages, no broker: claims/s and EOB events/s;
+- baseline: a bare aiokafka consume-then-produce passthrough of the same EOB messages (same
+  partition counts): messages/s, the ceiling for Python on this machine;
+- pipeline: one `cobstream worker` draining the same messages, pre-loaded as a backlog:
+  EOB events/s and its ratio to the baseline;
+- latency: secondary EOB produced -> its billing.ready consumed, at a fixed offered load of
+  half the pipeline's rate (p50, p95, p99);
+- scaleout: the same backlog drained by two workers (or `--workers-scaleout N`);
+- state: RSS and on-disk state of a worker holding M open claims, and the time a fresh worker
+  takes to recover that table from its changelog (extrapolated to 1,000,000 when M is smaller).
+
+docs/PERFORMANCE.md says exactly what each figure measures. A benchmark reports, it never fails
+on a timing: the exit status is non-zero only when a phase could not be measured at all (no
+broker, a worker that died, outcomes that never came).
+"""
+
+from __future__ import annotations
+
+from cobstream.bench.command import run_bench
+from cobstream.bench.kafka import broker_answers, consumer, delete_topics, edge_time, produce
+from cobstream.bench.latency import LatencyProbe, percentile, slope
+from cobstream.bench.options import MIB, MILLION, SECTIONS, BenchError, Sizes, _sections, add_arguments, sizes_from
+from cobstream.bench.phases import Bench
+from cobstream.bench.profile import Profiler, summarize_stacks
+from cobstream.bench.report import FIGURES, TARGETS, default_json_path, figures, git_commit, machine, table
+from cobstream.bench.workers import Deployment, Worker
+from cobstream.bench.workload import Message, Workload, build_workload, open_claims, run_core
+
+__all__ = [
+    "FIGURES",
+    "MIB",
+    "MILLION",
+    "SECTIONS",
+    "TARGETS",
+    "Bench",
+    "BenchError",
+    "Deployment",
+    "LatencyProbe",
+    "Message",
+    "Profiler",
+    "Sizes",
+    "Worker",
+    "Workload",
+    "_sections",
+    "add_arguments",
+    "broker_answers",
+    "build_workload",
+    "consumer",
+    "default_json_path",
+    "delete_topics",
+    "edge_time",
+    "figures",
+    "git_commit",
+    "machine",
+    "open_claims",
+    "percentile",
+    "produce",
+    "run_bench",
+    "run_core",
+    "sizes_from",
+    "slope",
+    "summarize_stacks",
+    "table",
+]

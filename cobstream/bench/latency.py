@@ -1,0 +1,210 @@
+"""The latency phase's probe: offered load at a fixed rate, and the percentiles of what came back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from cobstream.bench.kafka import consumer, partitions_of
+from cobstream.bench.options import BenchError, Sizes
+from cobstream.bench.workers import REBUILT, Deployment
+
+CLAIM_EVENTS_TOPIC = "cobstream.claim-events"
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of y over x."""
+    n = len(points)
+    if n < 2:
+        return 0.0
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else 0.0
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile of sorted `values`."""
+    rank = max(1, math.ceil(p / 100 * len(values)))
+    return values[min(rank, len(values)) - 1]
+
+
+class LatencyProbe:
+    """Offers claims at a fixed rate (open loop: each send at its scheduled time, whatever came
+    back) and times each secondary EOB from its send to its billing.ready being consumed."""
+
+    def __init__(self, deployment: Deployment, rate: float, sizes: Sizes, seed: int = 8) -> None:
+        from cobstream.traffic import Traffic
+
+        self.deployment, self.settings, self.rate, self.sizes = deployment, deployment.settings, rate, sizes
+        self.claim_rate = rate / 2
+        claims = max(2, math.ceil(self.claim_rate * sizes.seconds_latency))
+        start = datetime.now(UTC) - timedelta(days=2)
+        # A seed of its own: claim ids that no backlog used. Secondaries after their primaries.
+        traffic = Traffic(claims, seed=seed, start=start, secondary_first_share=0.0, duplicate_share=0.0)
+        self.schedule: list[tuple[float, str, str, bytes]] = []
+        for record in traffic.records():
+            topic = record["topic"]
+            if topic.startswith("eob."):
+                n = int(record["key"].rsplit("-", 1)[1])
+                at = n / self.claim_rate + (sizes.latency_gap if topic == "eob.secondary" else 0.0)
+                self.schedule.append((at, topic, record["key"], orjson.dumps(record["value"])))
+        self.schedule.sort(key=lambda s: s[0])
+        self.warmup = min(max(1.0, 0.2 * sizes.seconds_latency), 10.0)
+        self.sent: dict[str, float] = {}
+        self.arrived: dict[str, tuple[float, str]] = {}
+        # Where the time goes: CreateTime of the secondary's claim event (intake re-keyed it)
+        # and of its billing.ready (the claims agent published it), both stamped by the worker.
+        self.rekeyed: dict[str, float] = {}
+        self.published: dict[str, float] = {}
+        self.lag = 0.0
+        self.began = 0.0
+        self.offered_for = 0.0
+
+    async def offer(self) -> None:
+        from cobstream.kafka_io import producer
+        from streams import topics
+
+        names = {self.settings.topic(t): t for t in (topics.READY, topics.DISCREPANCY, topics.CLAIM_EVENTS)}
+        reader = consumer(self.settings, fetch_max_wait_ms=100)
+        sink = producer(self.settings, linger_ms=0)
+        await reader.start()
+        await sink.start()
+        positioned, done = asyncio.Event(), asyncio.Event()
+        reading = asyncio.create_task(self._read(reader, names, positioned, done))
+        try:
+            await asyncio.wait_for(positioned.wait(), 30)
+            # Metadata for every input partition before the clock starts.
+            for topic in ("eob.primary", "eob.secondary"):
+                await sink.partitions_for(self.settings.topic(topic))
+            await self._send(sink)
+            # Until every secondary has its outcome: an overloaded worker first drains its queue.
+            seen, changed = -1, time.monotonic()
+            while (count := len(self.arrived.keys() & self.sent.keys())) < len(self.sent):
+                if count != seen:
+                    seen, changed = count, time.monotonic()
+                elif time.monotonic() - changed > min(self.sizes.stall, 30.0):
+                    break
+                self.deployment.check()
+                await asyncio.sleep(0.1)
+        finally:
+            done.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(reading, 10)
+            await sink.stop()
+            await reader.stop()
+
+    async def _read(self, reader: Any, names: dict[str, str], positioned: asyncio.Event, done: asyncio.Event) -> None:
+        tps = [tp for name in names for tp in await partitions_of(reader, name)]
+        reader.assign(tps)
+        await reader.seek_to_end(*tps)
+        for tp in tps:
+            await reader.position(tp)
+        positioned.set()
+        while not done.is_set():
+            batch = await reader.getmany(timeout_ms=50)
+            at = time.time()
+            for records in batch.values():
+                for record in records:
+                    key, topic = record.key.decode() if record.key else "", names[record.topic]
+                    if topic == CLAIM_EVENTS_TOPIC:
+                        if b'"role":"secondary"' in record.value:
+                            self.rekeyed.setdefault(key, record.timestamp / 1000)
+                        continue
+                    self.arrived.setdefault(key, (at, topic))
+                    self.published.setdefault(key, record.timestamp / 1000)
+
+    async def _send(self, sink: Any) -> None:
+        began = time.monotonic() + 0.2
+        self.began = time.time() + 0.2
+        for at, topic, key, value in self.schedule:
+            delay = began + at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                self.lag = max(self.lag, -delay)
+            if topic == "eob.secondary":
+                self.sent[key] = time.time()
+            await sink.send(self.settings.topic(topic), key=key.encode(), value=value)
+        await sink.flush()
+        self.offered_for = time.monotonic() - began
+
+    def hops(self, steady: dict[str, float]) -> dict[str, Any]:
+        """p50/p99 of each leg, for the steady secondaries: sent -> re-keyed by intake ->
+        billing.ready published by the claims agent -> consumed by the bench."""
+        legs: dict[str, list[float]] = {"intake_ms": [], "claims_agent_ms": [], "delivery_ms": []}
+        for key, sent in steady.items():
+            if key in self.rekeyed and key in self.published and key in self.arrived:
+                legs["intake_ms"].append((self.rekeyed[key] - sent) * 1000)
+                legs["claims_agent_ms"].append((self.published[key] - self.rekeyed[key]) * 1000)
+                legs["delivery_ms"].append((self.arrived[key][0] - self.published[key]) * 1000)
+        found: dict[str, Any] = {"samples": len(legs["intake_ms"])}
+        for name, values in legs.items():
+            if values:
+                values.sort()
+                found[name] = {"p50": round(percentile(values, 50), 1), "p99": round(percentile(values, 99), 1)}
+        return found
+
+    def summary(self) -> dict[str, Any]:
+        from streams.topics import DISCREPANCY, READY
+
+        steady = {k: t for k, t in self.sent.items() if t >= self.began + self.warmup}
+        timed = sorted(
+            (t - self.began, (self.arrived[k][0] - t) * 1000)
+            for k, t in steady.items()
+            if k in self.arrived and self.arrived[k][1] == READY
+        )
+        if not timed:
+            raise BenchError(f"no billing.ready arrived for the {len(steady)} secondaries sent after the warm-up")
+        samples = sorted(ms for _, ms in timed)
+        trend = slope(timed)
+        steady_for = timed[-1][0] - timed[0][0]
+        # The worker's first timer tick decodes its whole table once (agents.claims): a stall.
+        rebuilt = [w.marker(REBUILT) for w in self.deployment.workers]
+        rebuilt_at = [round(t - self.began, 1) for t in rebuilt if t is not None]
+        window = max(1.0, self.sizes.seconds_latency / 10)
+        windows = []
+        for n in range(math.ceil(timed[-1][0] / window) + 1):
+            inside = sorted(ms for t, ms in timed if n * window <= t < (n + 1) * window)
+            if inside:
+                keys = {k: t for k, t in steady.items() if n * window <= t - self.began < (n + 1) * window}
+                windows.append(
+                    {
+                        "from_s": round(n * window, 1),
+                        "samples": len(inside),
+                        "p50_ms": round(percentile(inside, 50), 1),
+                        "p99_ms": round(percentile(inside, 99), 1),
+                        "max_ms": round(inside[-1], 1),
+                        "hops": self.hops(keys),
+                    }
+                )
+        return {
+            "offered_events_per_s": self.rate,
+            "offered_claims_per_s": self.claim_rate,
+            "achieved_events_per_s": len(self.schedule) / max(self.offered_for, 1e-9),
+            "max_send_lag_ms": round(self.lag * 1000, 1),
+            "seconds": self.sizes.seconds_latency,
+            "warmup_s": self.warmup,
+            "gap_primary_to_secondary_s": self.sizes.latency_gap,
+            "samples": len(samples),
+            "excluded_discrepancies": sum(1 for k in steady if self.arrived.get(k, (0, ""))[1] == DISCREPANCY),
+            "missing": sum(1 for k in steady if k not in self.arrived),
+            "p50_ms": percentile(samples, 50),
+            "p95_ms": percentile(samples, 95),
+            "p99_ms": percentile(samples, 99),
+            "max_ms": samples[-1],
+            "mean_ms": sum(samples) / len(samples),
+            # Latency growing through the run: the worker falls behind at this load, and the
+            # percentiles only say how long the run was.
+            "trend_ms_per_s": round(trend, 2),
+            "saturated": trend * steady_for > 100.0,
+            "worker_schedule_rebuilt_at_s": rebuilt_at,
+            "hops": self.hops(steady),
+            "windows": windows,
+        }

@@ -1,0 +1,169 @@
+"""The report: the machine and the commit measured, the headline figures against their targets, the table."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import os
+import platform
+import subprocess
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cobstream.bench.options import ROOT
+
+TARGETS = {
+    "pipeline.events_per_s": (">=", 10_000),
+    "pipeline.ratio_to_baseline": (">=", 0.5),
+    "latency.p99_ms": ("<", 100),
+    "core.claims_per_s": (">=", 50_000),
+    "state.rss_mib_per_million": ("<", 1024),
+    "state.recovery_s_per_million": ("<", 60),
+}
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                info["memory_mib"] = int(line.split()[1]) // 1024
+    for package in ("faust-streaming", "aiokafka", "rocksdict", "pydantic", "orjson"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            info.setdefault("packages", {})[package] = importlib.metadata.version(package)
+    return info
+
+
+def git_commit() -> dict[str, Any]:
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.rstrip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    found: dict[str, Any] = {"commit": commit, "dirty": bool(status) if status is not None else None}
+    if status:
+        # Workers run the working tree: say which files differ from the commit, and how.
+        diff = git("diff", "HEAD") or ""
+        found["modified"] = sorted(line[3:] for line in status.splitlines())
+        found["diff_sha1"] = hashlib.sha1(diff.encode(), usedforsecurity=False).hexdigest()
+    return found
+
+
+FIGURES: tuple[tuple[str, str, str], ...] = (
+    ("baseline.messages_per_s", "baseline: bare aiokafka passthrough", "msg/s"),
+    ("pipeline.events_per_s", "pipeline: one worker", "EOB/s"),
+    ("pipeline.ratio_to_baseline", "pipeline / baseline", "x"),
+    ("pipeline.events_per_worker_cpu_s", "pipeline: per worker CPU-second", "EOB/cpu-s"),
+    ("latency.p50_ms", "latency p50 (secondary -> billing.ready){load}", "ms"),
+    ("latency.p95_ms", "latency p95", "ms"),
+    ("latency.p99_ms", "latency p99{saturated}", "ms"),
+    ("latency.at_half_that_load.p50_ms", "latency p50{load}", "ms"),
+    ("latency.at_half_that_load.p99_ms", "latency p99{saturated}", "ms"),
+    ("core.claims_per_s", "core: engine in-process", "claims/s"),
+    ("core.events_per_s", "core: engine in-process", "EOB/s"),
+    ("state.rss_mib", "state: worker RSS with {claims} open claims", "MiB"),
+    ("state.disk_mib", "state: on-disk state with {claims} open claims", "MiB"),
+    ("state.recovery_s", "state: fresh worker recovers {claims} claims", "s"),
+    ("state.rss_mib_per_million", "state: RSS with 1,000,000 open claims", "MiB"),
+    ("state.disk_mib_per_million", "state: disk with 1,000,000 open claims", "MiB"),
+    ("state.recovery_s_per_million", "state: recovery of 1,000,000 claims", "s"),
+    ("scaleout.events_per_s", "scale-out: {workers} workers", "EOB/s"),
+    ("scaleout.speedup", "scale-out: {workers} workers / one", "x"),
+)
+
+
+def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The headline figures, each with its unit and, where the issue sets one, its target."""
+    out = []
+    for key, template, unit in FIGURES:
+        *path, name = key.split(".")
+        found: Any = results
+        for part in path:
+            found = found.get(part) if isinstance(found, dict) else None
+        if not isinstance(found, dict) or found.get(name) is None:
+            continue
+        value = found[name]
+        label = template.format(
+            load=f" at {found['offered_events_per_s']:,.0f} EOB/s" if "offered_events_per_s" in found else "",
+            saturated=" (NOT STEADY: rose during the run)" if found.get("saturated") else "",
+            claims=f"{found.get('open_claims', 0):,}",
+            workers=found.get("workers", "?"),
+        )
+        target = TARGETS.get(key)
+        met = None
+        if target is not None:
+            op, limit = target
+            met = value >= limit if op == ">=" else value < limit
+        out.append(
+            {
+                "id": key,
+                "label": label,
+                "value": value,
+                "unit": unit,
+                "target": f"{target[0]} {target[1]:,}" if target else None,
+                "met": met,
+                "extrapolated": key.endswith("_per_million") and bool(found.get("extrapolated")),
+            }
+        )
+    return out
+
+
+def _number(value: float) -> str:
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def table(report: dict[str, Any]) -> str:
+    machine_info, git = report["machine"], report["git"]
+    commit = (git.get("commit") or "unknown")[:10] + (" (dirty)" if git.get("dirty") else "")
+    sizes = report["sizes"]
+    lines = [
+        f"cobstream bench  {report['started_at']}  commit {commit}  {machine_info['nproc']} CPUs  "
+        f"Python {machine_info['python']}",
+        f"claims {sizes['claims']:,}, state claims {sizes['state_claims']:,}, latency {sizes['seconds_latency']:g}s, "
+        f"partitions {sizes['partitions']}, scale-out workers {sizes['scaleout_workers']}",
+        "",
+        f"{'figure':<66} {'value':>10}  {'unit':<9} {'target':<10} met",
+    ]
+    for row in report["figures"]:
+        label = row["label"] + (" (extrapolated)" if row["extrapolated"] else "")
+        met = "-" if row["met"] is None else ("yes" if row["met"] else "no")
+        lines.append(f"{label:<66} {_number(row['value']):>10}  {row['unit']:<9} {row['target'] or '':<10} {met}")
+    for section, error in report["errors"].items():
+        lines.append(f"{section}: NOT MEASURED: {error.splitlines()[0]}")
+    busy = [
+        f"{section} {found['machine_load']['machine_busy_share'] * 100:.0f}%"
+        for section, found in report["results"].items()
+        if isinstance(found, dict) and (found.get("machine_load") or {}).get("machine_busy_share") is not None
+    ]
+    if busy:
+        lines += ["", "whole machine busy (all processes, not only the bench's): " + ", ".join(busy)]
+    profile = report["results"].get("profile")
+    if profile and profile.get("self"):
+        lines += ["", f"worker profile (py-spy, {profile['samples']} samples), on CPU by function:"]
+        lines += [f"  {row['share'] * 100:5.1f}%  {row['name']}" for row in profile["self"][:15]]
+        lines += ["by package:"]
+        lines += [f"  {row['share'] * 100:5.1f}%  {row['name']}" for row in profile["self_by_package"][:10]]
+    return "\n".join(lines)
+
+
+def default_json_path(started: datetime) -> Path:
+    return Path("bench-results") / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
