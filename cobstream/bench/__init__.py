@@ -23,48 +23,23 @@ broker, a worker that died, outcomes that never came).
 from __future__ import annotations
 
 from cobstream.bench.command import run_bench
-from cobstream.bench.kafka import broker_answers, consumer, delete_topics, edge_time, produce
-from cobstream.bench.latency import LatencyProbe, percentile, slope
-from cobstream.bench.options import MIB, MILLION, SECTIONS, BenchError, Sizes, _sections, add_arguments, sizes_from
-from cobstream.bench.phases import Bench
-from cobstream.bench.profile import Profiler, summarize_stacks
-from cobstream.bench.report import FIGURES, TARGETS, default_json_path, figures, git_commit, machine, table
-from cobstream.bench.workers import Deployment, Worker
-from cobstream.bench.workload import Message, Workload, build_workload, open_claims, run_core
+from cobstream.bench.latency import percentile
+from cobstream.bench.options import SECTIONS, Sizes, _sections, add_arguments, sizes_from
+from cobstream.bench.profiling import summarize_stacks
+from cobstream.bench.report import figures, table
+from cobstream.bench.workload import build_workload, run_core
 
 __all__ = [
-    "FIGURES",
-    "MIB",
-    "MILLION",
     "SECTIONS",
-    "TARGETS",
-    "Bench",
-    "BenchError",
-    "Deployment",
-    "LatencyProbe",
-    "Message",
-    "Profiler",
     "Sizes",
-    "Worker",
-    "Workload",
     "_sections",
     "add_arguments",
-    "broker_answers",
     "build_workload",
-    "consumer",
-    "default_json_path",
-    "delete_topics",
-    "edge_time",
     "figures",
-    "git_commit",
-    "machine",
-    "open_claims",
     "percentile",
-    "produce",
     "run_bench",
     "run_core",
     "sizes_from",
-    "slope",
     "summarize_stacks",
     "table",
 ]

@@ -19,7 +19,7 @@ import orjson
 from cobstream.bench.kafka import Offsets, broker_answers, consumer, edge_time, produce
 from cobstream.bench.latency import LatencyProbe
 from cobstream.bench.options import MIB, MILLION, BenchError, Sizes
-from cobstream.bench.profile import Profiler
+from cobstream.bench.profiling import Profiler
 from cobstream.bench.workers import (
     DONE_READING,
     READY,
