@@ -4,7 +4,7 @@ Every EOB becomes a few hundred small objects (pydantic models, Decimals, tuples
 milliseconds later; with CPython's default threshold (700 allocations) the collector runs
 thousands of times a second and re-scans every long-lived object (modules, the worker's caches)
 on its older generations. Freezing what exists at start-up and collecting the youngest
-generation every 50,000 allocations cut the core's CPU per claim by about a third
+generation every 50,000 allocations cut the core's CPU per claim by about a quarter
 (docs/PERFORMANCE.md); reference counting still frees almost everything at once, and the
 collector still runs, so cycles are reclaimed.
 """

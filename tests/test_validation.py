@@ -16,10 +16,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic_core import PydanticCustomError
 
 from cobstream.engine import Emitted, Engine
 from models.decode import MAX_DEAD_LETTER_RAW, MAX_MESSAGE_BYTES
 from models.outcomes import DeadLetter, ExpectedSecondaryPayment, PatientBillingReady
+from models.types import parse_money
 
 # ---------------------------------------------------------------------------------------------
 # Builders (kept in this file on purpose: other test modules are edited concurrently)
@@ -928,3 +930,21 @@ def test_an_accepted_id_resent_with_invalid_content_is_still_dead_lettered() -> 
     bad = changed(event(), ("lines", 0, "paid"), "80.125")
     letter = only_dead_letter(engine.receive("eob.primary", CLAIM, text(bad), offset=4))
     assert "lines[0].paid" in letter.error
+
+
+# The core's own amounts (Decimals already in cents) take a shortcut through the money type;
+# it must agree with the full check on everything the core can produce.
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [("80.00", "80.00"), ("-0.00", "0.00"), ("999999999.99", "999999999.99"), ("-12.30", "-12.30"), ("80.1", "80.10")],
+)
+def test_money_the_core_computed_is_kept_as_cents(amount: str, expected: str) -> None:
+    kept = parse_money(Decimal(amount))
+    assert str(kept) == expected
+    assert kept.as_tuple().exponent == -2
+
+
+@pytest.mark.parametrize("amount", ["1000000000.00", "-1000000000.00", "NaN", "80.125"])
+def test_money_the_core_computed_beyond_the_contract_is_refused(amount: str) -> None:
+    with pytest.raises(PydanticCustomError):
+        parse_money(Decimal(amount))
