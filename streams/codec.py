@@ -10,7 +10,6 @@ import orjson
 from faust.serializers.codecs import Codec
 from pydantic import BaseModel, ConfigDict
 
-from models import trusted
 from models.claim import ClaimState
 from models.events import EobEvent, Role
 from models.outcomes import DeadLetter, Outcome
@@ -111,38 +110,5 @@ class ClaimRecord(BaseModel):
         return next((entry.events for entry in self.outbox if entry.offset == offset), ())
 
 
-class OwnJsonCodec(PydanticCodec):
-    """A model this system wrote itself (claim events, claim records), read back with
-    `models.trusted` instead of the contract's validators; a value it cannot rebuild (written by
-    an older version, or not by us at all) is validated in full, as `PydanticCodec` does."""
-
-    def __init__(self, model: type[BaseModel], rebuild: Any, **kwargs: Any) -> None:
-        self.rebuild = rebuild
-        super().__init__(model, **kwargs)
-
-    def _loads(self, s: bytes) -> Any:
-        try:
-            return self.rebuild(orjson.loads(s))
-        except (KeyError, TypeError, ValueError, ArithmeticError, orjson.JSONDecodeError):
-            return self.model.model_validate_json(s)
-
-
-def _claim_event(data: dict[str, Any]) -> ClaimEvent:
-    return trusted.build(ClaimEvent, data, {"at": datetime.fromisoformat, "eob": trusted.eob})
-
-
-def _claim_record(data: dict[str, Any]) -> ClaimRecord:
-    return trusted.build(
-        ClaimRecord,
-        data,
-        {
-            "state": trusted.claim_state,
-            "outbox": lambda entries: tuple(
-                trusted.build(OutboxEntry, e, {"events": lambda pairs: tuple(tuple(p) for p in pairs)}) for e in entries
-            ),
-        },
-    )
-
-
-claim_record_codec = OwnJsonCodec(ClaimRecord, _claim_record)
-claim_event_codec = OwnJsonCodec(ClaimEvent, _claim_event)
+claim_record_codec = PydanticCodec(ClaimRecord)
+claim_event_codec = PydanticCodec(ClaimEvent)
