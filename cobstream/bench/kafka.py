@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from cobstream.bench.options import BenchError
 from cobstream.bench.workload import Message
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def produce(settings: Any, messages: Iterable[Message], *, linger_ms: int = 5) -> int:

@@ -14,8 +14,7 @@ import orjson
 from cobstream.bench.kafka import consumer, partitions_of
 from cobstream.bench.options import BenchError, Sizes
 from cobstream.bench.workers import REBUILT, Deployment
-
-CLAIM_EVENTS_TOPIC = "cobstream.claim-events"
+from streams.topics import CLAIM_EVENTS
 
 
 def slope(points: list[tuple[float, float]]) -> float:
@@ -113,7 +112,7 @@ class LatencyProbe:
             for records in batch.values():
                 for record in records:
                     key, topic = record.key.decode() if record.key else "", names[record.topic]
-                    if topic == CLAIM_EVENTS_TOPIC:
+                    if topic == CLAIM_EVENTS:
                         if b'"role":"secondary"' in record.value:
                             self.rekeyed.setdefault(key, record.timestamp / 1000)
                         continue

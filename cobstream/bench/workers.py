@@ -16,9 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cobstream.bench.kafka import Offsets, delete_topics, free_port, wait_for_leaders
+from cobstream.bench.kafka import Offsets, delete_topics, wait_for_leaders
 from cobstream.bench.options import ROOT, BenchError
-from cobstream.processes import stop_process
+from cobstream.processes import free_port, stop_process
 
 if TYPE_CHECKING:
     from cobstream.bench.phases import Bench

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer
 
 from cobstream.engine import Engine
 from cobstream.kafka_io import produce_file
-from cobstream.processes import stop_process
+from cobstream.processes import free_port, stop_process
 from cobstream.replay import replay_lines
 from streams.settings import Settings
 from streams.topics import OUTPUT_TOPICS, create_topics
@@ -41,12 +41,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.broker)
             if BROKER is None:
                 item.add_marker(pytest.mark.skip(reason="no broker: run scripts/test (it starts scripts/kafka)"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
