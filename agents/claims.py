@@ -12,12 +12,13 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from faust.types import TP, StreamT
+from faust.types import StreamT
 
 from models.claim import ClaimState, ClockTick, EobReceived, armed_timers, expires_at, step
 from models.decode import Rejected, dead_letter
 from models.outcomes import TOPIC_OF
 from models.timers import TimerIndex
+from streams import kafka_internals
 from streams.app import app, claims, reference, settings, topics
 from streams.codec import ClaimEvent, ClaimRecord, OutboxEntry, encode
 from streams.topics import CLAIM_EVENTS, DEAD_LETTER
@@ -75,7 +76,7 @@ async def publish(claim_id: str, events: tuple[tuple[str, str], ...]) -> None:
 def committed_offset(partition: int) -> int:
     """The claim-events offset this worker last committed for a partition (-1 if none): outbox
     entries below it will never be delivered again."""
-    found = app.consumer._committed_offset.get(TP(topics.claim_events.get_topic_name(), partition))
+    found = kafka_internals.committed_offset(app, topics.claim_events.get_topic_name(), partition)
     return found if found is not None else -1
 
 

@@ -17,6 +17,7 @@ from faust.types import TopicT
 from models.claim import ClaimState
 from streams import topics as names
 from streams.codec import ClaimRecord, Utf8, claim_event_codec, claim_record_codec
+from streams.kafka_internals import install
 from streams.reference import ReferenceReader
 from streams.settings import Settings
 
@@ -41,7 +42,7 @@ def broker_credentials(settings: Settings) -> object | None:
 
 
 def create_app(settings: Settings) -> faust.App:
-    return faust.App(
+    app = faust.App(
         settings.group_id,
         broker=[f"kafka://{b}" for b in settings.broker_list],
         broker_credentials=broker_credentials(settings),
@@ -71,6 +72,10 @@ def create_app(settings: Settings) -> faust.App:
         # Batch what one burst of claim events writes (changelog, outcomes) into fewer requests.
         producer_linger=0.005,
     )
+    # Commits only what is durable and was processed (streams/kafka_internals.py): the claim
+    # events and the EOBs are read in unbroken offset order.
+    install(app, [settings.topic(name) for name in (names.CLAIM_EVENTS, *names.EOB_TOPICS)])
+    return app
 
 
 class ClaimTable:

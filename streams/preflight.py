@@ -259,11 +259,11 @@ async def _login_problem(
 
 async def _connection_error(options: dict[str, object], address: Address) -> BaseException | None:
     """The error of one direct connection with these options (what bootstrapping swallows)."""
-    from aiokafka.conn import create_conn
+    from streams.kafka_internals import open_connection
 
     try:
         conn = await asyncio.wait_for(
-            create_conn(
+            open_connection(
                 address.host,
                 address.port,
                 request_timeout_ms=3000,

@@ -17,6 +17,7 @@ from models.decode import decode_reference
 from models.events import FeeScheduleEntry, PayerProfile
 from models.reference import Reference, ReferenceChange, apply_reference_change
 from streams.codec import kafka_key_text
+from streams.kafka_internals import refresh_metadata
 from streams.settings import Settings
 from streams.topics import REFERENCE_TOPICS
 
@@ -74,7 +75,7 @@ async def _partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
         found = consumer.partitions_for_topic(topic)
         if found:
             return found
-        await consumer._client.force_metadata_update()
+        await refresh_metadata(consumer)
         await asyncio.sleep(0.1)
     raise RuntimeError(f"topic {topic} does not exist; run `cobstream topics create`")
 

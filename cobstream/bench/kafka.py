@@ -49,11 +49,13 @@ def consumer(settings: Any, *topics: str, **options: Any) -> Any:
 async def partitions_of(client: Any, topic: str) -> list[Any]:
     from aiokafka import TopicPartition
 
+    from streams.kafka_internals import refresh_metadata
+
     for _ in range(100):
         found = client.partitions_for_topic(topic)
         if found:
             return [TopicPartition(topic, p) for p in sorted(found)]
-        await client._client.force_metadata_update()
+        await refresh_metadata(client)
         await asyncio.sleep(0.1)
     raise BenchError(f"topic {topic} not found")
 

@@ -1,0 +1,267 @@
+"""Every crossing into Faust's or aiokafka's private API, in one module, each one marked.
+
+Checked against faust-streaming 0.15.x and aiokafka 0.14.x (pyproject.toml pins both minors, so
+an upgrade is a deliberate change: rerun tests/test_kafka_internals.py and read the diff of
+faust/transport/{consumer,producer}.py first).
+
+It owns the worker's commit safety. Faust commits a partition's offset once the agent has
+acknowledged the messages below it; two of its mechanisms can commit work whose effects are not
+yet durable, or were never done (docs/RELIABILITY.md has the evidence):
+
+1. **The flush before a commit returns early.** Table writes go through Faust's `ProducerBuffer`
+   (`send_soon`); before committing, `Consumer._commit_offsets` calls `producer.flush()`, whose
+   buffer flush gives up after 0.1 s without a send and does not wait for the record its drain
+   task holds but has not yet handed to aiokafka. The offset is then committed ahead of the
+   claims table's changelog, and after a SIGKILL the partition's next owner lacks a state change
+   whose input is marked done. `DurableProducerBuffer` counts what it was given and what it has
+   handed to aiokafka, and its flush waits for every one; `DurableProducer` also refuses to flush
+   (so the commit does not happen) once any record failed delivery.
+2. **Gap filling.** Faust records any jump in delivered offsets as a "gap" (meant for compaction
+   and transaction markers) and treats the gap as acknowledged; a stale fetch delivered after a
+   rebalance's seek makes such a jump over records that were never processed, and the head check
+   of `_new_offset` lets a commit pass one missing offset and is skipped when the committed
+   offset is None or 0 (faust-streaming #606, #216, #221, #223). `GapCheckingConsumer` never
+   lets a record past a hole on the topics it verifies: it rewinds to the first missing offset
+   and trusts a gap only when a fetch from that very offset comes back past it (the broker then
+   has nothing there to read: a transaction marker, an aborted or a compacted record). It commits
+   a partition only from its exact committed (or starting) offset onwards.
+
+`install` puts both on a Faust app. The accessors at the end are the project's other private
+reads (the last committed offset, a metadata refresh, a bare connection for the preflight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
+
+import faust
+from faust.exceptions import ProducerSendError
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.transport.producer import ProducerBuffer
+from faust.types import TP
+from faust.types.tuples import FutureMessage
+from faust.utils.functional import consecutive_numbers
+
+log = logging.getLogger(__name__)
+
+FLUSH_PATIENCE = 10.0  # seconds between "still waiting" warnings while a flush waits for the buffer
+
+
+class DurableProducerBuffer(ProducerBuffer):
+    """Faust's buffer of table changelog writes, whose flush waits until every record put in it
+    has been handed to aiokafka (whose own flush then waits for the broker's acknowledgement)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.unsent = 0
+        self.all_sent = asyncio.Event()
+        self.all_sent.set()
+
+    def put(self, fut: FutureMessage) -> None:
+        self.unsent += 1
+        self.all_sent.clear()
+        super().put(fut)
+
+    # PRIVATE API: ProducerBuffer._send_pending (the drain task's per-record hand-over to aiokafka).
+    async def _send_pending(self, fut: FutureMessage) -> None:
+        try:
+            await super()._send_pending(fut)
+        finally:
+            self.unsent -= 1
+            if not self.unsent:
+                self.all_sent.set()
+
+    async def flush(self) -> None:
+        while self.unsent:
+            if self.state != "running":
+                raise RuntimeError(f"cannot flush: the producer buffer stopped with {self.unsent} table writes unsent")
+            try:
+                await asyncio.wait_for(self.all_sent.wait(), FLUSH_PATIENCE)
+            except TimeoutError:
+                log.warning("commit waiting for %d table writes to reach the producer", self.unsent)
+
+
+class DurableProducer(faust_aiokafka.Producer):
+    """Faust's aiokafka producer with a `DurableProducerBuffer`, and a flush that fails (so no
+    offset is committed) once any record it sent was not delivered."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.app.conf.producer_threaded:
+            raise RuntimeError("producer_threaded is not supported: its buffer bypasses the durable flush")
+        # PRIVATE API: Producer.__init__ builds a plain ProducerBuffer; replaced before it starts.
+        self.buffer = DurableProducerBuffer(loop=self.loop, beacon=self.beacon)
+        self.buffer.app = self.app
+        self.undelivered = 0
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        delivery = await super().send(*args, **kwargs)
+        delivery.add_done_callback(self._count_undelivered)
+        return delivery
+
+    def _count_undelivered(self, delivery: asyncio.Future) -> None:
+        if delivery.cancelled() or delivery.exception() is not None:
+            self.undelivered += 1
+
+    async def flush(self) -> None:
+        await super().flush()
+        if self.undelivered:
+            # Faust only logs a failed delivery; committing after one would mark lost work done.
+            raise ProducerSendError(f"{self.undelivered} records were not delivered; offsets are not committed")
+
+
+class GapCheckingConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer that delivers the verified topics' records in unbroken offset
+    order and commits them only from their exact committed offset onwards."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.verified_topics: frozenset[str] = getattr(self.transport, "verified_topics", frozenset())
+        self.next_offset: dict[TP, int] = {}  # the next offset to deliver, per verified partition
+        self.start_offset: dict[TP, int] = {}  # where this assignment started, when nothing is committed
+        self.rewound: set[TP] = set()  # partitions sent back to their first missing offset
+        self.last_committed: dict[TP, int | None] = {}
+
+    def _verifies(self, tp: TP) -> bool:
+        return tp.topic in self.verified_topics
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # type: ignore[override]
+        confirming = set(self.rewound)  # rewound before this fetch: its first record confirms a gap
+        async for tp, message in super().getmany(timeout):
+            if self._verifies(tp) and not await self._in_sequence(tp, message.offset, tp in confirming):
+                continue
+            yield tp, message
+
+    async def _in_sequence(self, tp: TP, offset: int, confirming: bool) -> bool:
+        """Whether the record at `offset` may be delivered now; rewinds the partition when not."""
+        expected = self.next_offset.get(tp)
+        if expected is None:
+            # A partition no longer ours (Faust seeks every assigned one before resuming the flow).
+            log.debug("%s: record at offset %d from outside the assignment not delivered", tp, offset)
+            return False
+        if offset < expected:
+            return True  # read again: Faust's own read-offset check drops or redelivers it
+        if offset > expected:
+            if not (confirming and tp in self.rewound):
+                await self._rewind(tp, expected, offset)
+                return False
+            # Fetched from the first missing offset itself, and the broker skipped past it.
+            log.info("%s: no records at offsets %d-%d (transaction markers or compaction)", tp, expected, offset - 1)
+            # PRIVATE API: Consumer._gap, the intervals Faust counts as acknowledged.
+            self._gap[tp].addi(expected, offset)
+        self.rewound.discard(tp)
+        self.next_offset[tp] = offset + 1
+        return True
+
+    async def _rewind(self, tp: TP, expected: int, offset: int) -> None:
+        if tp not in self.rewound:
+            log.warning("%s: offset %d delivered before %d; reading again from %d", tp, offset, expected, expected)
+            self.rewound.add(tp)
+            await self.seek_wait({tp: expected})
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        found = await super().seek_to_committed()
+        self.last_committed = dict(found)
+        return found
+
+    async def perform_seek(self) -> None:
+        self.last_committed = {}
+        await super().perform_seek()
+        verified = [tp for tp in self.assignment() if self._verifies(tp)]
+        earliest = await self.earliest_offsets(*verified) if verified else {}
+        for tp in verified:
+            committed = self.last_committed.get(tp)
+            start = committed if committed is not None and committed >= 0 else earliest[tp]
+            if not committed and await self.position(tp) != start:
+                # aiokafka seeks only to a committed offset above 0; anything else starts here.
+                await self.seek_wait({tp: start})
+            self.next_offset[tp] = self.start_offset[tp] = start
+            self.rewound.discard(tp)
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        await super().seek(partition, offset)
+        if self._verifies(partition):
+            self.next_offset[partition] = offset
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        for tp in revoked:
+            self.next_offset.pop(tp, None)
+            self.start_offset.pop(tp, None)
+            self.rewound.discard(tp)
+        await super().on_partitions_revoked(revoked)
+
+    # PRIVATE API: Consumer._add_gap, Faust's guess of a gap from its read offset.
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        if not self._verifies(tp):  # verified partitions record only the gaps the broker confirmed
+            await super()._add_gap(tp, offset_from, offset_to)
+
+    # PRIVATE API: Consumer._new_offset, the offset a commit may move a partition to.
+    def _new_offset(self, tp: TP) -> int | None:
+        if not self._verifies(tp):
+            return super()._new_offset(tp)
+        acked = self._acked[tp]
+        if not acked:
+            return None
+        acked.extend(self._confirmed_gaps_below(tp, max(acked)))
+        acked.sort()
+        floor = self._committed_offset[tp]
+        if floor is None:
+            floor = self.start_offset.get(tp)
+        if floor is None or acked[0] != floor:
+            return None  # the next offset to commit has not been processed
+        done = next(consecutive_numbers(acked))
+        acked[: len(done)] = []
+        self._acked_index[tp].difference_update(done)
+        return done[-1] + 1
+
+    def _confirmed_gaps_below(self, tp: TP, highest: int) -> list[int]:
+        gaps = self._gap[tp]
+        if not gaps:
+            return []
+        below = sorted(gaps.overlap(0, highest), key=lambda gap: gap.begin)
+        offsets = [offset for gap in below for offset in range(gap.begin, gap.end)]
+        if offsets:
+            gaps.chop(0, offsets[-1] + 1)
+        return offsets
+
+
+class Transport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport with the two safeguards above."""
+
+    Consumer = GapCheckingConsumer
+    Producer = DurableProducer
+
+    def __init__(self, url: Any, app: faust.App, verified_topics: Iterable[str] = ()) -> None:
+        super().__init__(url, app)
+        self.verified_topics = frozenset(verified_topics)
+
+
+def install(app: faust.App, verified_topics: Iterable[str]) -> None:
+    """Give `app` the safe transport; `verified_topics` (full names) are the ones read in unbroken
+    offset order. Call before anything touches `app.transport`, `app.consumer` or `app.producer`."""
+    topics = frozenset(verified_topics)
+    app.transport = Transport(app.conf.broker_consumer, app, topics)
+    app.producer_transport = Transport(app.conf.broker_producer, app, topics)
+
+
+def committed_offset(app: faust.App, topic: str, partition: int) -> int | None:
+    """The offset this worker last committed for a partition of `topic` (None when none)."""
+    # PRIVATE API: Consumer._committed_offset.
+    return app.consumer._committed_offset.get(TP(topic, partition))
+
+
+async def refresh_metadata(consumer: Any) -> None:
+    """Ask the cluster again which topics and partitions exist (aiokafka caches it)."""
+    # PRIVATE API: AIOKafkaConsumer/AIOKafkaProducer._client.
+    await consumer._client.force_metadata_update()
+
+
+async def open_connection(host: str, port: int, **options: Any) -> Any:
+    """One bare Kafka connection with these options (bootstrapping would swallow its error)."""
+    # PRIVATE API: aiokafka.conn.create_conn.
+    from aiokafka.conn import create_conn
+
+    return await create_conn(host, port, **options)
