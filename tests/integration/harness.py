@@ -10,12 +10,13 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from cobstream.engine import Engine
 from cobstream.kafka_io import produce_file
 from cobstream.processes import free_port, stop_process
 from cobstream.replay import replay_lines
+from cobstream.traffic import Traffic
 from streams.settings import Settings
 from streams.topics import OUTPUT_TOPICS, create_topics
 
@@ -88,10 +90,13 @@ class Deployment:
     def create_topics(self) -> None:
         asyncio.run(create_topics(self.settings))
 
-    def start_worker(self, name: str = "w1", wait: bool = True) -> Worker:
+    def start_worker(
+        self, name: str = "w1", wait: bool = True, command: tuple[str, ...] = ("-m", "cobstream.cli", "worker")
+    ) -> Worker:
+        """A worker process (`command` runs under this Python), once it says Ready unless `wait` is off."""
         log = self.tmp / f"worker-{name}-{len(self.workers)}.log"
         process = subprocess.Popen(
-            [sys.executable, "-m", "cobstream.cli", "worker"],
+            [sys.executable, *command],
             env=self.env(name),
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
@@ -262,3 +267,86 @@ def comparable(events: list[dict[str, Any]]) -> Counter:
             value.pop(name, None)
         out[json.dumps({"topic": e["topic"], "key": e["key"], "value": value}, sort_keys=True)] += 1
     return out
+
+
+# ---- outcomes judged against the replay (test_resilience.py, test_fault_injection.py) ----------
+
+
+class Collector:
+    """Reads every output topic from the beginning on a thread of its own, while the test
+    kills and restarts things."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.settings = deployment.settings
+        self.events: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+        self._thread.start()
+
+    async def _run(self) -> None:
+        names = {self.settings.topic(t): t for t in OUTPUT_TOPICS}
+        consumer = AIOKafkaConsumer(
+            *names,
+            bootstrap_servers=self.settings.broker_list,
+            group_id=None,
+            auto_offset_reset="earliest",
+            request_timeout_ms=60_000,
+            # As a downstream reader should: with exactly_once, aborted writes are not outcomes.
+            isolation_level="read_committed",
+        )
+        await consumer.start()
+        try:
+            while not self._stop.is_set():
+                batch = await consumer.getmany(timeout_ms=300)
+                for records in batch.values():
+                    self.events += [{"topic": names[r.topic], "value": json.loads(r.value)} for r in records]
+        finally:
+            await consumer.stop()
+
+    def distinct(self) -> int:
+        return len({e["value"].get("event_id") for e in list(self.events)})
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
+def phases(claims: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    traffic = Traffic(claims, seed=11, start=datetime.now(UTC) - timedelta(days=2), secondary_first_share=0.0)
+    records = list(traffic.records())
+
+    def lines(topic_prefix: str) -> list[bytes]:
+        return [json.dumps(r).encode() + b"\n" for r in records if r["topic"].startswith(topic_prefix)]
+
+    return lines("reference."), lines("eob.primary"), lines("eob.secondary")
+
+
+def expected_outcomes(lines: list[bytes]) -> dict[str, dict[str, Any]]:
+    outcomes = {}
+    for emitted in replay_lines(lines, Engine()):
+        value = emitted.value.model_dump(mode="json")
+        outcomes[value["event_id"]] = {"topic": emitted.topic, "value": value}
+    return outcomes
+
+
+def assert_exactly_the_replay(events: list[dict[str, Any]], expected: dict[str, dict[str, Any]]) -> Counter:
+    """Every expected outcome, nothing else, and repeats identical; returns the repeat counts."""
+    letters = [e for e in events if e["topic"] == "eob.dead-letter"]
+    assert not letters, letters[:2]
+    first: dict[str, dict[str, Any]] = {}
+    repeats: Counter = Counter()
+    for event in events:
+        event_id = event["value"]["event_id"]
+        if event_id in first:
+            assert event == first[event_id], f"outcome {event_id} delivered again with other content"
+            repeats[event_id] += 1
+        else:
+            first[event_id] = event
+    unexpected = set(first) - set(expected)
+    assert not unexpected, [first[i] for i in list(unexpected)[:2]]
+    missing = set(expected) - set(first)
+    assert not missing, f"{len(missing)} outcomes never arrived, e.g. {[expected[i] for i in list(missing)[:2]]}"
+    for event_id, event in first.items():
+        got = {**event["value"], "produced_at": None}
+        assert got == {**expected[event_id]["value"], "produced_at": None}, event_id
+    return repeats

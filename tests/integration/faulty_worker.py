@@ -1,0 +1,65 @@
+"""`cobstream worker` with two faults injected, for tests/integration/test_fault_injection.py.
+
+- Every claims-table changelog write takes 0.3 s to reach aiokafka (a busy producer, as under
+  load), so table writes wait in Faust's producer buffer when a commit comes.
+- The process SIGKILLs itself right after its first commit of claim-event offsets, printing how
+  many table writes were still in the buffer at that moment.
+
+With COBSTREAM_FAULT_STOCK_FAUST=1 the worker runs on Faust's own transport, without
+streams/kafka_internals.py's safeguards (to show what they prevent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from typing import Any
+
+from faust.transport.consumer import ThreadDelegateConsumer
+from faust.transport.producer import ProducerBuffer
+
+from streams import kafka_internals
+
+CHANGELOG_DELAY = 0.3
+
+
+def slow_changelog_sends() -> None:
+    hand_over = ProducerBuffer._send_pending
+
+    async def slowly(self: ProducerBuffer, fut: Any) -> None:
+        if fut.message.channel.get_topic_name().endswith("-changelog"):
+            await asyncio.sleep(CHANGELOG_DELAY)
+        await hand_over(self, fut)
+
+    ProducerBuffer._send_pending = slowly  # type: ignore[method-assign]
+
+
+def die_after_first_claim_event_commit() -> None:
+    commit = ThreadDelegateConsumer._commit
+
+    async def commit_then_die(self: ThreadDelegateConsumer, offsets: Any) -> bool:
+        done = await commit(self, offsets)
+        if done and any(tp.topic.endswith("claim-events") for tp in offsets):
+            buffer = self.app.producer.buffer
+            unsent = getattr(buffer, "unsent", buffer.size)
+            print(f"FAULT: claim-event offsets committed with {unsent} table writes unsent; SIGKILL", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return done
+
+    ThreadDelegateConsumer._commit = commit_then_die  # type: ignore[method-assign]
+
+
+def main() -> int:
+    slow_changelog_sends()
+    die_after_first_claim_event_commit()
+    if os.environ.get("COBSTREAM_FAULT_STOCK_FAUST") == "1":
+        kafka_internals.install = lambda app, verified_topics: None  # type: ignore[assignment]
+    from cobstream.cli import main as cobstream
+
+    return cobstream(["worker"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
