@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from faust.types import StreamT
 
-from models.claim import ClaimState, ClockTick, EobReceived, armed_timers, expires_at, step
+from models.claim import ClaimState, armed_timers, expires_at, step_or_forget
 from models.decode import Rejected, dead_letter
 from models.outcomes import TOPIC_OF
 from models.timers import TimerIndex
@@ -88,18 +88,13 @@ async def apply(event: ClaimEvent, partition: int, offset: int) -> None:
         await publish(event.claim_id, record.published_at(offset))
         return
     state = record.state if record else None
-    if event.kind == "eob":
-        transition = step(state, EobReceived(event.role, event.eob), reference.reference, event.at)  # type: ignore[arg-type]
-    elif state is None:
-        return  # a tick for a claim already forgotten
-    else:
-        transition = step(state, ClockTick(), reference.reference, event.at)
-        until = expires_at(transition.state, RETENTION)
-        if until is not None and until <= event.at and not transition.outcomes:
+    transition = step_or_forget(state, event.for_the_core(), reference.reference, event.at, RETENTION)
+    if transition is None:
+        if state is not None:
             claims.delete(event.claim_id)
             schedule.forget(event.claim_id)
             log.info("claim %s forgotten after its retention", event.claim_id)
-            return
+        return
     events = tuple((TOPIC_OF[type(o)], encode(o).decode()) for o in transition.outcomes)
     if transition.state is not state or events:
         keep = committed_offset(partition)

@@ -233,6 +233,23 @@ def _fire_timers(state: ClaimState, ref: Reference, clock: datetime) -> Transiti
     return Transition(state.model_copy(update=changes), out.outcomes)
 
 
+def step_or_forget(
+    state: ClaimState | None, event: EobReceived | ClockTick, ref: Reference, now: datetime, retention: timedelta
+) -> Transition | None:
+    """`step` with the claim's retention, as the claims agent keeps claims: None when nothing is
+    left of the claim (a tick for a claim already forgotten, or one whose retention has passed
+    with nothing more to publish)."""
+    if isinstance(event, ClockTick):
+        if state is None:
+            return None
+        transition = step(state, event, ref, now)
+        until = expires_at(transition.state, retention)
+        if until is not None and until <= now and not transition.outcomes:
+            return None
+        return transition
+    return step(state, event, ref, now)
+
+
 def expires_at(state: ClaimState, retention: timedelta) -> datetime | None:
     """When a claim may be forgotten: `retention` after its last EOB, once no timeout is left to
     fire. Until then a correction or a late EOB finds the claim as it was."""
@@ -251,4 +268,5 @@ __all__ = [
     "armed_timers",
     "expires_at",
     "step",
+    "step_or_forget",
 ]

@@ -10,7 +10,7 @@ import orjson
 from faust.serializers.codecs import Codec
 from pydantic import BaseModel, ConfigDict
 
-from models.claim import ClaimState
+from models.claim import ClaimState, ClockTick, EobReceived
 from models.events import EobEvent, Role
 from models.outcomes import DeadLetter, Outcome
 from models.types import Timestamp
@@ -79,6 +79,12 @@ class ClaimEvent(BaseModel):
     role: Role | None = None
     eob: EobEvent | None = None
     source: str | None = None  # topic/partition/offset of the original EOB, for logs
+
+    def for_the_core(self) -> EobReceived | ClockTick:
+        """The event as `models.claim.step` takes it."""
+        if self.kind == "tick":
+            return ClockTick()
+        return EobReceived(self.role, self.eob)  # type: ignore[arg-type]
 
 
 class OutboxEntry(BaseModel):

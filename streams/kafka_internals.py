@@ -259,6 +259,12 @@ async def refresh_metadata(consumer: Any) -> None:
     await consumer._client.force_metadata_update()
 
 
+async def cluster_metadata(consumer: Any) -> Any:
+    """The cluster's current metadata (every topic and its partitions), fetched now."""
+    # PRIVATE API: AIOKafkaConsumer._client.
+    return await consumer._client.fetch_all_metadata()
+
+
 async def open_connection(host: str, port: int, **options: Any) -> Any:
     """One bare Kafka connection with these options (bootstrapping would swallow its error)."""
     # PRIVATE API: aiokafka.conn.create_conn.

@@ -1,0 +1,391 @@
+"""`cobstream audit`'s judgement (cobstream.audit.audit), on topics written the way a worker
+writes them, without a broker: each test breaks one thing and expects exactly that finding."""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+from builders import eob, profile, secondary_line
+
+from cobstream.audit import (
+    CONFLICTING,
+    DIFFERS,
+    MISSING,
+    NO_SUCH_INPUT,
+    NOT_RECONCILED,
+    NOT_TAKEN_IN,
+    OUTCOME_TOPICS,
+    REVISION_GAP,
+    UNEXPECTED,
+    AuditReport,
+    Record,
+    audit,
+    report_json,
+    run_audit,
+    summary,
+)
+from cobstream.replay import key_text, value_text
+from cobstream.traffic import Traffic
+from models.claim import ClaimState, ClockTick, EobReceived, expires_at, step
+from models.decode import Rejected, dead_letter, decode
+from models.outcomes import TOPIC_OF
+from models.reference import Reference, ReferenceChange, apply_reference_change
+from streams.codec import ClaimEvent, encode, kafka_key_text
+from streams.topics import CLAIM_EVENTS, DEAD_LETTER, READY
+
+PARTITIONS = 3
+RETENTION = timedelta(days=180)
+START = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
+
+
+class Stream:
+    """The topics as a worker leaves them, written with the core the way agents/intake.py and
+    agents/claims.py do: each input decoded, dead-lettered or re-keyed as a claim event; each
+    claim event applied with `step` and its outcomes published. Record times advance 10 ms per
+    record, so the reference in force is the one published before."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self.next_offset: Counter[tuple[str, int]] = Counter()
+        self.clock = int(START.timestamp() * 1000)
+        self.claims: dict[str, ClaimState] = {}
+        self.profiles: dict = {}
+        self.fee_schedule: dict = {}
+        self.reference = Reference(self.profiles, self.fee_schedule)
+
+    def append(self, topic: str, partition: int, key: bytes | None, value: bytes | None) -> Record:
+        self.clock += 10
+        offset = self.next_offset[(topic, partition)]
+        self.next_offset[(topic, partition)] += 1
+        record = Record(topic, partition, offset, key, value, self.clock)
+        self.records.append(record)
+        return record
+
+    def send(self, topic: str, value: object, key: str | None = None, *, lose: bool = False) -> Record:
+        """One input message; with `lose`, intake never takes it in."""
+        raw = value_text(value)
+        data = raw.encode() if raw is not None else None
+        if key is None and isinstance(value, dict):
+            key = value.get("claim_id") or value.get("payer_id")
+        partition = zlib.crc32((key or "").encode()) % PARTITIONS if topic.startswith("eob.") else 0
+        record = self.append(topic, partition, key.encode() if key else None, data)
+        if not lose:
+            self.take_in(record)
+        return record
+
+    def take_in(self, record: Record) -> None:
+        key = kafka_key_text(record.key)
+        at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+        decoded = decode(record.topic, key, record.value)
+        if isinstance(decoded, Rejected):
+            letter = dead_letter(
+                decoded,
+                source_topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=key,
+                raw=record.value,
+                received_at=at,
+            )
+            self.append(DEAD_LETTER, record.partition, record.key, encode(letter))
+        elif isinstance(decoded, ReferenceChange):
+            apply_reference_change(decoded, self.profiles, self.fee_schedule)
+        else:
+            claim_id = decoded.eob.claim_id
+            event = ClaimEvent(
+                kind="eob", claim_id=claim_id, at=at, role=decoded.role, eob=decoded.eob, source=record.place
+            )
+            self.claim_event(event)
+
+    def claim_event(self, event: ClaimEvent, *, fail: bool = False) -> Record:
+        """The claim event on its partition, then the claims agent (with `fail`, it raised)."""
+        partition = zlib.crc32(event.claim_id.encode()) % PARTITIONS
+        record = self.append(CLAIM_EVENTS, partition, event.claim_id.encode(), event.model_dump_json().encode())
+        if fail:
+            letter = dead_letter(
+                Rejected("internal error while reconciling (ValueError); the claim was left unchanged", event.claim_id),
+                source_topic=CLAIM_EVENTS,
+                partition=partition,
+                offset=record.offset,
+                key=event.claim_id,
+                raw=record.value,
+                received_at=event.at,
+            )
+            self.append(DEAD_LETTER, partition, event.claim_id.encode(), encode(letter))
+            return record
+        state = self.claims.get(event.claim_id)
+        if event.kind == "eob":
+            transition = step(state, EobReceived(event.role, event.eob), self.reference, event.at)
+        else:
+            transition = step(state, ClockTick(), self.reference, event.at)
+            until = expires_at(transition.state, RETENTION)
+            if until is not None and until <= event.at and not transition.outcomes:
+                del self.claims[event.claim_id]
+                return record
+        self.claims[event.claim_id] = transition.state
+        for outcome in transition.outcomes:
+            self.append(TOPIC_OF[type(outcome)], partition, event.claim_id.encode(), encode(outcome))
+        return record
+
+    def tick(self, claim_id: str, at: datetime) -> Record:
+        return self.claim_event(ClaimEvent(kind="tick", claim_id=claim_id, at=at))
+
+    def outcomes(self) -> list[Record]:
+        return [r for r in self.records if r.topic in ("secondary.expected", READY, "billing.discrepancy")]
+
+    def audit(self, **options: object) -> AuditReport:
+        return audit(self.records, retention=RETENTION, **options)
+
+
+def traffic_stream(claims: int = 40) -> Stream:
+    """Generated traffic (duplicates, secondaries first, under- and overpayments), one bad message."""
+    stream = Stream()
+    records = list(
+        Traffic(claims=claims, seed=11, duplicate_share=0.1, discrepancy_share=0.2, secondary_first_share=0.3).records()
+    )
+    for n, record in enumerate(records):
+        stream.send(record["topic"], record["value"], key_text(record["key"]))
+        if n == len(records) // 2:
+            stream.send("eob.primary", '{"event_id": "broken", "claim_id": ', key="CLM-BROKEN")
+    return stream
+
+
+def kinds(report: AuditReport) -> Counter[str]:
+    return Counter(f.kind for f in report.findings)
+
+
+def only(report: AuditReport, kind: str):
+    found = [f for f in report.findings if f.kind == kind]
+    assert len(found) == 1, report.findings
+    return found[0]
+
+
+def value_of(record: Record) -> dict:
+    return orjson.loads(record.value)
+
+
+def test_traffic_as_the_worker_leaves_it_is_all_accounted_for() -> None:
+    stream = traffic_stream()
+    report = stream.audit()
+    assert report.findings == []
+    assert report.exit_status == 0
+    eobs = [r for r in stream.records if r.topic.startswith("eob.") and r.topic != DEAD_LETTER]
+    assert report.inputs == len(eobs) == report.taken_in + report.dead_lettered
+    assert report.dead_lettered == 1
+    assert report.dead_letters == Counter({"value is not valid JSON": 1})
+    assert report.claims == 40
+    assert report.expected == report.published == len(stream.outcomes()) >= 2 * 40
+
+
+def test_a_deleted_outcome_is_missing_and_leaves_a_revision_gap() -> None:
+    stream = traffic_stream()
+    first = next(r for r in stream.outcomes() if value_of(r)["revision"] == 1)
+    stream.records.remove(first)
+    report = stream.audit()
+    assert kinds(report) == Counter({MISSING: 1, REVISION_GAP: 1})
+    missing = only(report, MISSING)
+    assert missing.event_ids == (value_of(first)["event_id"],)
+    assert missing.claim_id == value_of(first)["claim_id"]
+    assert missing.revision == 1
+    assert missing.places[0].startswith(f"{CLAIM_EVENTS}[")
+    assert only(report, REVISION_GAP).claim_id == value_of(first)["claim_id"]
+    assert report.exit_status == 1
+
+
+def test_an_identical_repeat_is_harmless_and_one_with_other_bytes_conflicts() -> None:
+    stream = traffic_stream()
+    original = stream.outcomes()[5]
+    stream.append(original.topic, original.partition, original.key, original.value)
+    assert stream.audit().findings == []
+    assert stream.audit().repeats == 1
+
+    # Redelivered with a later produced_at: the contract wants the very same bytes.
+    value = value_of(original) | {"produced_at": "2026-03-21T00:00:00Z"}
+    stream.append(original.topic, original.partition, original.key, orjson.dumps(value))
+    report = stream.audit()
+    conflict = only(report, CONFLICTING)
+    assert conflict.event_ids == (value["event_id"],)
+    assert conflict.places[0] == original.place
+    assert kinds(report) == Counter({CONFLICTING: 1})
+    assert report.exit_status == 1
+
+
+def test_a_stray_outcome_is_unexpected() -> None:
+    stream = traffic_stream()
+    template = value_of(stream.outcomes()[0])
+    stray = template | {"event_id": "f" * 32, "claim_id": "CLM-NOBODY", "revision": 1}
+    stream.append(READY, 0, b"CLM-NOBODY", orjson.dumps(stray))
+    forged = template | {"event_id": "e" * 32, "revision": template["revision"] + 100}
+    stream.append(READY, 0, template["claim_id"].encode(), orjson.dumps(forged))
+    report = stream.audit()
+    unexpected = {f.event_ids[0]: f for f in report.findings if f.kind == UNEXPECTED}
+    assert set(unexpected) == {"f" * 32, "e" * 32}
+    assert unexpected["f" * 32].claim_id == "CLM-NOBODY"
+    assert "no accepted EOB" in unexpected["f" * 32].note
+    assert "never publishes" in unexpected["e" * 32].note
+    assert kinds(report) == Counter({UNEXPECTED: 2, REVISION_GAP: 1})  # the forged one skips 100
+    assert report.exit_status == 1
+
+
+def test_an_eob_intake_never_took_in_is_reported_with_its_place() -> None:
+    stream = traffic_stream(claims=5)
+    lost = stream.send("eob.primary", eob("P-LOST", claim_id="CLM-LOST"), lose=True)
+    report = stream.audit()
+    finding = only(report, NOT_TAKEN_IN)
+    assert (finding.claim_id, finding.places) == ("CLM-LOST", (lost.place,))
+    assert kinds(report) == Counter({NOT_TAKEN_IN: 1})
+    assert report.exit_status == 1
+
+
+def test_a_claim_event_naming_an_input_that_is_not_there() -> None:
+    stream = traffic_stream(claims=5)
+    # One from the middle of its partition, so that the audit has read records on both sides.
+    partition = Counter(r.partition for r in stream.records if r.topic == "eob.secondary").most_common(1)[0][0]
+    input_record = next(r for r in stream.records if r.place == f"eob.secondary[{partition}]@1")
+    stream.records.remove(input_record)  # e.g. an aborted upstream transaction, read uncommitted
+    report = stream.audit()
+    finding = only(report, NO_SUCH_INPUT)
+    assert finding.places[1] == input_record.place
+    assert report.exit_status == 1
+
+
+def test_content_that_differs_from_the_core_is_named_by_field_without_amounts() -> None:
+    stream = traffic_stream()
+    ready = next(r for r in stream.outcomes() if r.topic == READY and value_of(r)["status"] == "ready")
+    altered = value_of(ready) | {"patient_responsibility": "12345.67"}
+    stream.records[stream.records.index(ready)] = replace(ready, value=orjson.dumps(altered))
+    report = stream.audit()
+    finding = only(report, DIFFERS)
+    assert finding.event_ids == (altered["event_id"],)
+    assert "patient_responsibility" in finding.note
+    assert "reference data" in finding.note
+    assert kinds(report) == Counter({DIFFERS: 1})
+    assert report.exit_status == 1
+    text = summary(report) + json.dumps(report_json(report))
+    assert "12345.67" not in text
+    assert altered["event_id"] in text
+
+
+def test_the_human_report_carries_no_amounts_or_patient_data() -> None:
+    stream = traffic_stream()
+    for record in stream.outcomes()[:8:3]:
+        stream.records.remove(record)
+    stream.send("eob.primary", eob("P-LOST", claim_id="CLM-LOST"), lose=True)
+    text = summary(stream.audit())
+    assert "missing outcome" in text
+    assert "not taken in" in text
+    amounts = set()
+    for record in stream.records:
+        amounts.update(re.findall(rb'"(\d+\.\d\d)"', record.value or b""))
+    assert amounts
+    assert not [a for a in amounts if a.decode() in text]
+
+
+def test_the_reference_in_force_is_the_one_published_before_the_claim_event() -> None:
+    stream = Stream()
+    secondary = [secondary_line(paid="20.00", allowed=None)]
+
+    def claim(claim_id: str) -> None:
+        stream.send("eob.primary", eob(f"P-{claim_id}", claim_id=claim_id))
+        stream.send("eob.secondary", eob(f"S-{claim_id}", claim_id=claim_id, payer_id="AETNA", lines=secondary))
+
+    claim("CLM-BEFORE")
+    stream.send("reference.payers", profile("AETNA", cob_method="standard", coinsurance_rate="0.80"))
+    claim("CLM-AFTER")
+    methods = {value_of(r)["claim_id"]: value_of(r)["cob_method"] for r in stream.outcomes()}
+    assert methods == {"CLM-BEFORE": "lesser_of_allowables", "CLM-AFTER": "standard"}
+    assert stream.audit().findings == []
+
+
+def test_timeouts_and_forgotten_claims_replay_as_the_claims_agent_applied_them() -> None:
+    stream = Stream()
+    stream.send("eob.primary", eob("P-1", claim_id="CLM-WAIT", at="2026-03-19T10:00:00Z"))
+    overdue = stream.tick("CLM-WAIT", START + timedelta(days=31))
+    stream.tick("CLM-WAIT", START + timedelta(days=400))  # retention: forgotten
+    stream.send("eob.primary", eob("P-2", claim_id="CLM-WAIT", at="2027-04-20T10:00:00Z"))
+    published = [value_of(r) for r in stream.outcomes()]
+    assert [(v["revision"], v.get("kind")) for v in published] == [(1, None), (2, "secondary_overdue"), (1, None)]
+    assert stream.audit().findings == []
+
+    overdue_outcome = next(r for r in stream.outcomes() if value_of(r).get("kind") == "secondary_overdue")
+    stream.records.remove(overdue_outcome)
+    missing = only(stream.audit(), MISSING)
+    assert (missing.revision, missing.places) == (2, (overdue.place,))
+
+
+def test_a_claim_event_the_claims_agent_dead_lettered_is_accounted_for() -> None:
+    stream = Stream()
+    stream.send("eob.primary", eob("P-1", claim_id="CLM-1"))
+    decoded = decode("eob.secondary", None, json.dumps(eob("S-1", claim_id="CLM-1", payer_id="AETNA")))
+    failed = stream.claim_event(
+        ClaimEvent(kind="eob", claim_id="CLM-1", at=START, role="secondary", eob=decoded.eob, source=None), fail=True
+    )
+    report = stream.audit()
+    assert only(report, NOT_RECONCILED).places == (failed.place,)
+    assert report.problems == []
+    assert report.exit_status == 0
+
+
+def test_a_dead_letter_repeated_with_other_bytes_conflicts() -> None:
+    stream = traffic_stream(claims=3)
+    letter = next(r for r in stream.records if r.topic == DEAD_LETTER)
+    stream.append(DEAD_LETTER, letter.partition, letter.key, letter.value)
+    assert stream.audit().findings == []
+    changed = value_of(letter) | {"received_at": "2026-03-21T00:00:00Z"}
+    stream.append(DEAD_LETTER, letter.partition, letter.key, orjson.dumps(changed))
+    assert only(stream.audit(), CONFLICTING).places[0] == letter.place
+
+
+def test_a_time_range_audits_the_eobs_received_in_it() -> None:
+    stream = traffic_stream(claims=10)
+    early_lost = stream.send("eob.primary", eob("P-EARLY", claim_id="CLM-EARLY"), lose=True)
+    stream.send("eob.primary", eob("P-SPLIT", claim_id="CLM-SPLIT"))
+    since = datetime.fromtimestamp((stream.clock + 1) / 1000, UTC)
+    stream.send("eob.secondary", eob("S-SPLIT", claim_id="CLM-SPLIT", payer_id="AETNA", lines=[secondary_line()]))
+    late_lost = stream.send("eob.primary", eob("P-LOST", claim_id="CLM-LOST"), lose=True)
+    until = datetime.fromtimestamp((stream.clock + 1) / 1000, UTC)
+    after_lost = stream.send("eob.primary", eob("P-AFTER", claim_id="CLM-AFTER"), lose=True)
+    everything = list(stream.records)
+    # The reader starts the output topics at --since: what was published before is not read.
+    stream.records = [r for r in everything if r.topic not in OUTCOME_TOPICS or r.timestamp >= since.timestamp() * 1000]
+    assert any(r.topic in OUTCOME_TOPICS and r.key == b"CLM-SPLIT" for r in stream.records)
+
+    report = stream.audit(since=since, until=until)
+    assert report.inputs == 2
+    assert only(report, NOT_TAKEN_IN).places == (late_lost.place,)
+    assert kinds(report) == Counter({NOT_TAKEN_IN: 1})
+    assert (report.claims, report.expected) == (1, 1)  # CLM-SPLIT's ready event, not its estimate
+
+    stream.records = everything
+    whole = stream.audit()
+    assert {f.places[0] for f in whole.findings} == {early_lost.place, late_lost.place, after_lost.place}
+
+
+@pytest.mark.parametrize(
+    ("since", "env", "message"),
+    [
+        (START + timedelta(days=1), {}, "--since must not be later"),
+        (None, {"COBSTREAM_BROKERS": "127.0.0.1:1"}, "cannot reach the broker at 127.0.0.1:1"),
+        (None, {"COBSTREAM_SECURITY_PROTOCOL": "SASL_SSL"}, "COBSTREAM_SASL_USERNAME"),
+    ],
+)
+def test_unusable_arguments_or_broker_exit_2_with_one_line(
+    since: datetime | None,
+    env: dict[str, str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert run_audit(since=since, until=START) == 2
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.strip()] == [err.strip()]
+    assert message in err
