@@ -119,9 +119,40 @@ class Deployment:
         with nothing new (so that unexpected extra events are seen too)."""
         return asyncio.run(read_outputs(self.settings, count, timeout, settle))
 
+    def audit(self) -> Audited:
+        """`cobstream audit --json` on this deployment's topics, as an operator runs it."""
+        done = subprocess.run(
+            [sys.executable, "-m", "cobstream.cli", "audit", "--json"],
+            env=self.env("audit"),
+            capture_output=True,
+            cwd=ROOT,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode in (0, 1), done.stderr.decode(errors="replace")[-2000:]
+        return Audited(done.returncode, json.loads(done.stdout))
+
     def stop(self) -> None:
         for worker in self.workers:
             worker.stop()
+
+
+@dataclass
+class Audited:
+    """What `cobstream audit` found: its exit status and its JSON report."""
+
+    returncode: int
+    report: dict[str, Any]
+
+    def problems(self, kind: str | None = None) -> list[dict[str, Any]]:
+        return [f for f in self.report["findings"] if f["problem"] and kind in (None, f["kind"])]
+
+    def line(self) -> str:
+        counts = self.report["counts"]
+        return (
+            f"audit: exit {self.returncode}, {counts['expected']} outcomes expected, {counts['published']} published, "
+            f"{len(self.problems())} problems"
+        )
 
 
 def wait_for(condition: Any, timeout: float, what: str) -> None:

@@ -45,10 +45,15 @@ def test_stock_faust_commits_ahead_of_the_table_and_loses_outcomes(deployment: D
     print(f"\nstock Faust: committed with {unsent} table writes unsent; {lost}")
     assert unsent > 0
     assert missing, "the fault went unnoticed: this test no longer shows the hazard"
+    audited = deployment.audit()
+    assert audited.returncode == 1
+    assert {f["event_ids"][0] for f in audited.problems("missing outcome")} == missing
 
 
 def test_with_the_safeguards_a_commit_waits_for_the_table_and_nothing_is_lost(deployment: Deployment) -> None:
     unsent, events, expected = run_with_a_crash_after_the_first_commit(deployment, stock_faust=False)
     assert unsent == 0
     repeats = assert_exactly_the_replay(events, expected)
+    audited = deployment.audit()
+    assert audited.returncode == 0, audited.problems()[:5]
     print(f"\nsafeguarded: {len(expected)} outcomes, none lost, {sum(repeats.values())} identical repeats")

@@ -82,11 +82,19 @@ def test_sigkilled_workers_lose_nothing_and_repeat_exactly(deployment: Deploymen
 
     events, expected, _ = stream_two_phases(deployment, crash)
     repeats = assert_exactly_the_replay(events, expected)
+    audited = audit_finds_nothing_wrong(deployment)
     print(
-        f"\ncrash: {CLAIMS} claims, {len(expected)} outcomes, {kills} SIGKILLs survived, "
-        f"{sum(repeats.values())} repeated deliveries (all identical), {len(events)} events read"
+        f"\ncrash: {CLAIMS} claims, {len(expected)} outcomes, 0 lost, {kills} SIGKILLs survived, "
+        f"{sum(repeats.values())} repeated deliveries (all identical), {len(events)} events read; {audited}"
     )
     assert kills >= 4
+
+
+def audit_finds_nothing_wrong(deployment: Deployment) -> str:
+    """The operator's judge agrees with the replay's: `cobstream audit` exits 0."""
+    audited = deployment.audit()
+    assert audited.returncode == 0, audited.problems()[:5]
+    return audited.line()
 
 
 def test_a_second_worker_takes_over_when_the_first_is_killed(deployment: Deployment) -> None:
@@ -100,7 +108,11 @@ def test_a_second_worker_takes_over_when_the_first_is_killed(deployment: Deploym
 
     events, expected, _ = stream_two_phases(deployment, rebalance)
     repeats = assert_exactly_the_replay(events, expected)
-    print(f"\nrebalance: {len(expected)} outcomes, {sum(repeats.values())} repeated deliveries (all identical)")
+    audited = audit_finds_nothing_wrong(deployment)
+    print(
+        f"\nrebalance: {CLAIMS} claims, {len(expected)} outcomes, 0 lost, "
+        f"{sum(repeats.values())} repeated deliveries (all identical); {audited}"
+    )
 
 
 def test_the_worker_rides_out_a_broker_restart(deployment: Deployment) -> None:
@@ -115,4 +127,5 @@ def test_the_worker_rides_out_a_broker_restart(deployment: Deployment) -> None:
     repeats = assert_exactly_the_replay(events, expected)
     worker = deployment.workers[-1]
     assert worker.process.poll() is None, worker.text()[-3000:]
-    print(f"\nbroker restart: {len(expected)} outcomes, {sum(repeats.values())} repeated deliveries")
+    audited = audit_finds_nothing_wrong(deployment)
+    print(f"\nbroker restart: {len(expected)} outcomes, {sum(repeats.values())} repeated deliveries; {audited}")
