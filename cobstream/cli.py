@@ -68,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--out", help="folder to write one NAME.schema.json per event (default: stdout)")
     schema.set_defaults(run=cmd_schema)
 
-    from cobstream import stream_commands
+    from cobstream import convert, stream_commands
 
+    convert.register(commands)
     stream_commands.register(commands)
 
     return parser

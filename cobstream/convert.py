@@ -1,0 +1,156 @@
+"""`cobstream convert x12|fhir FILE...`: payers' remittances into replay JSON Lines.
+
+Standard output gets one replay line (`{"topic", "key", "value"}`, CONTRACT.md) per converted
+EOB, in file order, so that `cobstream convert x12 a.835 | cobstream replay -` reconciles the
+remittances. Standard error gets one line per rejection (file, where, claim, reason), per
+provider adjustment and per payment notice, then a summary. `--dead-letters FILE` also writes
+each rejection as the contract's `DeadLetter` (JSON Lines shaped like replay's output), with the
+reason and the original segments: a rejection never travels as a replay line, because replay
+would dead-letter it for a JSON reason and lose the real one (docs/X12.md, "Rejections").
+
+Exit status: 0 when everything converted, 1 when something was rejected (the rest is still
+written), 2 when a file or an argument is unusable (unreadable, empty, not X12 / not JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from models.events import Role
+    from models.remittance import ConversionRejected, Item, KnownRoles
+
+FORMATS = ("fhir", "x12")
+Converter = Callable[[bytes, "KnownRoles"], "list[Item]"]
+
+
+def converter(kind: str) -> Converter:
+    """The conversion for a format (imported on use, so other commands do not pay for it)."""
+    from models.remittance import convert_fhir, convert_x12
+
+    if kind == "x12":
+        return lambda data, known: convert_x12(data, known_roles=known)
+    return lambda data, _known: convert_fhir(data)  # FHIR's insurance list says the role
+
+
+def register(commands: Any) -> None:
+    convert = commands.add_parser(
+        "convert",
+        help="convert X12 835 or FHIR ExplanationOfBenefit files into replay JSONL",
+        description="Write one replay line ({topic, key, value}) per EOB on standard output, ready for "
+        "`cobstream replay -` or `cobstream produce -`. Rejections and provider adjustments are reported on "
+        "standard error. Exit 0: all converted; 1: something rejected; 2: unusable file or argument.",
+    )
+    convert.add_argument("format", choices=FORMATS, help="x12 (835 5010) or fhir (R4 JSON, NDJSON, Bundle)")
+    convert.add_argument("files", nargs="+", metavar="FILE", help="files to convert, in order; - for standard input")
+    convert.add_argument(
+        "--dead-letters",
+        metavar="PATH",
+        help="also write each rejection as an eob.dead-letter event (JSONL) with its reason and original text",
+    )
+    convert.set_defaults(run=cmd_convert)
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    try:
+        letters = open(args.dead_letters, "wb") if args.dead_letters else None  # noqa: SIM115
+    except OSError as exc:
+        print(f"cobstream convert: cannot write {args.dead_letters}: {exc.strerror}", file=sys.stderr)
+        return 2
+    run = _Run(converter(args.format), sys.stdout.buffer, sys.stderr, letters)
+    try:
+        for path in args.files:
+            run.file(path)
+    finally:
+        if letters:
+            letters.close()
+    sys.stdout.flush()
+    print(run.summary(), file=sys.stderr)
+    return run.status
+
+
+class _Run:
+    """One command's conversion: files in order, roles learnt from earlier files kept for later ones."""
+
+    def __init__(self, convert: Converter, out: IO[bytes], err: IO[str], letters: IO[bytes] | None) -> None:
+        self.convert, self.out, self.err, self.letters = convert, out, err, letters
+        self.known_roles: dict[tuple[str, str], Role] = {}
+        self.counts: Counter[str] = Counter()
+        self.status = 0
+
+    def file(self, path: str) -> None:
+        from models.remittance import ConversionRejected
+
+        data = self._read(path)
+        if data is None:
+            return
+        items = self.convert(data, self.known_roles)
+        if all(isinstance(i, ConversionRejected) and i.unit == "file" for i in items):
+            self._unusable(path, "; ".join(i.reason for i in items if isinstance(i, ConversionRejected)))
+            return
+        self.counts["files"] += 1
+        for item in items:
+            self._emit(path, item)
+
+    def _read(self, path: str) -> bytes | None:
+        try:
+            if path == "-":
+                return sys.stdin.buffer.read()
+            with open(path, "rb") as source:
+                return source.read()
+        except OSError as exc:
+            self._unusable(path, f"cannot read it: {exc.strerror}")
+            return None
+
+    def _unusable(self, path: str, reason: str) -> None:
+        print(f"{path}: unusable: {reason}", file=self.err)
+        self.counts["unusable"] += 1
+        self.status = 2
+
+    def _emit(self, path: str, item: Item) -> None:
+        from models.remittance import ConversionRejected, ConvertedEob, PaymentNotice, ProviderAdjustment
+
+        if isinstance(item, ConvertedEob):
+            self.out.write(orjson.dumps(item.replay_line()) + b"\n")
+            self.known_roles[(item.event.payer_id, item.event.claim_id)] = item.role
+            self.counts["events"] += 1
+        elif isinstance(item, ConversionRejected):
+            self._rejected(path, item)
+        elif isinstance(item, ProviderAdjustment | PaymentNotice):
+            print(f"{path}: reported: {item.where}: {item.describe()}", file=self.err)
+            self.counts["reported"] += 1
+
+    def _rejected(self, path: str, item: ConversionRejected) -> None:
+        from models.decode import Rejected, dead_letter
+
+        subject = f"claim {item.claim_id}" if item.claim_id else item.unit
+        topic = f" ({item.topic})" if item.topic else ""
+        print(f"{path}: rejected {subject}{topic}: {item.error}", file=self.err)
+        self.counts["rejected"] += 1
+        self.status = max(self.status, 1)
+        if self.letters is not None:
+            letter = dead_letter(
+                Rejected(f"{path}: {item.error}", item.claim_id),
+                source_topic=item.topic,
+                partition=None,
+                offset=item.position,
+                key=item.claim_id,
+                raw=item.original,
+                received_at=None,
+            )
+            line = {"topic": "eob.dead-letter", "key": item.claim_id, "value": letter.model_dump(mode="json")}
+            self.letters.write(orjson.dumps(line) + b"\n")
+
+    def summary(self) -> str:
+        c = self.counts
+        return (
+            f"converted {c['events']} EOB events from {c['files']} file(s); {c['rejected']} rejected, "
+            f"{c['reported']} reported (not claim events)"
+            + (f", {c['unusable']} unusable file(s)" if c["unusable"] else "")
+        )

@@ -1,0 +1,124 @@
+"""How fast remittances convert: a generated N-claim 835 (and the same claims as FHIR NDJSON)
+through `models.remittance`, in claims per second. Reports numbers; never fails on a timing.
+
+    python -m cobstream.remittance_speed [CLAIMS]
+
+`measure_x12(claims)` and `measure_fhir(claims)` return plain dicts, ready for `cobstream bench`'s JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+from models.remittance import ConvertedEob, convert_fhir, convert_x12
+
+ISA = "ISA*00*          *00*          *ZZ*BENCHPAYER     *ZZ*BENCHPROVIDER  *260324*0615*^*00501*000000001*0*P*:~"
+
+
+def generate_835(claims: int, lines_per_claim: int = 2) -> bytes:
+    """One interchange, one transaction, `claims` primary claim payments with a crossover, each
+    with `lines_per_claim` balanced service lines (charge 150.00, allowed 100.00, paid 80.00)."""
+    body = [
+        f"BPR*I*{80 * lines_per_claim * claims}*C*ACH*CCP*01*111000025*DA*0012345678*1760000000**01"
+        "*113000023*DA*9*20260324~",
+        "TRN*1*EFTBENCH0001*1760000000~",
+        "DTM*405*20260323~",
+        "N1*PR*BENCH PAYER~",
+        "N3*PO BOX 1~",
+        "N4*DALLAS*TX*75266~",
+        "REF*2U*BCBS-TX~",
+        "PER*BL*EDI*TE*8005551212~",
+        "N1*PE*BENCH PROVIDER*XX*1234567893~",
+        "LX*1~",
+    ]
+    for n in range(1, claims + 1):
+        charge, paid, patient = 150 * lines_per_claim, 80 * lines_per_claim, 20 * lines_per_claim
+        body += [
+            f"CLP*CLM-{n:07d}*19*{charge}*{paid}*{patient}*12*P{n:09d}*11*1~",
+            "NM1*QC*1*SAMPLE*PATIENT****MI*XJB000000001~",
+            "NM1*TT*2*AETNA*****PI*AETNA~",
+        ]
+        for line in range(1, lines_per_claim + 1):
+            body += [
+                "SVC*HC:99214:25*150*80**1~",
+                "DTM*472*20260302~",
+                "CAS*CO*45*50~",
+                "CAS*PR*2*20~",
+                f"REF*6R*{n}-{line}~",
+                "AMT*B6*100~",
+            ]
+    envelope_head = [ISA, "GS*HP*BENCHPAYER*BENCHPROVIDER*20260324*0615*1*X*005010X221A1~", "ST*835*0001~"]
+    trailer = [f"SE*{len(body) + 2}*0001~", "GE*1*1~", "IEA*1*000000001~"]
+    return "\n".join([*envelope_head, *body, *trailer]).encode("ascii") + b"\n"
+
+
+def generate_fhir_ndjson(claims: int) -> bytes:
+    """`claims` primary ExplanationOfBenefit resources, one per line, one item each."""
+    lines = []
+    for n in range(1, claims + 1):
+        eob = {
+            "resourceType": "ExplanationOfBenefit",
+            "id": f"eob-{n}",
+            "status": "active",
+            "use": "claim",
+            "outcome": "complete",
+            "created": "2026-03-23T10:00:00Z",
+            "insurer": {"identifier": {"value": "BCBS-TX"}},
+            "claim": {"identifier": {"value": f"CLM-{n:07d}"}},
+            "insurance": [{"focal": True, "coverage": {"reference": "Coverage/c1"}}],
+            "item": [
+                {
+                    "sequence": 1,
+                    "productOrService": {"coding": [{"code": "99214"}]},
+                    "servicedDate": "2026-03-02",
+                    "adjudication": [
+                        {"category": {"coding": [{"code": c}]}, "amount": {"value": v}}
+                        for c, v in (("submitted", 150), ("eligible", 100), ("benefit", 80))
+                    ],
+                }
+            ],
+        }
+        lines.append(json.dumps(eob))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def measure_x12(claims: int = 10_000, lines_per_claim: int = 2, repeats: int = 3) -> dict[str, Any]:
+    data = generate_835(claims, lines_per_claim)
+    return _measure("x12-835", lambda: convert_x12(data), claims, repeats, bytes_in=len(data))
+
+
+def measure_fhir(claims: int = 10_000, repeats: int = 3) -> dict[str, Any]:
+    data = generate_fhir_ndjson(claims)
+    return _measure("fhir-ndjson", lambda: convert_fhir(data), claims, repeats, bytes_in=len(data))
+
+
+def _measure(name: str, run: Any, claims: int, repeats: int, *, bytes_in: int) -> dict[str, Any]:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        items = run()
+        best = min(best, time.perf_counter() - started)
+    converted = sum(isinstance(i, ConvertedEob) for i in items)
+    return {
+        "format": name,
+        "claims": claims,
+        "converted": converted,
+        "bytes": bytes_in,
+        "seconds": round(best, 3),
+        "claims_per_second": round(converted / best) if best else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    claims = int(args[0]) if args else 10_000
+    for result in (measure_x12(claims), measure_fhir(claims)):
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Remittances as payers send them (X12 835, FHIR R4 ExplanationOfBenefit) into EOB events.
+
+Pure functions from the bytes of a file or message to items in file order: `ConvertedEob` (an
+`EobEvent` for `eob.primary` or `eob.secondary`), `ConversionRejected` (one dead letter, naming
+the segment or resource and the reason), `ProviderAdjustment` and `PaymentNotice` (reported; not
+claim events). docs/X12.md has the mapping and every rule.
+"""
+
+from models.remittance.fhir import convert_fhir
+from models.remittance.results import (
+    ROLE_TOPICS,
+    ConversionRejected,
+    ConvertedEob,
+    Item,
+    PaymentNotice,
+    ProviderAdjustment,
+)
+from models.remittance.x12 import KnownRoles, TransactionMessage, convert_x12, split_transactions
+
+__all__ = [
+    "ROLE_TOPICS",
+    "ConversionRejected",
+    "ConvertedEob",
+    "Item",
+    "KnownRoles",
+    "PaymentNotice",
+    "ProviderAdjustment",
+    "TransactionMessage",
+    "convert_fhir",
+    "convert_x12",
+    "split_transactions",
+]
