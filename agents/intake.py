@@ -1,26 +1,33 @@
 """Intake: every input topic in one agent, so messages are taken in the order they are consumed.
 
-Each message is decoded with the contract (`models.decode.decode`). Invalid bytes go to
-`eob.dead-letter` with their topic, partition, offset and the reason; valid EOBs are re-keyed by
-claim id onto the claim-events topic (upstream keys are not to be relied on); reference changes
-need nothing more here, as every worker's `ReferenceReader` applies them.
+Each message is decoded with the contract (`models.decode.decode`), or, on `remittance.x12`, as
+an X12 835 (`models.remittance.intake.decode_remittance`: one EOB per claim payment). Invalid
+input goes to `eob.dead-letter` with its topic, partition, offset and the reason (for an 835,
+one dead letter per unusable claim or transaction, naming the segment and its position, while
+the good claims go through); valid EOBs are re-keyed by claim id onto the claim-events topic
+(upstream keys are not to be relied on); reference changes need nothing more here, as every
+worker's `ReferenceReader` applies them. Provider-level adjustments (835 PLB) are logged, not
+claim events.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from faust.types import StreamT
+from faust.types.tuples import Message
 
 from models.claim import EobReceived
-from models.decode import Rejected, dead_letter, decode
+from models.decode import Decoded, Rejected, dead_letter, decode
+from models.remittance.intake import Report, decode_remittance
 from streams.app import app, settings, topics
 from streams.codec import ClaimEvent, encode, kafka_key_text, record_time
-from streams.topics import DEAD_LETTER, EOB_TOPICS, REFERENCE_TOPICS
+from streams.topics import DEAD_LETTER, EOB_TOPICS, REFERENCE_TOPICS, REMITTANCE_X12
 
 log = logging.getLogger(__name__)
 
-_UNPREFIXED = {settings.topic(name): name for name in (*EOB_TOPICS, *REFERENCE_TOPICS)}
+_UNPREFIXED = {settings.topic(name): name for name in (*EOB_TOPICS, *REFERENCE_TOPICS, REMITTANCE_X12)}
 inputs = app.topic(*_UNPREFIXED, key_serializer="raw", value_serializer="raw")
 
 
@@ -29,44 +36,64 @@ async def intake(stream: StreamT) -> None:
     async for event in stream.events():
         message = event.message
         topic = _UNPREFIXED[message.topic]
-        key = kafka_key_text(message.key)
         received = record_time(message.timestamp)
-        try:
-            decoded = decode(topic, key, message.value)
-        except Exception as exc:
-            log.exception("unexpected error decoding %s[%s]@%s", topic, message.partition, message.offset)
-            decoded = Rejected(f"internal error while decoding ({type(exc).__name__}); please report")
-        if isinstance(decoded, Rejected):
-            letter = dead_letter(
-                decoded,
-                source_topic=topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=key,
-                raw=message.value,
-                received_at=received,
-            )
-            # The field, not the error's text: that may quote amounts or other values.
-            log.info(
-                "dead letter from %s[%s]@%s (claim %s): %s",
-                topic,
-                message.partition,
-                message.offset,
-                decoded.claim_id,
-                decoded.error.split(":", 1)[0],
-            )
-            await topics.outputs[DEAD_LETTER].send(key=message.key, value=encode(letter))
-        elif isinstance(decoded, EobReceived):
-            claim_id = decoded.eob.claim_id
-            await topics.claim_events.send(
-                key=claim_id,
-                # From parts the contract just validated: not validated again.
-                value=ClaimEvent.model_construct(
-                    kind="eob",
-                    claim_id=claim_id,
-                    at=received,
-                    role=decoded.role,
-                    eob=decoded.eob,
-                    source=f"{topic}[{message.partition}]@{message.offset}",
-                ),
-            )
+        for decoded in _decoded(topic, message):
+            if isinstance(decoded, Rejected):
+                await _dead_letter(decoded, topic, message, received)
+            elif isinstance(decoded, EobReceived):
+                await _to_claim(decoded, topic, message, received)
+            elif isinstance(decoded, Report):
+                _report(decoded, message)
+
+
+def _decoded(topic: str, message: Message) -> list[Decoded | Report]:
+    try:
+        if topic == REMITTANCE_X12:
+            return decode_remittance(message.value)
+        return [decode(topic, kafka_key_text(message.key), message.value)]
+    except Exception as exc:
+        log.exception("unexpected error decoding %s[%s]@%s", topic, message.partition, message.offset)
+        return [Rejected(f"internal error while decoding ({type(exc).__name__}); please report")]
+
+
+async def _dead_letter(rejected: Rejected, topic: str, message: Message, received: datetime) -> None:
+    letter = dead_letter(
+        rejected,
+        source_topic=topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=kafka_key_text(message.key),
+        raw=message.value,
+        received_at=received,
+    )
+    # The field, not the error's text: that may quote amounts or other values.
+    log.info(
+        "dead letter from %s[%s]@%s (claim %s): %s",
+        topic,
+        message.partition,
+        message.offset,
+        rejected.claim_id,
+        rejected.error.split(":", 1)[0],
+    )
+    await topics.outputs[DEAD_LETTER].send(key=message.key, value=encode(letter))
+
+
+async def _to_claim(decoded: EobReceived, topic: str, message: Message, received: datetime) -> None:
+    claim_id = decoded.eob.claim_id
+    await topics.claim_events.send(
+        key=claim_id,
+        # From parts the contract just validated: not validated again.
+        value=ClaimEvent.model_construct(
+            kind="eob",
+            claim_id=claim_id,
+            at=received,
+            role=decoded.role,
+            eob=decoded.eob,
+            source=f"{topic}[{message.partition}]@{message.offset}",
+        ),
+    )
+
+
+def _report(report: Report, message: Message) -> None:
+    # Provider-level, not patient data: the provider's and payer's ids and the amount.
+    log.info("%s[%s]@%s: %s: %s", REMITTANCE_X12, message.partition, message.offset, report.where, report.describe())

@@ -35,11 +35,12 @@ from typing import IO, Any
 import orjson
 from pydantic import ValidationError
 
-from models.claim import ClaimState, step_or_forget
-from models.decode import decode_reference
+from models.claim import ClaimState, EobReceived, step_or_forget
+from models.decode import REMITTANCE_X12, Rejected, decode_reference
 from models.events import FeeScheduleEntry, PayerProfile
 from models.outcomes import TOPIC_OF, Outcome
 from models.reference import Reference, ReferenceChange, apply_reference_change
+from models.remittance.intake import decode_remittance
 from models.types import format_timestamp
 from streams.codec import ClaimEvent, kafka_key_text
 from streams.kafka_internals import cluster_metadata
@@ -178,7 +179,7 @@ def audit(
     topics = _by_topic(records)
     letters = _dead_letters(topics[DEAD_LETTER], report)
     events = _claim_events(topics[CLAIM_EVENTS], report)
-    inputs = [r for topic in EOB_TOPICS for r in topics[topic]]
+    inputs = [r for topic in (*EOB_TOPICS, REMITTANCE_X12) for r in topics[topic]]
     audited = _account_for_inputs(inputs, events, letters, report)
     _find_claim_events_without_input(inputs, events, report)
     reference = [r for topic in REFERENCE_TOPICS for r in topics[topic]]
@@ -209,18 +210,21 @@ def _ms(moment: datetime) -> int:
 
 
 def _dead_letters(records: list[Record], report: AuditReport) -> set[tuple[Any, Any, Any]]:
-    """Where each dead letter's input was (topic, partition, offset); reasons counted once each."""
-    first: dict[tuple[Any, Any, Any], Record] = {}
+    """Where each dead letter's input was (topic, partition, offset); reasons counted once each.
+
+    An 835 message may hold several unusable claims: its dead letters differ by their error."""
+    first: dict[tuple[Any, ...], Record] = {}
     for record in records:
         try:
             value = orjson.loads(record.value or b"")
             source = (value["source_topic"], value["partition"], value["offset"])
             reason = str(value["error"]).split(":", 1)[0].strip()
             hash(source)
+            letter = (*source, value["error"] if source[0] == REMITTANCE_X12 else None)
         except (orjson.JSONDecodeError, KeyError, TypeError):
             report.add(UNREADABLE, places=(record.place,), note="not a dead letter")
             continue
-        earlier = first.setdefault(source, record)
+        earlier = first.setdefault(letter, record)
         if earlier is record:
             report.dead_letters[reason] += 1
         elif earlier.value == record.value:
@@ -232,7 +236,7 @@ def _dead_letters(records: list[Record], report: AuditReport) -> set[tuple[Any, 
                 places=(earlier.place, record.place),
                 note=f"two dead letters for {_place_text(source)} with different bytes",
             )
-    return set(first)
+    return {letter[:3] for letter in first}
 
 
 def _place_text(source: tuple[Any, Any, Any]) -> str:
@@ -271,7 +275,9 @@ def _account_for_inputs(
             continue
         report.inputs += 1
         claim_id = taken.get(record.place)
-        if claim_id is not None:
+        if record.topic == REMITTANCE_X12:
+            audited |= _account_for_remittance(record, claim_id, letters, report)
+        elif claim_id is not None:
             report.taken_in += 1
             audited.add(claim_id)
         elif (record.topic, record.partition, record.offset) in letters:
@@ -279,6 +285,26 @@ def _account_for_inputs(
         else:
             report.add(NOT_TAKEN_IN, _claim_id_in(record.value), places=(record.place,))
     return None if report.since is None and report.until is None else audited
+
+
+def _account_for_remittance(
+    record: Record, claim_id: str | None, letters: set[tuple[Any, Any, Any]], report: AuditReport
+) -> set[str]:
+    """An 835 message is taken in when its claim payments have claim events and its unusable
+    parts a dead letter (one holding only provider adjustments needs neither); returns the
+    claims it pays."""
+    found = decode_remittance(record.value)
+    dead_lettered = (record.topic, record.partition, record.offset) in letters
+    taken_in = claim_id is not None
+    if any(isinstance(f, EobReceived) for f in found) and not taken_in:
+        report.add(NOT_TAKEN_IN, places=(record.place,), note="claim payments without claim events")
+    elif any(isinstance(f, Rejected) for f in found) and not dead_lettered:
+        report.add(NOT_TAKEN_IN, claim_id, places=(record.place,), note="an unusable part without a dead letter")
+    elif taken_in:
+        report.taken_in += 1
+    else:
+        report.dead_lettered += int(dead_lettered)
+    return {f.eob.claim_id for f in found if isinstance(f, EobReceived)}
 
 
 def _claim_id_in(value: bytes | None) -> str | None:
@@ -524,7 +550,7 @@ async def read_records(
         raise AuditUnusable(f"cannot reach the broker at {settings.brokers} ({type(exc).__name__})") from None
     try:
         cluster = await cluster_metadata(consumer)
-        inputs = dict.fromkeys(EOB_TOPICS, since) | dict.fromkeys((*REFERENCE_TOPICS, CLAIM_EVENTS))
+        inputs = dict.fromkeys((*EOB_TOPICS, REMITTANCE_X12), since) | dict.fromkeys((*REFERENCE_TOPICS, CLAIM_EVENTS))
         first = await _read(consumer, cluster, settings, inputs, stall_timeout)
         outputs = await _read(consumer, cluster, settings, dict.fromkeys(OUTPUT_TOPICS, since), stall_timeout)
         return first + outputs

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from models.claim import ClaimState, ClockTick, EobReceived, armed_timers, step
-from models.decode import Rejected, dead_letter, decode
+from models.decode import REMITTANCE_X12, Rejected, dead_letter, decode
 from models.events import FeeScheduleEntry, PayerProfile
 from models.outcomes import TOPIC_OF, DeadLetter, Outcome
 from models.reference import Reference, ReferenceChange, apply_reference_change
+from models.remittance.intake import decode_remittance
 from models.timers import TimerIndex
 
 
@@ -47,6 +48,8 @@ class Engine:
         rejected: Rejected | None = None,
     ) -> list[Emitted]:
         """Take one input message; return what it makes the system publish, in order."""
+        if topic == REMITTANCE_X12 and rejected is None:
+            return self._receive_remittance(key, raw, partition=partition, offset=offset)
         decoded = rejected or (decode(topic, key, raw) if topic is not None else Rejected("message has no topic"))
         if isinstance(decoded, Rejected):
             letter = dead_letter(
@@ -63,6 +66,19 @@ class Engine:
             apply_reference_change(decoded, self.profiles, self.fee_schedule)
             return []
         return self._receive_eob(decoded)
+
+    def _receive_remittance(
+        self, key: str | None, raw: bytes | str | None, *, partition: int | None, offset: int | None
+    ) -> list[Emitted]:
+        """Each claim payment of an 835 message as an EOB, each unusable part as a dead letter
+        (provider-level adjustments are not claim events: `cobstream convert` reports them)."""
+        emitted: list[Emitted] = []
+        for item in decode_remittance(raw):
+            if isinstance(item, EobReceived):
+                emitted += self._receive_eob(item)
+            elif isinstance(item, Rejected):
+                emitted += self.receive(REMITTANCE_X12, key, raw, partition=partition, offset=offset, rejected=item)
+        return emitted
 
     def _receive_eob(self, event: EobReceived) -> list[Emitted]:
         claim_id = event.eob.claim_id

@@ -11,7 +11,8 @@ from typing import IO, Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from cobstream.replay import key_text, value_text
-from models.decode import INPUT_TOPICS, load_json
+from models.decode import INPUT_TOPICS, REMITTANCE_X12, load_json
+from models.remittance import TransactionMessage, split_transactions
 from streams.settings import Settings
 from streams.topics import OUTPUT_TOPICS
 
@@ -63,6 +64,21 @@ async def produce_file(settings: Settings, lines: Iterable[bytes], *, interval: 
     finally:
         await client.stop()
     return sent, skipped
+
+
+def remittance_lines(data: bytes) -> list[bytes]:
+    """An X12 835 file as replay lines for `remittance.x12`, one ST/SE transaction a message (each
+    in its own envelope, so that a large remittance fits Kafka's messages), keyed by its
+    interchange so that one file's transactions keep their order. An envelope that cannot be
+    trusted is published as it is: the worker dead-letters it, saying why."""
+    lines = []
+    for part in split_transactions(data):
+        if isinstance(part, TransactionMessage):
+            key, value = f"{part.interchange_control_number}:{part.group_control_number}", part.data.decode("latin-1")
+        else:
+            key, value = None, part.original
+        lines.append(json.dumps({"topic": REMITTANCE_X12, "key": key, "value": value}).encode() + b"\n")
+    return lines
 
 
 def summary(topic: str, value: dict[str, Any]) -> str:

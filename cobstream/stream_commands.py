@@ -25,8 +25,11 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+X12_SUFFIXES = (".835", ".x12", ".edi")
+
+
 def cmd_produce(args: argparse.Namespace) -> int:
-    from cobstream.kafka_io import produce_file
+    from cobstream.kafka_io import produce_file, remittance_lines
     from streams.settings import Settings
 
     try:
@@ -35,7 +38,9 @@ def cmd_produce(args: argparse.Namespace) -> int:
         print(f"cobstream produce: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
     with source:
-        sent, skipped = asyncio.run(produce_file(Settings.from_env(), source, interval=args.interval))
+        x12 = args.x12 or Path(args.file).suffix.lower() in X12_SUFFIXES
+        lines = remittance_lines(source.read()) if x12 else source
+        sent, skipped = asyncio.run(produce_file(Settings.from_env(), lines, interval=args.interval))
     print(f"published {sent} messages" + (f"; skipped {skipped} unusable lines" if skipped else ""), file=sys.stderr)
     return 0
 
@@ -118,8 +123,14 @@ def register(commands: Any) -> None:
     create = topics_commands.add_parser("create", help="create every topic with its partitions and cleanup policy")
     create.set_defaults(run=cmd_topics)
 
-    produce = commands.add_parser("produce", help="publish a replay JSONL file to the input topics")
-    produce.add_argument("file", help="replay JSONL ({topic, key, value} per line), or - for stdin")
+    produce = commands.add_parser(
+        "produce",
+        help="publish a replay JSONL file to the input topics, or an X12 835 file to remittance.x12",
+        description="Publish a replay JSONL file ({topic, key, value} per line) to its input topics; or an X12 835 "
+        f"file ({', '.join(X12_SUFFIXES)}, or --x12) to remittance.x12, one ST/SE transaction a message.",
+    )
+    produce.add_argument("file", help="replay JSONL or X12 835 file, or - for stdin")
+    produce.add_argument("--x12", action="store_true", help="the file is X12 835 whatever its name")
     produce.add_argument(
         "--interval",
         type=float,

@@ -29,7 +29,8 @@ MAX_ERRORS_SHOWN = 3
 
 EOB_TOPICS: dict[str, Role] = {"eob.primary": "primary", "eob.secondary": "secondary"}
 REFERENCE_TOPICS = ("reference.payers", "reference.fee-schedule")
-INPUT_TOPICS = (*EOB_TOPICS, *REFERENCE_TOPICS)
+REMITTANCE_X12 = "remittance.x12"  # raw X12 835 (models.remittance.decode_remittance)
+INPUT_TOPICS = (*EOB_TOPICS, *REFERENCE_TOPICS, REMITTANCE_X12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,7 @@ class Rejected:
 
     error: str
     claim_id: str | None = None
+    part: str | None = None  # the part of the message at fault, when not all of it (an 835 claim)
 
 
 Decoded = EobReceived | ReferenceChange | Rejected
@@ -237,12 +239,15 @@ def dead_letter(
     raw: bytes | str | None,
     received_at: datetime | None,
 ) -> DeadLetter:
-    """The dead-letter event for rejected input: the original bytes, as text when they are UTF-8.
+    """The dead-letter event for rejected input: the original bytes (or only the part at fault,
+    `rejected.part`), as text when they are UTF-8.
 
     Bytes beyond `MAX_DEAD_LETTER_RAW` are cut (`raw_truncated`, with `raw_size` the original
     size), so that the dead letter itself always fits in a Kafka message; the source topic,
     partition and offset still point at the whole original.
     """
+    if rejected.part is not None:
+        raw = rejected.part
     data = b"" if raw is None else raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
     kept = data[:MAX_DEAD_LETTER_RAW]
     try:

@@ -11,6 +11,7 @@ PRIMARY = "eob.primary"
 SECONDARY = "eob.secondary"
 PAYERS = "reference.payers"
 FEE_SCHEDULE = "reference.fee-schedule"
+REMITTANCE_X12 = "remittance.x12"  # raw X12 835: one interchange or one ST/SE transaction a message
 EXPECTED = "secondary.expected"
 READY = "billing.ready"
 DISCREPANCY = "billing.discrepancy"
@@ -36,6 +37,7 @@ class TopicSpec:
     partitions: int
     compacted: bool = False
     written_here: bool = False  # by this system, so it takes messages up to MAX_WRITTEN_BYTES
+    large_messages: bool = False  # takes messages up to MAX_WRITTEN_BYTES (a payer's 835 transaction)
     # The EOB topics, the claim-events topic and the claims changelog must agree on this.
     claim_partitioned: bool = False
 
@@ -45,6 +47,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     return [
         TopicSpec(PRIMARY, n, claim_partitioned=True),
         TopicSpec(SECONDARY, n, claim_partitioned=True),
+        TopicSpec(REMITTANCE_X12, n, large_messages=True),
         TopicSpec(CLAIM_EVENTS, n, claim_partitioned=True, written_here=True),
         TopicSpec(PAYERS, 1, compacted=True),
         TopicSpec(FEE_SCHEDULE, 1, compacted=True),
@@ -80,7 +83,7 @@ async def create_topics(settings: Settings, *, timeout: float = 30.0) -> list[st
                         settings.replication_factor,
                         topic_configs={
                             **({"cleanup.policy": "compact"} if s.compacted else {}),
-                            **(LARGE_MESSAGES if s.written_here else {}),
+                            **(LARGE_MESSAGES if s.written_here or s.large_messages else {}),
                         },
                     )
                     for s in missing

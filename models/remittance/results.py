@@ -82,7 +82,7 @@ class ConversionRejected:
         return f"{self.where}: {self.reason}"
 
     def rejected(self) -> Rejected:
-        return Rejected(self.error, self.claim_id)
+        return Rejected(self.error, self.claim_id, self.original or None)
 
 
 @dataclass(frozen=True, slots=True)
