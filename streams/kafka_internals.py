@@ -20,13 +20,20 @@ yet durable, or were never done (docs/RELIABILITY.md has the evidence):
    and transaction markers) and treats the gap as acknowledged; a stale fetch delivered after a
    rebalance's seek makes such a jump over records that were never processed, and the head check
    of `_new_offset` lets a commit pass one missing offset and is skipped when the committed
-   offset is None or 0 (faust-streaming #606, #216, #221, #223). `GapCheckingConsumer` never
+   offset is None or 0 (faust-streaming #606, #216, #221, #223). `SafeConsumer` never
    lets a record past a hole on the topics it verifies: it rewinds to the first missing offset
    and trusts a gap only when a fetch from that very offset comes back past it (the broker then
    has nothing there to read: a transaction marker, an aborted or a compacted record). It commits
    a partition only from its exact committed (or starting) offset onwards.
 
-`install` puts both on a Faust app. The accessors at the end are the project's other private
+3. **Reads before the seek.** On an assignment Faust's recovery resumes the stream partitions
+   and only then seeks them to their committed offsets (`tables/recovery.py`), so records
+   prefetched meanwhile reach the agents, are cleared from their queues when the flow resumes,
+   and leave Faust's read offset past records never processed. `SafeConsumer` keeps the
+   stream partitions paused from the assignment until the seek is done.
+
+`install` puts them on a Faust app; under `exactly_once` the transactional commit also flushes
+the (non-transactional) producer of the outputs first. The accessors at the end are the project's other private
 reads (the last committed offset, a metadata refresh, a bare connection for the preflight).
 """
 
@@ -39,6 +46,7 @@ from typing import Any
 
 import faust
 from faust.exceptions import ProducerSendError
+from faust.transport.consumer import TransactionManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
@@ -113,12 +121,15 @@ class DurableProducer(faust_aiokafka.Producer):
             raise ProducerSendError(f"{self.undelivered} records were not delivered; offsets are not committed")
 
 
-class GapCheckingConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer that delivers the verified topics' records in unbroken offset
-    order and commits them only from their exact committed offset onwards."""
+class SafeConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer that resumes stream partitions only once they are sought to
+    their committed offsets, delivers the verified topics' records in unbroken offset order and
+    commits them only from their exact committed offset onwards."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.seek_pending = False  # from an assignment until its stream partitions are sought
+        self.held: set[TP] = set()  # stream partitions Faust resumed before that seek
         self.verified_topics: frozenset[str] = getattr(self.transport, "verified_topics", frozenset())
         self.next_offset: dict[TP, int] = {}  # the next offset to deliver, per verified partition
         self.start_offset: dict[TP, int] = {}  # where this assignment started, when nothing is committed
@@ -167,7 +178,28 @@ class GapCheckingConsumer(faust_aiokafka.Consumer):
         self.last_committed = dict(found)
         return found
 
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        self.seek_pending, self.held = True, set()
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    def resume_partitions(self, tps: Iterable[TP]) -> None:
+        tps = set(tps)
+        if self.seek_pending:
+            # PRIVATE API: Consumer._is_changelog_tp (the changelogs are read to recover, unsought).
+            streams = {tp for tp in tps if not self._is_changelog_tp(tp)}
+            self.held |= streams
+            tps -= streams
+        if tps:
+            super().resume_partitions(tps)
+
     async def perform_seek(self) -> None:
+        await self._seek_to_start()
+        self.seek_pending = False
+        held, self.held = self.held & set(self.assignment()), set()
+        if held:
+            super().resume_partitions(held)
+
+    async def _seek_to_start(self) -> None:
         self.last_committed = {}
         await super().perform_seek()
         verified = [tp for tp in self.assignment() if self._verifies(tp)]
@@ -228,11 +260,21 @@ class GapCheckingConsumer(faust_aiokafka.Consumer):
         return offsets
 
 
-class Transport(faust_aiokafka.Transport):
-    """Faust's aiokafka transport with the two safeguards above."""
+class FlushingTransactionManager(TransactionManager):
+    """exactly_once: the outputs go out through the non-transactional producer; flush it before
+    the transactional commit of the offsets, as the at-least-once commit does."""
 
-    Consumer = GapCheckingConsumer
+    async def commit(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
+        await self.producer.flush()
+        return await super().commit(offsets, start_new_transaction=start_new_transaction)
+
+
+class Transport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport with the safeguards above."""
+
+    Consumer = SafeConsumer
     Producer = DurableProducer
+    TransactionManager = FlushingTransactionManager
 
     def __init__(self, url: Any, app: faust.App, verified_topics: Iterable[str] = ()) -> None:
         super().__init__(url, app)

@@ -18,7 +18,7 @@ from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 
-from streams.kafka_internals import DurableProducer, DurableProducerBuffer, GapCheckingConsumer, install
+from streams.kafka_internals import DurableProducer, DurableProducerBuffer, SafeConsumer, install
 
 CLAIM_EVENTS = "cobstream.claim-events"
 TP0 = TP(CLAIM_EVENTS, 0)
@@ -77,7 +77,7 @@ def commit_point(consumer: Any, committed: int | None, acked: list[int], gaps: t
 
 
 def test_the_safe_consumer_is_installed(apps: dict[str, faust.App]) -> None:
-    assert isinstance(apps["safe"].consumer, GapCheckingConsumer)
+    assert isinstance(apps["safe"].consumer, SafeConsumer)
     assert isinstance(apps["safe"].producer, DurableProducer)
     assert isinstance(apps["safe"].producer.buffer, DurableProducerBuffer)
 
@@ -93,7 +93,7 @@ def test_no_commit_past_unprocessed_offsets_when_nothing_was_committed(
     apps: dict[str, faust.App], faust_kind: str
 ) -> None:
     consumer = apps[faust_kind].consumer
-    if isinstance(consumer, GapCheckingConsumer):
+    if isinstance(consumer, SafeConsumer):
         consumer.start_offset[TP0] = 0
     assert commit_point(consumer, None, [4, 5, 6]) is None
 
@@ -126,7 +126,7 @@ def test_other_topics_keep_fausts_rules(apps: dict[str, faust.App]) -> None:
     assert consumer._new_offset(tp) == 21
 
 
-async def delivered(consumer: GapCheckingConsumer, monkeypatch: pytest.MonkeyPatch, *batches: list[int]) -> list[int]:
+async def delivered(consumer: SafeConsumer, monkeypatch: pytest.MonkeyPatch, *batches: list[int]) -> list[int]:
     """What the consumer delivers when Faust's fetch returns these batches of offsets, one per call."""
     pending = list(batches)
 
@@ -142,7 +142,7 @@ async def delivered(consumer: GapCheckingConsumer, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.fixture
-def safe_consumer(monkeypatch: pytest.MonkeyPatch) -> tuple[GapCheckingConsumer, list[dict]]:
+def safe_consumer(monkeypatch: pytest.MonkeyPatch) -> tuple[SafeConsumer, list[dict]]:
     app = faust.App("safe", broker="kafka://127.0.0.1:1")
     install(app, [CLAIM_EVENTS])
     consumer = app.consumer
@@ -156,7 +156,7 @@ def safe_consumer(monkeypatch: pytest.MonkeyPatch) -> tuple[GapCheckingConsumer,
 
 
 async def test_a_stale_fetch_past_the_committed_offset_is_read_again_from_it(
-    safe_consumer: tuple[GapCheckingConsumer, list[dict]], monkeypatch: pytest.MonkeyPatch
+    safe_consumer: tuple[SafeConsumer, list[dict]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     consumer, seeks = safe_consumer
     consumer.next_offset[TP0] = 1303  # the seek after a rebalance: committed 1303
@@ -167,7 +167,7 @@ async def test_a_stale_fetch_past_the_committed_offset_is_read_again_from_it(
 
 
 async def test_a_gap_the_broker_confirms_is_delivered_across_and_counts_as_done(
-    safe_consumer: tuple[GapCheckingConsumer, list[dict]], monkeypatch: pytest.MonkeyPatch
+    safe_consumer: tuple[SafeConsumer, list[dict]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     consumer, seeks = safe_consumer
     consumer.next_offset[TP0] = 50  # 50 holds a transaction marker: a fetch from 50 starts at 51
@@ -178,7 +178,7 @@ async def test_a_gap_the_broker_confirms_is_delivered_across_and_counts_as_done(
 
 
 async def test_records_in_order_are_delivered_without_a_seek(
-    safe_consumer: tuple[GapCheckingConsumer, list[dict]], monkeypatch: pytest.MonkeyPatch
+    safe_consumer: tuple[SafeConsumer, list[dict]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     consumer, seeks = safe_consumer
     consumer.next_offset[TP0] = 7
@@ -187,7 +187,7 @@ async def test_records_in_order_are_delivered_without_a_seek(
 
 
 async def test_a_record_of_a_partition_not_seeked_yet_is_held_back(
-    safe_consumer: tuple[GapCheckingConsumer, list[dict]], monkeypatch: pytest.MonkeyPatch
+    safe_consumer: tuple[SafeConsumer, list[dict]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     consumer, _ = safe_consumer
     assert await delivered(consumer, monkeypatch, [400]) == []
@@ -202,3 +202,23 @@ async def test_a_failed_delivery_stops_the_commit() -> None:
     producer._count_undelivered(failed)
     with pytest.raises(ProducerSendError, match="1 records were not delivered"):
         await producer.flush()
+
+
+async def test_stream_partitions_stay_paused_until_they_are_sought(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = faust.App("safe", broker="kafka://127.0.0.1:1")
+    install(app, [CLAIM_EVENTS])
+    app.Table("claims")
+    consumer = app.consumer
+    changelog = TP("safe-claims-changelog", 0)
+    resumed: list[set[TP]] = []
+    monkeypatch.setattr(FaustConsumer, "resume_partitions", lambda self, tps: resumed.append(set(tps)))
+    monkeypatch.setattr(consumer, "_seek_to_start", lambda: asyncio.sleep(0))
+    monkeypatch.setattr(consumer, "assignment", lambda: {TP0, changelog})
+
+    consumer.seek_pending = True  # as on an assignment
+    consumer.resume_partitions({TP0, changelog})
+    assert resumed == [{changelog}], "only the changelog is read before the seek"
+    await consumer.perform_seek()
+    assert resumed == [{changelog}, {TP0}], "the stream partition is resumed once sought"
+    consumer.resume_partitions({TP0})
+    assert resumed[-1] == {TP0}
