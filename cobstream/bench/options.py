@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (this file is cobstream/bench/options.py)
-SECTIONS = ("core", "baseline", "pipeline", "latency", "scaleout", "state")
+SECTIONS = ("core", "convert", "baseline", "pipeline", "latency", "scaleout", "state")
+IN_PROCESS = ("core", "convert")  # phases that need no broker
 MILLION = 1_000_000
 MIB = 1024 * 1024
 

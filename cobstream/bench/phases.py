@@ -18,7 +18,7 @@ import orjson
 
 from cobstream.bench.kafka import Offsets, broker_answers, consumer, edge_time, produce
 from cobstream.bench.latency import LatencyProbe
-from cobstream.bench.options import MIB, MILLION, BenchError, Sizes
+from cobstream.bench.options import IN_PROCESS, MIB, MILLION, BenchError, Sizes
 from cobstream.bench.profiling import Profiler
 from cobstream.bench.workers import (
     DONE_READING,
@@ -51,7 +51,7 @@ class Bench:
 
     async def run(self) -> None:
         now = datetime.now(UTC)
-        kafka = [s for s in self.sections if s != "core"]
+        kafka = [s for s in self.sections if s not in IN_PROCESS]
         if kafka:
             problem = await broker_answers(self.base_settings)
             if problem:
@@ -67,6 +67,8 @@ class Bench:
             if "core" in self.sections:
                 self.results["core"] = self.core_figures(workload)
                 self.say(f"core: {self.results['core']['claims_per_s']:,.0f} claims/s")
+        if "convert" in self.sections:
+            self.results["convert"] = self.conversion_figures()
         try:
             await self.phase("baseline", lambda: self.baseline(workload))
             pipeline_deployment = await self.phase("pipeline", lambda: self.pipeline(workload))
@@ -76,6 +78,14 @@ class Bench:
         finally:
             for deployment in self.live:
                 await deployment.close()
+
+    def conversion_figures(self) -> dict[str, Any]:
+        """Remittance files to EOB events in-process (`cobstream convert`, the remittance.x12 intake)."""
+        from cobstream.remittance_speed import measure_fhir, measure_x12
+
+        x12, fhir = measure_x12(self.sizes.claims), measure_fhir(self.sizes.claims)
+        self.say(f"convert: X12 835 {x12['claims_per_second']:,} claims/s, FHIR {fhir['claims_per_second']:,} EOB/s")
+        return {"x12_claims_per_s": x12["claims_per_second"], "fhir_eobs_per_s": fhir["claims_per_second"], "x12": x12}
 
     async def phase(self, name: str, body: Callable[[], Any]) -> Any:
         if name not in self.sections:
