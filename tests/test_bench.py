@@ -93,4 +93,4 @@ def test_profile_summary_shares() -> None:
 
 
 def test_every_phase_is_listed() -> None:
-    assert set(SECTIONS) == {"core", "baseline", "pipeline", "latency", "scaleout", "state"}
+    assert set(SECTIONS) == {"core", "convert", "baseline", "pipeline", "latency", "scaleout", "state"}
