@@ -1,76 +1,30 @@
-"""The claims agent: applies each claim event to the claims table with the core's `step` and
-publishes what it returns. The timer finds claims with a timeout (or their retention) due and
-sends them a tick through the same topic, so every change to a claim happens here, in order,
-on the partition that owns it.
+"""The claims agent: the worker's driver of the claim processor (`models.processor`, the one
+replay drives too). Each claim event goes to the processor over the claims table
+(`streams.claim_store.TableStore`, which also keeps the outbox that makes a redelivery publish
+exactly what it published the first time), and what it returns is published. The timer asks the
+processor's deadlines which claims have a timeout (or their retention) due and sends each a tick
+through the same topic, so every change to a claim happens here, in order, on the partition
+that owns it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from faust.types import StreamT
 
-from models.claim import ClaimState, armed_timers, expires_at, step_or_forget
 from models.decode import Rejected, dead_letter
-from models.outcomes import TOPIC_OF
-from models.timers import TimerIndex
+from models.processor import ClaimProcessor
 from streams import kafka_internals
 from streams.app import app, claims, reference, settings, topics
-from streams.codec import ClaimEvent, ClaimRecord, OutboxEntry, encode
+from streams.claim_store import Events, TableStore
+from streams.codec import ClaimEvent, encode
 from streams.topics import CLAIM_EVENTS, DEAD_LETTER
 
 log = logging.getLogger(__name__)
 RETENTION = timedelta(days=settings.claim_retention_days)
-
-
-class Schedule:
-    """This worker's due-times: timeouts by payer (models.timers) and claim retention.
-
-    In memory, rebuilt from the claims table after each rebalance (the table is the truth; the
-    schedule only says which claims to look at).
-    """
-
-    def __init__(self) -> None:
-        self.timers = TimerIndex()
-        self.expiry: list[tuple[datetime, str]] = []
-        self.stale = True
-
-    def track(self, state: ClaimState) -> None:
-        self.timers.arm(state.claim_id, armed_timers(state))
-        until = expires_at(state, RETENTION)
-        if until is not None:
-            heapq.heappush(self.expiry, (until, state.claim_id))
-
-    def forget(self, claim_id: str) -> None:
-        self.timers.forget(claim_id)
-
-    async def rebuild(self, states: Iterable[ClaimState]) -> None:
-        """Index every claim again, one at a time, letting the agents run every few hundred
-        claims (a claim changed meanwhile is tracked twice, which costs one extra look)."""
-        self.stale = False
-        self.timers, self.expiry = TimerIndex(), []
-        for count, state in enumerate(states, start=1):
-            self.track(state)
-            if count % 500 == 0:
-                await asyncio.sleep(0)
-
-    def due(self, now: datetime) -> list[str]:
-        due = self.timers.pop_due(reference.reference, now)
-        while self.expiry and self.expiry[0][0] <= now:
-            due.append(heapq.heappop(self.expiry)[1])
-        return list(dict.fromkeys(due))
-
-
-schedule = Schedule()
-
-
-async def publish(claim_id: str, events: tuple[tuple[str, str], ...]) -> None:
-    for topic, payload in events:
-        await topics.outputs[topic].send(key=claim_id, value=payload.encode())
 
 
 def committed_offset(partition: int) -> int:
@@ -80,32 +34,43 @@ def committed_offset(partition: int) -> int:
     return found if found is not None else -1
 
 
+store = TableStore(claims, committed_offset)
+processor = ClaimProcessor(store, reference.reference, RETENTION)
+
+
+async def publish(claim_id: str, events: Events) -> None:
+    for topic, payload in events:
+        await topics.outputs[topic].send(key=claim_id, value=payload.encode())
+
+
 async def apply(event: ClaimEvent, partition: int, offset: int) -> None:
-    """One claim event: the core decides, the table keeps, the outputs publish."""
-    record = claims.get(event.claim_id)
-    if record is not None and offset <= record.applied_offset:
-        # Delivered again after a crash or a rebalance: publish exactly what was published.
-        await publish(event.claim_id, record.published_at(offset))
-        return
-    state = record.state if record else None
-    transition = step_or_forget(state, event.for_the_core(), reference.reference, event.at, RETENTION)
-    if transition is None:
-        if state is not None:
-            claims.delete(event.claim_id)
-            schedule.forget(event.claim_id)
-            log.info("claim %s forgotten after its retention", event.claim_id)
-        return
-    events = tuple((TOPIC_OF[type(o)], encode(o).decode()) for o in transition.outcomes)
-    if transition.state is not state or events:
-        keep = committed_offset(partition)
-        outbox = tuple(e for e in (record.outbox if record else ()) if e.offset >= keep)
-        if events:
-            outbox += (OutboxEntry(offset=offset, events=events),)
-        claims.put(ClaimRecord(state=transition.state, applied_offset=offset, outbox=outbox))
-        schedule.track(transition.state)
+    """One claim event: the processor decides and stores, the outputs publish."""
+    events = store.apply_once(processor, event, partition, offset)
     await publish(event.claim_id, events)
     if events:
         log.debug("claim %s: %s", event.claim_id, ", ".join(topic for topic, _ in events))
+
+
+class Reindex:
+    """Whether the processor's deadlines still cover this worker's partitions: after each
+    assignment they are rebuilt from the claims table (the table is the truth; the deadlines
+    only say which claims to look at)."""
+
+    def __init__(self) -> None:
+        self.stale = True
+
+    async def run(self) -> None:
+        """Index every claim again, letting the agents run every few hundred claims."""
+        self.stale = False
+        try:
+            for _ in processor.reindex():  # one claim in memory at a time
+                await asyncio.sleep(0)
+        except Exception:
+            self.stale = True
+            raise
+
+
+reindex = Reindex()
 
 
 @app.agent(topics.claim_events)
@@ -144,22 +109,21 @@ async def reconcile(stream: StreamT) -> None:
 async def fire_due_timers() -> None:
     if app.rebalancing or not app.tables.recovery.completed.is_set() or not reference.caught_up.is_set():
         return
-    if schedule.stale:
+    if reindex.stale:
         try:
-            await schedule.rebuild(claims.states())  # one claim in memory at a time
+            await reindex.run()
         except Exception as exc:  # e.g. partitions taken away mid-scan: the next tick tries again
-            schedule.stale = True
             log.warning("schedule rebuild interrupted (%s); retrying on the next tick", type(exc).__name__)
             return
         log.info("schedule rebuilt for %d claims", len(claims))
     now = datetime.now(UTC)
-    for claim_id in schedule.due(now):
+    for claim_id in processor.due(now):
         await topics.claim_events.send(key=claim_id, value=ClaimEvent(kind="tick", claim_id=claim_id, at=now))
 
 
 @app.on_partitions_assigned.connect
 async def _assignment_changed(*_: object, **__: object) -> None:
-    schedule.stale = True
+    reindex.stale = True
     claims.forget_cached()
 
 

@@ -35,10 +35,11 @@ from typing import IO, Any
 import orjson
 from pydantic import ValidationError
 
-from models.claim import ClaimState, EobReceived, step_or_forget
+from models.claim import EobReceived
 from models.decode import REMITTANCE_X12, Rejected, decode_reference
 from models.events import FeeScheduleEntry, PayerProfile
-from models.outcomes import TOPIC_OF, Outcome
+from models.outcomes import Outcome
+from models.processor import ClaimProcessor, DictStore
 from models.reference import Reference, ReferenceChange, apply_reference_change
 from models.remittance.intake import decode_remittance
 from models.types import format_timestamp
@@ -375,41 +376,37 @@ def _replay(
     by_partition: defaultdict[int, list[tuple[Record, ClaimEvent]]] = defaultdict(list)
     for record, event in events:
         by_partition[record.partition].append((record, event))
-    claims: dict[str, ClaimState | None] = {}
+    # The claims agent's own processor (models.processor), over a dict: the judge cannot drift
+    # from the worker. Its reference is the one `reference.at` brings up to each record's time.
+    processor = ClaimProcessor(DictStore(), reference.reference, retention)
+    replayed: set[str] = set()
     expected: dict[str, ExpectedOutcome] = {}
     for record, event in heapq.merge(*by_partition.values(), key=lambda pair: pair[0].timestamp):
         if (CLAIM_EVENTS, record.partition, record.offset) in letters:
             report.add(NOT_RECONCILED, event.claim_id, places=(record.place,), note="dead-lettered by the claims agent")
-            claims.setdefault(event.claim_id, None)
+            replayed.add(event.claim_id)
             continue
-        in_force = reference.at(record.timestamp)
+        reference.at(record.timestamp)
         try:
-            state, outcomes = apply_claim_event(claims.get(event.claim_id), event, in_force, retention)
+            published = processor.apply(event.claim_id, event.for_the_core(), event.at)
         except Exception as exc:  # the worker would have dead-lettered it; this one it did not
             report.add(CORE_FAILED, event.claim_id, places=(record.place,), note=type(exc).__name__)
             continue
-        claims[event.claim_id] = state
+        replayed.add(event.claim_id)
         required = (audited is None or event.claim_id in audited) and (since is None or record.timestamp >= _ms(since))
-        for outcome in outcomes:
+        for item in published:
+            outcome = item.value
+            assert isinstance(outcome, Outcome)
             expected[outcome.event_id] = ExpectedOutcome(
                 event.claim_id,
                 outcome.event_id,
                 outcome.revision,
-                TOPIC_OF[type(outcome)],
+                item.topic,
                 outcome.model_dump(mode="json"),
                 record.place,
                 required,
             )
-    return expected, set(claims)
-
-
-def apply_claim_event(
-    state: ClaimState | None, event: ClaimEvent, reference: Reference, retention: timedelta
-) -> tuple[ClaimState | None, list[Outcome]]:
-    """One claim event as the claims agent (agents/claims.py `apply`) applies it: the new state
-    (None: the claim is forgotten) and the outcomes it publishes."""
-    transition = step_or_forget(state, event.for_the_core(), reference, event.at, retention)
-    return (transition.state, transition.outcomes) if transition else (None, [])
+    return expected, replayed
 
 
 def _published(records: list[Record], report: AuditReport) -> dict[str, Published]:

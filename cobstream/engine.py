@@ -1,41 +1,42 @@
-"""The in-process engine behind `cobstream replay`: the core driven over messages in arrival order.
+"""The in-process engine behind `cobstream replay`: the claim processor driven over messages in
+arrival order.
 
-It holds what the stream worker keeps in Kafka tables (claims, payer profiles, fee schedule) in
-dicts, and runs the clock on event time as CONTRACT.md's replay format says. Every decision is
-the core's (`models.decode.decode`, `models.claim.step`), exactly as in the agents.
+It owns what only replay has: decoding each message (dead letters, reference changes, 835
+remittances) and the clock, which runs on event time as CONTRACT.md's replay format says.
+Claims, their timeouts and their retention are the claim processor's (`models.processor`, the
+one the worker drives too), here over a dict; payer profiles and the fee schedule are dicts
+where the worker reads the reference topics.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from models.claim import ClaimState, ClockTick, EobReceived, armed_timers, step
+from models.claim import ClaimState, EobReceived
 from models.decode import REMITTANCE_X12, Rejected, dead_letter, decode
 from models.events import FeeScheduleEntry, PayerProfile
-from models.outcomes import TOPIC_OF, DeadLetter, Outcome
+from models.processor import ClaimProcessor, DictStore, Published
 from models.reference import Reference, ReferenceChange, apply_reference_change
 from models.remittance.intake import decode_remittance
-from models.timers import TimerIndex
+from streams.settings import Settings
 
-
-@dataclass(frozen=True, slots=True)
-class Emitted:
-    """One event to publish: its (unprefixed) topic, key and value."""
-
-    topic: str
-    key: str | None
-    value: Outcome | DeadLetter
+Emitted = Published  # one event to publish: its (unprefixed) topic, key and value
+# The worker's default COBSTREAM_CLAIM_RETENTION_DAYS: replay forgets claims as the worker does.
+DEFAULT_RETENTION = timedelta(days=Settings.claim_retention_days)
 
 
 class Engine:
-    def __init__(self) -> None:
-        self.claims: dict[str, ClaimState] = {}
+    """Replay's driver: decodes each message, runs the event-time clock, and hands claims to the
+    claim processor."""
+
+    def __init__(self, retention: timedelta = DEFAULT_RETENTION) -> None:
+        self.store = DictStore()
+        self.claims: dict[str, ClaimState] = self.store.claims
         self.profiles: dict[str, PayerProfile] = {}
         self.fee_schedule: dict[str, FeeScheduleEntry] = {}
         self.reference = Reference(self.profiles, self.fee_schedule)
+        self.processor = ClaimProcessor(self.store, self.reference, retention)
         self.clock: datetime | None = None
-        self.timers = TimerIndex()
 
     def receive(
         self,
@@ -81,35 +82,16 @@ class Engine:
         return emitted
 
     def _receive_eob(self, event: EobReceived) -> list[Emitted]:
-        claim_id = event.eob.claim_id
         clock = max(self.clock, event.eob.adjudicated_at) if self.clock else event.eob.adjudicated_at
-        transition = step(self.claims.get(claim_id), event, self.reference, clock)
-        self._store(transition.state)
-        if not transition.moves_clock:
+        applied = self.processor.on_eob(event, clock)
+        if not applied.moves_clock:
             return []
         self.clock = clock
-        return [*self._published(transition.outcomes), *self._fire_due()]
+        return [*applied.published, *self.processor.fire_due(clock)]
 
     def advance(self, now: datetime) -> list[Emitted]:
         """Move the clock (never back) and fire the timers now due."""
         if self.clock is not None and now <= self.clock:
             return []
         self.clock = now
-        return self._fire_due()
-
-    def _fire_due(self) -> list[Emitted]:
-        assert self.clock is not None
-        emitted: list[Emitted] = []
-        for claim_id in self.timers.pop_due(self.reference, self.clock):
-            transition = step(self.claims[claim_id], ClockTick(), self.reference, self.clock)
-            self._store(transition.state)
-            emitted += self._published(transition.outcomes)
-        return emitted
-
-    def _store(self, state: ClaimState) -> None:
-        self.claims[state.claim_id] = state
-        self.timers.arm(state.claim_id, armed_timers(state))
-
-    @staticmethod
-    def _published(outcomes: list[Outcome]) -> list[Emitted]:
-        return [Emitted(TOPIC_OF[type(o)], o.claim_id, o) for o in outcomes]
+        return self.processor.fire_due(now)

@@ -11,13 +11,13 @@ import hashlib
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
 from models.events import EobEvent, Role
-from models.outcomes import Outcome, PatientBillingReady, PaymentDiscrepancy
-from models.reference import Reference
+from models.outcomes import Outcome, PatientBillingReady, PaymentDiscrepancy, build_outcome
+from models.reference import PayerTerms, Reference
 from models.settlement import compute_claim
 from models.verdict import Draft, discrepancy, estimate, evaluate_version, is_cob_order_denial
 
@@ -64,18 +64,22 @@ class Transition:
     moves_clock: bool = False  # False for a duplicate: it changes nothing, not even event time
 
 
-@dataclass(frozen=True, slots=True)
-class ArmedTimer:
-    """A timeout that will fire `wait_days` of `payer_id`'s profile after `anchor`."""
+class ArmedTimer(NamedTuple):
+    """A timeout that will fire `wait_days` of `payer_id`'s profile after `anchor`.
+
+    A named tuple: the deadline index hashes and compares these for every claim it tracks."""
 
     kind: TimerKind
     anchor: datetime
     payer_id: str
 
     def deadline(self, ref: Reference) -> datetime:
-        terms = ref.terms(self.payer_id)
-        days = terms.secondary_wait_days if self.kind == "secondary_overdue" else terms.primary_wait_days
-        return self.anchor + timedelta(days=days)
+        return self.anchor + wait_of(self.kind, ref.terms(self.payer_id))
+
+
+def wait_of(kind: TimerKind, terms: PayerTerms) -> timedelta:
+    """How long after its anchor a timer of this kind fires, by the payer's terms."""
+    return timedelta(days=terms.secondary_wait_days if kind == "secondary_overdue" else terms.primary_wait_days)
 
 
 def outcome_event_id(claim_id: str, revision: int, draft: Draft, cause: str) -> str:
@@ -95,14 +99,15 @@ class _Emitter:
 
     def emit(self, draft: Draft) -> Outcome:
         self.revision += 1
-        outcome = draft.model.model_validate(
+        outcome = build_outcome(
+            draft.model,
             {
                 **draft.fields,
                 "event_id": outcome_event_id(self.claim_id, self.revision, draft, self.cause),
                 "claim_id": self.claim_id,
                 "revision": self.revision,
                 "produced_at": self.now,
-            }
+            },
         )
         self.outcomes.append(outcome)
         return outcome
@@ -125,21 +130,19 @@ def step(state: ClaimState | None, event: EobReceived | ClockTick, ref: Referenc
 def _apply_eob(state: ClaimState, role: Role, eob: EobEvent, ref: Reference, now: datetime) -> Transition:
     if eob.event_id in state.seen_event_ids:
         return Transition(state)
-    remembered = state.model_copy(
-        update={"seen_event_ids": (*state.seen_event_ids, eob.event_id), "last_event_at": now}
-    )
+    remembered: dict[str, object] = {"seen_event_ids": (*state.seen_event_ids, eob.event_id), "last_event_at": now}
     if eob.is_duplicate_notice():
-        return Transition(remembered)
+        return Transition(state.model_copy(update=remembered))
     current = state.current(role)
     if eob.status == "reversed" and current is None:
-        return Transition(remembered, moves_clock=True)  # nothing to withdraw
+        return Transition(state.model_copy(update=remembered), moves_clock=True)  # nothing to withdraw
 
+    # The new version as plain values; the new state is copied once, at the end, with its revision.
     withdrawn = current if eob.status == "reversed" else None
-    changes: dict[str, object] = {role: None if withdrawn else eob, "standing_ready": None}
-    if role == "primary" and not withdrawn:
-        changes["had_primary"] = True
-    new = remembered.model_copy(update=changes)
-    out = _Emitter(new, now, cause=eob.event_id)
+    arrived = None if withdrawn else eob
+    primary = arrived if role == "primary" else state.primary
+    secondary = arrived if role == "secondary" else state.secondary
+    out = _Emitter(state, now, cause=eob.event_id)
 
     standing = state.standing_ready
     if standing is not None:
@@ -157,22 +160,24 @@ def _apply_eob(state: ClaimState, role: Role, eob: EobEvent, ref: Reference, now
             out.emit(
                 discrepancy(
                     f"{role}_reversed",
-                    primary=new.primary,
-                    secondary=new.secondary,
+                    primary=primary,
+                    secondary=secondary,
                     expected=None,
-                    actual=new.secondary.total_paid if new.secondary else None,
+                    actual=secondary.total_paid if secondary else None,
                     line_ids=withdrawn.line_ids,
                 )
             )
     if role == "primary" and not withdrawn and eob.secondary_payer_id is not None and not is_cob_order_denial(eob):
-        out.emit(estimate(eob, new.secondary, ref))
+        out.emit(estimate(eob, secondary, ref))
     ready = None
-    for draft in evaluate_version(new.primary, new.secondary, ref):
+    for draft in evaluate_version(primary, secondary, ref):
         emitted = out.emit(draft)
         if isinstance(emitted, PatientBillingReady):
             ready = emitted
-    final = new.model_copy(update={"revision": out.revision, "standing_ready": ready})
-    return Transition(final, out.outcomes, moves_clock=True)
+    changes = {**remembered, role: arrived, "standing_ready": ready, "revision": out.revision}
+    if role == "primary" and not withdrawn:
+        changes["had_primary"] = True
+    return Transition(state.model_copy(update=changes), out.outcomes, moves_clock=True)
 
 
 def armed_timers(state: ClaimState) -> list[ArmedTimer]:
@@ -269,4 +274,5 @@ __all__ = [
     "expires_at",
     "step",
     "step_or_forget",
+    "wait_of",
 ]

@@ -8,9 +8,8 @@ B2 the secondary's normal benefit, S the secondary payment, K the ceiling on all
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from models.events import ServiceLine
 from models.outcomes import PATIENT_REASON_ORDER, AllowableSource
@@ -25,8 +24,9 @@ NETWORK_METHODS = frozenset({"lesser_of_allowables", "standard", "non_duplicatio
 Denial = Literal["non_covered", "out_of_network"]
 
 
-@dataclass(frozen=True, slots=True)
-class PrimaryLine:
+# The per-line values are named tuples: immutable like a frozen dataclass, and built several
+# times faster (a claim computes these for every line, twice).
+class PrimaryLine(NamedTuple):
     """The primary's side of a line: C, P1, PR1, A1, K1 and the PR adjustments by CARC."""
 
     line_id: str
@@ -44,22 +44,26 @@ class PrimaryLine:
 
     @classmethod
     def of(cls, line: ServiceLine) -> PrimaryLine:
-        patient = line.patient_adjustments()
-        given = line.allowed is not None and not (line.allowed == 0 and line.paid == 0)
-        return cls(
-            line_id=line.line_id,
-            charge=line.charge,
-            primary_paid=line.paid,
-            primary_patient=patient,
-            primary_allowed=line.allowed if given else line.paid + patient,  # type: ignore[operator]
-            primary_reasons=tuple(a.reason for a in line.adjustments if a.group == "PR" and a.amount != 0),
-            deductible=line.patient_adjustments(DEDUCTIBLE),
-            coinsurance_and_copay=line.patient_adjustments(COINSURANCE, COPAY),
-        )
+        # One pass over the adjustments: PR1, its deductible and cost-sharing parts, its CARCs.
+        patient = deductible = cost_sharing = ZERO
+        reasons = []
+        for adjustment in line.adjustments:
+            if adjustment.group == "PR":
+                amount, reason = adjustment.amount, adjustment.reason
+                patient += amount
+                if reason == DEDUCTIBLE:
+                    deductible += amount
+                elif reason in (COINSURANCE, COPAY):
+                    cost_sharing += amount
+                if amount != 0:
+                    reasons.append(reason)
+        allowed, paid = line.allowed, line.paid
+        # An allowed of 0.00 on a line paid 0.00 counts as not given (COB_RULES.md section 2).
+        primary_allowed = allowed if allowed is not None and not (allowed == 0 and paid == 0) else paid + patient
+        return cls(line.line_id, line.charge, paid, patient, primary_allowed, tuple(reasons), deductible, cost_sharing)
 
 
-@dataclass(frozen=True, slots=True)
-class SecondaryAllowable:
+class SecondaryAllowable(NamedTuple):
     """A2 and where it came from, d2, and the secondary's denial of the line if any."""
 
     amount: Decimal
@@ -78,10 +82,18 @@ def secondary_allowable(
     denial: Denial | None = None
     eob_allowed: Decimal | None = None
     if secondary_line is not None:
-        deductible = secondary_line.patient_adjustments(DEDUCTIBLE)
-        if secondary_line.carries(NON_COVERED):
+        non_covered = out_of_network = False
+        for adjustment in secondary_line.adjustments:  # d2 and the denial codes in one pass
+            reason = adjustment.reason
+            if adjustment.group == "PR" and reason == DEDUCTIBLE:
+                deductible += adjustment.amount
+            if reason in NON_COVERED:
+                non_covered = True
+            elif reason in OUT_OF_NETWORK:
+                out_of_network = True
+        if non_covered:
             denial = "non_covered"
-        elif secondary_line.carries(OUT_OF_NETWORK):
+        elif out_of_network:
             denial = "out_of_network"
         allowed = secondary_line.allowed
         if allowed is not None and not (allowed == 0 and secondary_line.paid == 0):
@@ -138,8 +150,7 @@ def collectible_limit(
     return k1
 
 
-@dataclass(frozen=True, slots=True)
-class LineResult:
+class LineResult(NamedTuple):
     """Everything computed for one line, kept so that a number can be explained."""
 
     primary: PrimaryLine
@@ -215,6 +226,9 @@ def patient_reasons(primary: PrimaryLine, allowable: SecondaryAllowable, terms: 
     return ordered_reasons(reasons)
 
 
+_REASON_RANK = {reason: rank for rank, reason in enumerate(PATIENT_REASON_ORDER)}
+
+
 def ordered_reasons(reasons: Iterable[str]) -> tuple[str, ...]:
-    present = set(reasons)
-    return tuple(r for r in PATIENT_REASON_ORDER if r in present)
+    """Each known reason once, in the contract's order."""
+    return tuple(sorted({r for r in reasons if r in _REASON_RANK}, key=_REASON_RANK.__getitem__))

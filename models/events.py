@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import CoreSchema, PydanticCustomError, SchemaValidator, ValidationError
+from pydantic_core import core_schema as cs
 
-from models.types import Code, Days, Flag, Identifier, IsoDate, Money, NonNegativeMoney, Rate, Text, Timestamp
+from models.types import (
+    MAX_CODE_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_TEXT_LENGTH,
+    Code,
+    Days,
+    Flag,
+    Identifier,
+    IsoDate,
+    Money,
+    NonNegativeMoney,
+    Rate,
+    Text,
+    Timestamp,
+    cents_text_schema,
+    parse_timestamp,
+    plain_text_schema,
+    rust_validator,
+)
 
 MAX_LINES_PER_CLAIM = 999  # the X12 835 limit on service lines in one claim payment
 MAX_ADJUSTMENTS_PER_LINE = 99
@@ -29,6 +49,7 @@ COB_METHODS: tuple[str, ...] = CobMethod.__args__  # type: ignore[attr-defined]
 
 # Half a cent: COB_RULES.md's balancing tolerance. Amounts are cents, so this means exact.
 BALANCE_TOLERANCE = Decimal("0.005")
+_ZERO_CENTS = Decimal("0.00")
 
 _INPUT = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
@@ -82,16 +103,22 @@ class ServiceLine(BaseModel):
             *((f"adjustments[{i}].amount", a.amount) for i, a in enumerate(self.adjustments)),
         ]
 
+    # Plain loops rather than generators in these helpers: the core asks them for every line of
+    # every EOB, and a generator costs more than the few adjustments it walks.
     def carries(self, codes: frozenset[str]) -> bool:
         """Whether any adjustment on the line has one of these CARCs, whatever its group."""
-        return any(a.reason in codes for a in self.adjustments)
+        for adjustment in self.adjustments:  # noqa: SIM110 - a loop, not any(): see above
+            if adjustment.reason in codes:
+                return True
+        return False
 
     def patient_adjustments(self, *reasons: str) -> Decimal:
         """Sum of the line's PR adjustments, limited to `reasons` when given."""
-        return sum(
-            (a.amount for a in self.adjustments if a.group == "PR" and (not reasons or a.reason in reasons)),
-            Decimal("0.00"),
-        )
+        total = _ZERO_CENTS
+        for a in self.adjustments:
+            if a.group == "PR" and (not reasons or a.reason in reasons):
+                total += a.amount
+        return total
 
 
 class EobEvent(BaseModel):
@@ -144,10 +171,16 @@ class EobEvent(BaseModel):
 
     def is_duplicate_notice(self) -> bool:
         """A payer's duplicate-claim notice: every line carries CARC 18."""
-        return all(line.carries(DUPLICATE_CLAIM) for line in self.lines)
+        for line in self.lines:  # noqa: SIM110 - asked of every EOB; all() of a generator costs more
+            if not line.carries(DUPLICATE_CLAIM):
+                return False
+        return True
 
     def line(self, line_id: str) -> ServiceLine | None:
-        return next((line for line in self.lines if line.line_id == line_id), None)
+        for line in self.lines:
+            if line.line_id == line_id:
+                return line
+        return None
 
     @property
     def total_paid(self) -> Decimal:
@@ -193,4 +226,98 @@ class FeeScheduleEntry(BaseModel):
 
 def fee_schedule_key(payer_id: str, procedure_code: str, modifiers: tuple[str, ...] | list[str]) -> str:
     """The compacted topic's key: ``payer_id|procedure_code|modifiers`` (sorted, comma-joined)."""
+    if not modifiers:  # most lines: asked for on every line of every claim computed
+        return f"{payer_id}|{procedure_code}|"
     return f"{payer_id}|{procedure_code}|{','.join(sorted(set(modifiers)))}"
+
+
+# ---- EOBs validated inside pydantic-core -------------------------------------------------------
+# The models above, as `decode_eob` tries them first: straight from the JSON text, every field
+# checked in Rust. Each field accepts a subset of what the model accepts (money only as plain
+# non-negative cents text, dates only as YYYY-MM-DD), and the model validators run below in one
+# pass. Anything refused goes through the full validation, which words the error.
+
+_CONFIG = cs.CoreConfig(extra_fields_behavior="ignore")
+
+
+def _required(schema: CoreSchema) -> Any:
+    return cs.model_field(schema)
+
+
+def _optional(schema: CoreSchema, default: object) -> Any:
+    return cs.model_field(cs.with_default_schema(schema, default=default))
+
+
+def _items(item: CoreSchema, max_length: int, min_length: int | None = None) -> CoreSchema:
+    return cs.tuple_schema([item], variadic_item_index=0, min_length=min_length, max_length=max_length)
+
+
+def _line_schema() -> CoreSchema:
+    code, money = plain_text_schema(1, MAX_CODE_LENGTH), cents_text_schema()
+    groups = list(AdjustmentGroup.__args__)  # type: ignore[attr-defined]
+    adjustment = cs.model_fields_schema(
+        {"group": _required(cs.literal_schema(groups)), "reason": _required(code), "amount": _required(money)}
+    )
+    iso_date = cs.str_schema(strict=True, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    fields = {
+        "line_id": _required(plain_text_schema(1, MAX_ID_LENGTH)),
+        "procedure_code": _required(code),
+        "service_date": _required(cs.no_info_after_validator_function(date.fromisoformat, iso_date)),
+        "modifiers": _optional(_items(code, MAX_CODES_PER_LINE), ()),
+        "remarks": _optional(_items(code, MAX_CODES_PER_LINE), ()),
+        "charge": _required(money),
+        "paid": _required(money),
+        "allowed": _optional(cs.nullable_schema(money), None),
+        "adjustments": _optional(
+            _items(cs.model_schema(Adjustment, adjustment, config=_CONFIG), MAX_ADJUSTMENTS_PER_LINE), ()
+        ),
+    }
+    return cs.model_schema(ServiceLine, cs.model_fields_schema(fields), config=_CONFIG)
+
+
+def _eob_schema(role: Role) -> CoreSchema:
+    identifier = plain_text_schema(1, MAX_ID_LENGTH)
+    text = cs.nullable_schema(plain_text_schema(0, MAX_TEXT_LENGTH))
+    secondary_payer = cs.nullable_schema(identifier)
+    fields = {
+        "event_id": _required(identifier),
+        "claim_id": _required(identifier),
+        "payer_id": _required(identifier),
+        "payer_name": _optional(text, None),
+        "payer_claim_number": _optional(text, None),
+        "status": _required(cs.literal_schema(list(EobStatus.__args__))),  # type: ignore[attr-defined]
+        "adjudicated_at": _required(cs.no_info_after_validator_function(parse_timestamp, cs.str_schema(strict=True))),
+        # Required (possibly null) on eob.primary. eob.secondary ignores it whatever it holds: it
+        # is read from a key that no JSON text spells without an escape (escapes never come here).
+        "secondary_payer_id": _required(secondary_payer)
+        if role == "primary"
+        else cs.model_field(cs.with_default_schema(secondary_payer, default=None), validation_alias="\x00"),
+        "lines": _required(_items(_line_schema(), MAX_LINES_PER_CLAIM, min_length=1)),
+    }
+    return cs.model_schema(EobEvent, cs.model_fields_schema(fields), config=_CONFIG)
+
+
+_FAST_EOB: dict[str, SchemaValidator] = {
+    role: rust_validator(_eob_schema(role), EobEvent, ServiceLine, Adjustment) for role in ("primary", "secondary")
+}
+
+
+def fast_eob(role: Role, text: str) -> EobEvent | None:
+    """The EOB in `text` (JSON without backslash escapes) when it is plainly valid, else None:
+    then only the full validation can say whether it is valid, and why not."""
+    try:
+        eob = _FAST_EOB[role].validate_json(text)
+    except ValidationError:
+        return None
+    lines = eob.lines
+    for line in lines:
+        # ServiceLine._balances. Amounts are non-negative cents here, so "within half a cent"
+        # means exactly.
+        unexplained = line.charge - line.paid
+        for adjustment in line.adjustments:
+            unexplained -= adjustment.amount
+        if unexplained:
+            return None
+    if len({line.line_id for line in lines}) != len(lines):
+        return None  # EobEvent._consistent: a line id twice
+    return eob

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import SchemaValidator
 
 from models.events import CobMethod
-from models.types import Money, Timestamp
+from models.types import (
+    Money,
+    Timestamp,
+    computed_money_schema,
+    computed_timestamp_schema,
+    parse_money,
+    parse_timestamp,
+    rust_validator,
+)
 
 AllowableSource = Literal["fee_schedule", "secondary_eob", "assumed_primary"]
 PatientReason = Literal[
@@ -146,3 +155,40 @@ TOPIC_OF: dict[type, str] = {
     PaymentDiscrepancy: "billing.discrepancy",
     DeadLetter: "eob.dead-letter",
 }
+
+
+# ---- Outcomes built from the core's own values ---------------------------------------------------
+# Every outcome is the core's arithmetic and clock, not outside input: its money and its time
+# are checked for their ranges only, inside pydantic-core, instead of one Python call a field
+# (models.types "Validators that stay inside pydantic-core"). Anything refused is validated in
+# full, which returns or raises exactly what it always did.
+
+
+def _trusting(node: Any) -> Any:
+    """A copy of a core schema with its money and time validators replaced by the checks for
+    values the core computed."""
+    if isinstance(node, dict):
+        function = node.get("function")
+        if node.get("type") == "function-plain" and isinstance(function, dict) and function["function"] in _TRUST:
+            return {**_TRUST[function["function"]](), "serialization": node["serialization"]}
+        return {key: _trusting(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_trusting(value) for value in node]
+    return node
+
+
+_TRUST = {parse_money: computed_money_schema, parse_timestamp: computed_timestamp_schema}
+_OUTCOME_CLASSES = (ExpectedSecondaryPayment, ExpectedLine, PatientBillingReady, ReadyLine, PaymentDiscrepancy)
+_TRUSTED: dict[type, SchemaValidator] = {
+    model: rust_validator(_trusting(model.__pydantic_core_schema__), *_OUTCOME_CLASSES)
+    for model in (ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy)
+}
+
+
+def build_outcome(model: type[Outcome], fields: dict[str, Any]) -> Outcome:
+    """`model.model_validate(fields)` for fields the core computed: the same outcome, or the same
+    error."""
+    try:
+        return _TRUSTED[model].validate_python(fields)
+    except ValidationError:
+        return model.model_validate(fields)

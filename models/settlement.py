@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
-from functools import cached_property
+from typing import NamedTuple
 
 from models.cob import (
     LineResult,
@@ -14,57 +13,49 @@ from models.cob import (
     ordered_reasons,
     secondary_allowable,
 )
-from models.events import EobEvent
+from models.events import EobEvent, ServiceLine
 from models.reference import PayerTerms, Reference
 from models.types import ZERO
 
 
-def _total(values: object) -> Decimal:
-    return sum(values, ZERO)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class ClaimComputation:
+class ClaimComputation(NamedTuple):
     """Per-line results for one claim version, with claim totals (sums of rounded lines)."""
 
     terms: PayerTerms | None  # None: the claim has no secondary coverage
     lines: tuple[LineResult, ...]
+    total_charge: Decimal
+    primary_paid: Decimal
+    expected_secondary_paid: Decimal
+    secondary_paid: Decimal
+    patient_responsibility: Decimal
+    write_off: Decimal
+    patient_reasons: tuple[str, ...]
+    allowable_source: str
 
-    @cached_property
-    def total_charge(self) -> Decimal:
-        return _total(r.primary.charge for r in self.lines)
+    @classmethod
+    def of(cls, terms: PayerTerms | None, lines: tuple[LineResult, ...]) -> ClaimComputation:
+        """The totals, all in one pass over the lines (each is read by some outcome)."""
+        charge = primary_paid = expected = secondary_paid = patient = write_off = ZERO
+        reasons: list[str] = []
+        sources = set()
+        for r in lines:
+            charge += r.primary.charge
+            primary_paid += r.primary.primary_paid
+            expected += r.expected_paid
+            secondary_paid += r.secondary_paid
+            patient += r.patient
+            write_off += r.write_off
+            reasons += r.patient_reasons
+            sources.add(r.allowable.source)
+        # The least certain source of any line speaks for the claim.
+        source = next((s for s in ("assumed_primary", "secondary_eob") if s in sources), "fee_schedule")
+        totals = (charge, primary_paid, expected, secondary_paid, patient, write_off)
+        return cls(terms, lines, *totals, ordered_reasons(reasons), source)
 
-    @cached_property
-    def primary_paid(self) -> Decimal:
-        return _total(r.primary.primary_paid for r in self.lines)
 
-    @cached_property
-    def expected_secondary_paid(self) -> Decimal:
-        return _total(r.expected_paid for r in self.lines)
-
-    @cached_property
-    def secondary_paid(self) -> Decimal:
-        return _total(r.secondary_paid for r in self.lines)
-
-    @cached_property
-    def patient_responsibility(self) -> Decimal:
-        return _total(r.patient for r in self.lines)
-
-    @cached_property
-    def write_off(self) -> Decimal:
-        return _total(r.write_off for r in self.lines)
-
-    @cached_property
-    def patient_reasons(self) -> tuple[str, ...]:
-        return ordered_reasons(reason for r in self.lines for reason in r.patient_reasons)
-
-    @cached_property
-    def allowable_source(self) -> str:
-        sources = {r.allowable.source for r in self.lines}
-        for source in ("assumed_primary", "secondary_eob"):
-            if source in sources:
-                return source
-        return "fee_schedule"
+def _lines_by_id(eob: EobEvent | None) -> dict[str, ServiceLine]:
+    # Line ids are unique within an EOB (validation); the first wins anyway, as EobEvent.line.
+    return {line.line_id: line for line in reversed(eob.lines)} if eob is not None else {}
 
 
 def compute_claim(
@@ -83,20 +74,18 @@ def compute_claim(
     """
     if secondary_payer_id is None:
         lines = tuple(compute_line_without_secondary(PrimaryLine.of(line)) for line in primary.lines)
-        return ClaimComputation(None, lines)
+        return ClaimComputation.of(None, lines)
     terms = ref.terms(secondary_payer_id)
-    own = secondary if secondary is not None and secondary.payer_id == secondary_payer_id else None
+    paid_lines = _lines_by_id(secondary)
+    own_lines = paid_lines if secondary is not None and secondary.payer_id == secondary_payer_id else {}
     results = []
     for line in primary.lines:
         first = PrimaryLine.of(line)
-        allowable = secondary_allowable(
-            first,
-            ref.allowable(secondary_payer_id, line.procedure_code, line.modifiers),
-            own.line(line.line_id) if own is not None else None,
-        )
+        fee = ref.allowable(secondary_payer_id, line.procedure_code, line.modifiers)
+        allowable = secondary_allowable(first, fee, own_lines.get(line.line_id))
         actual: Decimal | None = None
         if use_actual:
-            paid_line = secondary.line(line.line_id) if secondary is not None else None
+            paid_line = paid_lines.get(line.line_id)
             actual = paid_line.paid if paid_line is not None else ZERO
         results.append(compute_line(first, allowable, terms, actual))
-    return ClaimComputation(terms, tuple(results))
+    return ClaimComputation.of(terms, tuple(results))

@@ -3,7 +3,9 @@
 - Every claims-table changelog write takes 0.3 s to reach aiokafka (a busy producer, as under
   load), so table writes wait in Faust's producer buffer when a commit comes.
 - The process SIGKILLs itself right after its first commit of claim-event offsets, printing how
-  many table writes were still in the buffer at that moment.
+  many table writes were still in the buffer at that moment; or, with
+  COBSTREAM_FAULT_MODE=before-any-commit, half a second after its 20th table write, before any
+  commit: its RocksDB state then holds writes the changelog never got.
 
 With COBSTREAM_FAULT_STOCK_FAUST=1 the worker runs on Faust's own transport, without
 streams/kafka_internals.py's safeguards (to show what they prevent).
@@ -51,9 +53,25 @@ def die_after_first_claim_event_commit() -> None:
     ThreadDelegateConsumer._commit = commit_then_die  # type: ignore[method-assign]
 
 
+def die_before_any_commit(writes: int = 20) -> None:
+    put = ProducerBuffer.put
+
+    def put_then_die(self: ProducerBuffer, fut: Any) -> None:
+        put(self, fut)
+        self.fault_writes = getattr(self, "fault_writes", 0) + 1
+        if self.fault_writes == writes:
+            print(f"FAULT: {writes} table writes in RocksDB, none in the changelog yet; SIGKILL", flush=True)
+            asyncio.get_running_loop().call_later(0.5, os.kill, os.getpid(), signal.SIGKILL)
+
+    ProducerBuffer.put = put_then_die  # type: ignore[method-assign]
+
+
 def main() -> int:
     slow_changelog_sends()
-    die_after_first_claim_event_commit()
+    if os.environ.get("COBSTREAM_FAULT_MODE") == "before-any-commit":
+        die_before_any_commit()
+    else:
+        die_after_first_claim_event_commit()
     if os.environ.get("COBSTREAM_FAULT_STOCK_FAUST") == "1":
         kafka_internals.install = lambda app, verified_topics: None  # type: ignore[assignment]
     from cobstream.cli import main as cobstream

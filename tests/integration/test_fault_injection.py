@@ -57,3 +57,28 @@ def test_with_the_safeguards_a_commit_waits_for_the_table_and_nothing_is_lost(de
     audited = deployment.audit()
     assert audited.returncode == 0, audited.problems()[:5]
     print(f"\nsafeguarded: {len(expected)} outcomes, none lost, {sum(repeats.values())} identical repeats")
+
+
+def test_a_worker_restarted_on_its_own_state_writes_again_what_the_changelog_lacks(deployment: Deployment) -> None:
+    """Killed before its first commit, a worker leaves table writes in its RocksDB state that
+    never reached the changelog. Restarted on that state it reads the claim events again and
+    finds them applied; unless it writes those records again, it commits over them and the
+    next owner of the partition, recovering from the changelog, never sees those claims."""
+    reference, primaries, secondaries = phases(CLAIMS)
+    expected_primaries = expected_outcomes(reference + primaries)
+    expected = expected_outcomes(reference + primaries + secondaries)
+    deployment.produce(reference + primaries)
+    deployment.env_extra["COBSTREAM_FAULT_MODE"] = "before-any-commit"
+    faulty = deployment.start_worker("own-state", command=FAULTY_WORKER)
+    wait_for(lambda: faulty.process.poll() is not None, 120, "the faulty worker to die before its first commit")
+    assert "FAULT: 20 table writes in RocksDB" in faulty.text(), faulty.text()[-3000:]
+    del deployment.env_extra["COBSTREAM_FAULT_MODE"]
+    restarted = deployment.start_worker("own-state")  # the same state folder
+    deployment.outputs(len(expected_primaries), timeout=90, settle=2)
+    restarted.stop()  # a clean stop: it commits everything it did
+    deployment.start_worker("fresh")  # an empty state folder: the table comes from the changelog
+    deployment.produce(secondaries)
+    repeats = assert_exactly_the_replay(deployment.outputs(len(expected), timeout=90, settle=5), expected)
+    audited = deployment.audit()
+    assert audited.returncode == 0, audited.problems()[:5]
+    print(f"\nrestarted on its own state: {len(expected)} outcomes, none lost, {sum(repeats.values())} repeats")

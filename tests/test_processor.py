@@ -1,0 +1,301 @@
+"""The claim processor (models/processor.py) with a dict store, replay's engine over it, and the
+worker's shell (streams/claim_store.py) over a fake claims table: no broker, no Faust app."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from builders import eob, profile, secondary_line
+
+from cobstream.engine import DEFAULT_RETENTION, Engine
+from models.claim import ClaimState, EobReceived
+from models.decode import decode
+from models.events import PayerProfile
+from models.processor import ClaimProcessor, DictStore, Published
+from models.reference import Reference
+from streams.claim_store import TableStore
+from streams.codec import ClaimEvent, ClaimRecord, OutboxEntry, encode
+
+PRIMARY_AT = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+SECONDARY_AT = datetime(2026, 3, 24, 15, 0, tzinfo=UTC)
+RETENTION = timedelta(days=180)
+WAIT = timedelta(days=30)  # a payer's secondary_wait_days without a profile
+
+
+def received(value: dict, topic: str) -> EobReceived:
+    decoded = decode(topic, value["claim_id"], json.dumps(value))
+    assert isinstance(decoded, EobReceived), decoded
+    return decoded
+
+
+def primary(event_id: str = "P1", claim_id: str = "CLM-1") -> EobReceived:
+    return received(eob(event_id, claim_id=claim_id), "eob.primary")
+
+
+def secondary(event_id: str = "S1", claim_id: str = "CLM-1") -> EobReceived:
+    value = eob(
+        event_id,
+        claim_id=claim_id,
+        payer_id="AETNA",
+        at=SECONDARY_AT.isoformat(),
+        secondary_payer_id=None,
+        lines=[secondary_line()],
+    )
+    return received(value, "eob.secondary")
+
+
+class RecordingStore(DictStore):
+    """A dict store that remembers every write and delete."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[str, int, list[str]]] = []
+        self.deletes: list[str] = []
+
+    def put(self, state: ClaimState, published=()) -> None:  # type: ignore[no-untyped-def]
+        self.writes.append((state.claim_id, state.revision, [p.topic for p in published]))
+        super().put(state, published)
+
+    def delete(self, claim_id: str) -> None:
+        self.deletes.append(claim_id)
+        super().delete(claim_id)
+
+
+@pytest.fixture
+def profiles() -> dict[str, PayerProfile]:
+    return {}
+
+
+@pytest.fixture
+def processor(profiles: dict[str, PayerProfile]) -> ClaimProcessor:
+    return ClaimProcessor(RecordingStore(), Reference(profiles, {}), RETENTION)
+
+
+def topics(published: list[Published]) -> list[str]:
+    return [p.topic for p in published]
+
+
+def reconciled(processor: ClaimProcessor) -> None:
+    processor.on_eob(primary(), PRIMARY_AT)
+    processor.on_eob(secondary(), SECONDARY_AT)
+
+
+# ---- the processor with a dict store ----------------------------------------------------------
+
+
+def test_an_eob_then_its_secondary_publishes_the_estimate_then_billing_ready(processor: ClaimProcessor) -> None:
+    first = processor.on_eob(primary(), PRIMARY_AT)
+    assert (topics(first.published), first.moves_clock) == (["secondary.expected"], True)
+    second = processor.on_eob(secondary(), SECONDARY_AT)
+    assert topics(second.published) == ["billing.ready"]
+    ready = second.published[0]
+    assert (ready.key, ready.value.claim_id, ready.value.revision, ready.value.status) == ("CLM-1", "CLM-1", 2, "ready")
+    stored = processor.store.get("CLM-1")
+    assert stored is not None
+    assert stored.standing_ready == ready.value
+    assert processor.store.writes == [("CLM-1", 1, ["secondary.expected"]), ("CLM-1", 2, ["billing.ready"])]
+
+
+def test_a_duplicate_eob_changes_nothing_and_is_not_stored(processor: ClaimProcessor) -> None:
+    reconciled(processor)
+    writes = list(processor.store.writes)
+    again = processor.on_eob(primary(), SECONDARY_AT + timedelta(days=1))
+    assert (again.published, again.moves_clock) == ([], False)
+    assert processor.store.writes == writes
+
+
+def test_a_tick_fires_the_secondary_overdue_timeout_once_when_it_is_due(processor: ClaimProcessor) -> None:
+    processor.on_eob(primary(), PRIMARY_AT)
+    assert processor.due(PRIMARY_AT + WAIT - timedelta(seconds=1)) == []
+    assert processor.due(PRIMARY_AT + WAIT) == ["CLM-1"]
+    fired = processor.on_tick("CLM-1", PRIMARY_AT + WAIT)
+    assert topics(fired) == ["billing.discrepancy"]
+    assert (fired[0].value.kind, fired[0].value.revision) == ("secondary_overdue", 2)
+    assert processor.fire_due(PRIMARY_AT + 2 * WAIT) == []  # fired once: nothing is armed any more
+
+
+def test_fire_due_ticks_claims_in_deadline_order(processor: ClaimProcessor) -> None:
+    processor.on_eob(primary("P2", claim_id="CLM-2"), PRIMARY_AT)
+    processor.on_eob(received(eob("P1", claim_id="CLM-1", at="2026-03-11T15:00:00Z"), "eob.primary"), PRIMARY_AT)
+    fired = processor.fire_due(PRIMARY_AT + 2 * WAIT)
+    assert [(p.key, p.value.kind) for p in fired] == [("CLM-2", "secondary_overdue"), ("CLM-1", "secondary_overdue")]
+
+
+def test_a_reconciled_claim_is_forgotten_when_its_retention_ends(processor: ClaimProcessor) -> None:
+    reconciled(processor)
+    assert processor.fire_due(SECONDARY_AT + RETENTION - timedelta(seconds=1)) == []
+    assert processor.store.get("CLM-1") is not None
+    assert processor.fire_due(SECONDARY_AT + RETENTION) == []
+    assert processor.store.get("CLM-1") is None
+    assert processor.store.deletes == ["CLM-1"]
+    # Forgotten: the same EOB is new to it and starts the claim again at revision 1.
+    again = processor.on_eob(primary(), SECONDARY_AT + RETENTION)
+    assert [(p.topic, p.value.revision) for p in again.published] == [("secondary.expected", 1)]
+
+
+def test_retention_waits_for_a_pending_timeout(processor: ClaimProcessor) -> None:
+    short = ClaimProcessor(RecordingStore(), processor.reference, timedelta(days=1))
+    short.on_eob(primary(), PRIMARY_AT)
+    assert short.fire_due(PRIMARY_AT + timedelta(days=2)) == []
+    assert short.store.get("CLM-1") is not None  # the overdue timeout is still to fire
+    assert topics(short.fire_due(PRIMARY_AT + WAIT)) == ["billing.discrepancy"]
+    assert short.store.get("CLM-1") is not None  # it published: kept until the next look
+    assert short.fire_due(PRIMARY_AT + WAIT + timedelta(seconds=1)) == []
+    assert short.store.get("CLM-1") is None
+
+
+def test_a_tick_for_a_forgotten_or_unknown_claim_does_nothing(processor: ClaimProcessor) -> None:
+    assert processor.on_tick("CLM-NEVER", PRIMARY_AT) == []
+    reconciled(processor)
+    processor.fire_due(SECONDARY_AT + RETENTION)
+    assert processor.on_tick("CLM-1", SECONDARY_AT + 2 * RETENTION) == []
+    assert processor.store.claims == {}
+    assert processor.store.deletes == ["CLM-1"]
+
+
+def test_a_tick_that_finds_nothing_due_keeps_the_timeout_armed(
+    processor: ClaimProcessor, profiles: dict[str, PayerProfile]
+) -> None:
+    processor.on_eob(primary(), PRIMARY_AT)
+    assert processor.due(PRIMARY_AT + WAIT) == ["CLM-1"]
+    # The payer's wait grows between the index naming the claim and the claim's tick.
+    profiles["AETNA"] = PayerProfile.model_validate(profile("AETNA", secondary_wait_days=60))
+    assert processor.on_tick("CLM-1", PRIMARY_AT + WAIT) == []
+    assert processor.due(PRIMARY_AT + 2 * WAIT) == ["CLM-1"]
+
+
+def test_reindex_rebuilds_the_deadlines_from_the_store(processor: ClaimProcessor) -> None:
+    for n in range(1, 1202):
+        processor.on_eob(primary(f"P{n}", claim_id=f"CLM-{n}"), PRIMARY_AT)
+    restarted = ClaimProcessor(processor.store, processor.reference, RETENTION)  # a new owner
+    assert restarted.due(PRIMARY_AT + WAIT) == []
+    assert list(restarted.reindex()) == [500, 1000]  # a chance for others every 500 claims
+    assert len(restarted.due(PRIMARY_AT + WAIT)) == 1201
+
+
+def test_apply_routes_an_eob_and_a_tick(processor: ClaimProcessor) -> None:
+    assert topics(processor.apply("CLM-1", primary(), PRIMARY_AT)) == ["secondary.expected"]
+    tick = ClaimEvent(kind="tick", claim_id="CLM-1", at=PRIMARY_AT + WAIT)
+    assert topics(processor.apply("CLM-1", tick.for_the_core(), tick.at)) == ["billing.discrepancy"]
+
+
+# ---- replay's engine --------------------------------------------------------------------------
+
+
+def test_replay_forgets_a_claim_after_the_workers_default_retention() -> None:
+    assert timedelta(days=180) == DEFAULT_RETENTION
+    engine = Engine()
+    for topic, value in [("eob.primary", eob("P1")), ("eob.secondary", secondary_value())]:
+        engine.receive(topic, value["claim_id"], json.dumps(value))
+    assert engine.advance(SECONDARY_AT + DEFAULT_RETENTION - timedelta(seconds=1)) == []
+    assert "CLM-1" in engine.claims
+    assert engine.advance(SECONDARY_AT + DEFAULT_RETENTION) == []
+    assert engine.claims == {}
+
+
+def secondary_value() -> dict:
+    return eob("S1", payer_id="AETNA", at=SECONDARY_AT.isoformat(), secondary_payer_id=None, lines=[secondary_line()])
+
+
+# ---- the worker's shell over a fake claims table ----------------------------------------------
+
+
+class FakeTable:
+    """The claims table as `streams.app.ClaimTable` behaves, in a dict of records."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, ClaimRecord] = {}
+        self.puts = 0
+
+    def get(self, claim_id: str) -> ClaimRecord | None:
+        return self.records.get(claim_id)
+
+    def put(self, record: ClaimRecord) -> None:
+        self.puts += 1
+        self.records[record.state.claim_id] = record
+
+    def delete(self, claim_id: str) -> None:
+        del self.records[claim_id]
+
+    def states(self):  # type: ignore[no-untyped-def]
+        return (record.state for record in list(self.records.values()))
+
+
+class Worker:
+    """TableStore and processor wired as agents/claims.py wires them, with a settable commit."""
+
+    def __init__(self, retention: timedelta = RETENTION) -> None:
+        self.table = FakeTable()
+        self.committed = -1
+        self.store = TableStore(self.table, lambda partition: self.committed)
+        self.processor = ClaimProcessor(self.store, Reference({}, {}), retention)
+
+    def eob(self, event: EobReceived, offset: int, at: datetime) -> tuple[tuple[str, str], ...]:
+        claim_event = ClaimEvent(kind="eob", claim_id=event.eob.claim_id, at=at, role=event.role, eob=event.eob)
+        return self.store.apply_once(self.processor, claim_event, 0, offset)
+
+    def tick(self, claim_id: str, offset: int, at: datetime) -> tuple[tuple[str, str], ...]:
+        return self.store.apply_once(self.processor, ClaimEvent(kind="tick", claim_id=claim_id, at=at), 0, offset)
+
+
+def test_the_worker_publishes_what_replay_publishes_and_keeps_it_in_the_outbox() -> None:
+    worker = Worker()
+    events = worker.eob(primary(), 0, PRIMARY_AT)
+    replayed = ClaimProcessor(DictStore(), Reference({}, {}), RETENTION).on_eob(primary(), PRIMARY_AT).published
+    assert events == tuple((p.topic, encode(p.value).decode()) for p in replayed)
+    assert [topic for topic, _ in events] == ["secondary.expected"]
+    record = worker.table.get("CLM-1")
+    assert record is not None
+    assert (record.applied_offset, record.outbox) == (0, (OutboxEntry(offset=0, events=events),))
+
+
+def test_a_redelivered_claim_event_publishes_exactly_the_same_without_deciding_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker = Worker()
+    first = worker.eob(primary(), 3, PRIMARY_AT)
+    decided: list[str] = []
+    monkeypatch.setattr(worker.processor, "apply", lambda claim_id, *_: decided.append(claim_id) or [])
+    puts, record = worker.table.puts, worker.table.records["CLM-1"]
+    assert worker.eob(primary(), 3, PRIMARY_AT + timedelta(hours=1)) == first
+    assert worker.eob(primary(), 2, PRIMARY_AT) == ()  # an older offset: it published nothing
+    assert decided == []
+    # Each redelivery writes the same record again, so that the changelog has what the local
+    # state has (docs/RELIABILITY.md, hazard 4).
+    assert worker.table.puts == puts + 2
+    assert worker.table.records["CLM-1"] == record
+    worker.eob(primary(), 4, PRIMARY_AT)  # a new offset is decided
+    assert decided == ["CLM-1"]
+
+
+def test_an_upstream_duplicate_at_a_new_offset_publishes_nothing_and_writes_nothing() -> None:
+    worker = Worker()
+    worker.eob(primary(), 0, PRIMARY_AT)
+    puts = worker.table.puts
+    assert worker.eob(primary(), 1, PRIMARY_AT) == ()
+    assert worker.table.puts == puts
+    assert worker.table.records["CLM-1"].applied_offset == 0
+
+
+def test_the_outbox_is_pruned_below_the_committed_offset() -> None:
+    worker = Worker()
+    worker.eob(primary(), 0, PRIMARY_AT)
+    worker.committed = 1
+    worker.eob(secondary(), 1, SECONDARY_AT)
+    assert [entry.offset for entry in worker.table.records["CLM-1"].outbox] == [1]
+    worker.committed = 2
+    worker.tick("CLM-1", 2, SECONDARY_AT + timedelta(days=1))  # nothing due: nothing written
+    assert [entry.offset for entry in worker.table.records["CLM-1"].outbox] == [1]
+
+
+def test_the_worker_forgets_a_claim_on_the_tick_after_its_retention() -> None:
+    worker = Worker()
+    worker.eob(primary(), 0, PRIMARY_AT)
+    worker.eob(secondary(), 1, SECONDARY_AT)
+    assert worker.processor.due(SECONDARY_AT + RETENTION) == ["CLM-1"]
+    assert worker.tick("CLM-1", 2, SECONDARY_AT + RETENTION) == ()
+    assert worker.table.records == {}
+    assert worker.tick("CLM-1", 3, SECONDARY_AT + RETENTION) == ()  # a second tick: nothing to do
+    assert worker.table.records == {}
