@@ -12,24 +12,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from remittance_support import converted, labels, reconciled
 
-from cobstream.engine import Emitted, Engine
+from cobstream.engine import Emitted
 from cobstream.remittance_speed import measure_fhir
-from cobstream.replay import replay_lines
 from models.remittance import ConversionRejected, ConvertedEob, Item, convert_fhir
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "fhir"
 EXAMPLE = ROOT / "examples" / "eob-fhir-bundle.json"
 CLI = [sys.executable, "-m", "cobstream.cli"]
-
-
-def converted(items: list[Item]) -> list[ConvertedEob]:
-    return [i for i in items if isinstance(i, ConvertedEob)]
 
 
 def rejected(items: list[Item]) -> list[ConversionRejected]:
@@ -75,16 +70,7 @@ def one(resource: dict[str, Any]) -> Item:
 
 
 def reconcile(*data: bytes) -> list[Emitted]:
-    lines = [orjson.dumps(e.replay_line()) for d in data for e in converted(convert_fhir(d))]
-    return list(replay_lines(lines, Engine()))
-
-
-def labels(emitted: list[Emitted]) -> list[str]:
-    out = []
-    for e in emitted:
-        detail = getattr(e.value, "kind", None) or getattr(e.value, "status", None)
-        out.append(f"{e.topic}:{detail}" if detail else e.topic)
-    return out
+    return reconciled(convert_fhir, data)
 
 
 # --- every mapped element -------------------------------------------------------------------

@@ -17,10 +17,10 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from remittance_support import converted, labels, reconciled
 
-from cobstream.engine import Emitted, Engine
+from cobstream.engine import Emitted
 from cobstream.remittance_speed import generate_835, measure_x12
-from cobstream.replay import replay_lines
 from models.remittance import (
     ConversionRejected,
     ConvertedEob,
@@ -40,10 +40,6 @@ CLI = [sys.executable, "-m", "cobstream.cli"]
 
 def read(name: str) -> str:
     return (DATA / name).read_text()
-
-
-def converted(items: list[Item]) -> list[ConvertedEob]:
-    return [i for i in items if isinstance(i, ConvertedEob)]
 
 
 def rejected(items: list[Item]) -> list[ConversionRejected]:
@@ -101,17 +97,7 @@ def claim(claim_id: str, status: str = "1", *extra: str, charge: str = "150", pa
 
 
 def reconcile(*texts: str) -> list[Emitted]:
-    """Convert each remittance and run the events through the replay engine, in order."""
-    lines = [orjson.dumps(e.replay_line()) for text in texts for e in converted(convert_x12(text))]
-    return list(replay_lines(lines, Engine()))
-
-
-def labels(emitted: list[Emitted]) -> list[str]:
-    out = []
-    for e in emitted:
-        detail = getattr(e.value, "kind", None) or getattr(e.value, "status", None)
-        out.append(f"{e.topic}:{detail}" if detail else e.topic)
-    return out
+    return reconciled(convert_x12, texts)
 
 
 # --- every mapped element -------------------------------------------------------------------
