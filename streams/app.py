@@ -71,6 +71,10 @@ def create_app(settings: Settings) -> faust.App:
         producer_max_request_size=names.MAX_WRITTEN_BYTES,
         # Batch what one burst of claim events writes (changelog, outcomes) into fewer requests.
         producer_linger=0.005,
+        # How far the consumer reads ahead: throughput against memory (docs/PERFORMANCE.md).
+        consumer_max_fetch_size=settings.consumer_max_fetch_bytes,
+        broker_max_poll_records=settings.max_poll_records or None,
+        stream_buffer_maxsize=settings.stream_buffer_maxsize,
     )
     # Commits only what is durable and was processed (streams/kafka_internals.py): the claim
     # events and the EOBs are read in unbroken offset order. Not under exactly_once, where

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PREFIX = "COBSTREAM_"
+MIB = 1024 * 1024
 
 
 class SettingsError(ValueError):
@@ -107,6 +108,11 @@ class Settings:
     web_port: int = 6066
     session_timeout: float = 30.0
     log_level: str = "info"
+    # How much the Faust consumer reads ahead (Faust's defaults; docs/PERFORMANCE.md): bytes per
+    # partition per fetch, records per poll (0: no limit), unprocessed messages per stream.
+    consumer_max_fetch_bytes: int = MIB
+    max_poll_records: int = 0
+    stream_buffer_maxsize: int = 4096
     security: Security = field(default_factory=Security)
 
     @classmethod
@@ -132,6 +138,9 @@ class Settings:
             web_port=_int("WEB_PORT", 6066),
             session_timeout=_float("SESSION_TIMEOUT", 30.0),
             log_level=_env("LOG_LEVEL", "info"),
+            consumer_max_fetch_bytes=_int("CONSUMER_MAX_FETCH_BYTES", cls.consumer_max_fetch_bytes, minimum=1024),
+            max_poll_records=_int("MAX_POLL_RECORDS", cls.max_poll_records, minimum=0),
+            stream_buffer_maxsize=_int("STREAM_BUFFER_MAXSIZE", cls.stream_buffer_maxsize),
             security=Security.from_env(),
         )
 

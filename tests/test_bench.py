@@ -7,7 +7,9 @@ import argparse
 import pytest
 
 from cobstream.bench import SECTIONS, Sizes, _sections, figures, percentile, sizes_from, summarize_stacks, table
+from cobstream.bench.report import consumer_settings
 from cobstream.cli import build_parser
+from streams.settings import Settings, SettingsError
 
 
 def test_nearest_rank_percentiles() -> None:
@@ -93,4 +95,85 @@ def test_profile_summary_shares() -> None:
 
 
 def test_every_phase_is_listed() -> None:
-    assert set(SECTIONS) == {"core", "convert", "baseline", "pipeline", "latency", "scaleout", "state"}
+    assert set(SECTIONS) == {
+        "core",
+        "convert",
+        "baseline",
+        "faust",
+        "faust_table",
+        "pipeline",
+        "latency",
+        "scaleout",
+        "state",
+    }
+    # The passthroughs run before the pipeline, whose ratios to them are computed as it ends.
+    assert SECTIONS.index("faust") < SECTIONS.index("faust_table") < SECTIONS.index("pipeline")
+
+
+def test_faust_passthroughs_are_reported_beside_the_baseline() -> None:
+    results = {
+        "baseline": {"messages_per_s": 30_000.0},
+        "faust": {"messages_per_s": 6_000.0, "messages_per_app_cpu_s": 6_500.0},
+        "faust_table": {"messages_per_s": 4_000.0, "app_peak_rss_mib": 90.0},
+        "pipeline": {
+            "events_per_s": 800.0,
+            "ratio_to_baseline": 800 / 30_000,
+            "ratio_to_faust": 800 / 6_000,
+            "ratio_to_faust_table": 0.2,
+            "peak_rss_mib": 180.0,
+        },
+    }
+    rows = {row["id"]: row for row in figures(results)}
+    assert rows["pipeline.ratio_to_faust_table"]["value"] == 0.2
+    assert rows["pipeline.ratio_to_faust_table"]["label"] == "pipeline / Faust table-passthrough"
+    assert rows["pipeline.ratio_to_baseline"]["label"] == "pipeline / aiokafka passthrough (baseline)"
+    assert rows["faust.messages_per_s"]["unit"] == "msg/s"
+    assert rows["faust_table.messages_per_s"]["met"] is None
+    ids = list(rows)
+    assert ids.index("baseline.messages_per_s") < ids.index("faust.messages_per_s") < ids.index("pipeline.events_per_s")
+    report = {
+        "started_at": "2026-01-01T00:00:00Z",
+        "git": {"commit": "abc", "dirty": False},
+        "machine": {"nproc": 2, "python": "3.11"},
+        "sizes": {"claims": 1, "state_claims": 1, "seconds_latency": 1, "partitions": 3, "scaleout_workers": 2},
+        "consumer": consumer_settings(Settings(consumer_max_fetch_bytes=8 * 1024**2, stream_buffer_maxsize=32_768)),
+        "figures": list(rows.values()),
+        "errors": {},
+        "results": results,
+    }
+    text = table(report)
+    assert "consumer: max fetch 8 MiB a partition, max poll records no limit, stream buffer 32,768" in text
+    assert "pipeline / Faust table-passthrough" in text
+
+
+def test_read_ahead_settings_come_from_the_environment_into_the_faust_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CONSUMER_MAX_FETCH_BYTES", "MAX_POLL_RECORDS", "STREAM_BUFFER_MAXSIZE"):
+        monkeypatch.delenv(f"COBSTREAM_{name}", raising=False)
+    defaults = Settings.from_env()
+    assert (defaults.consumer_max_fetch_bytes, defaults.max_poll_records, defaults.stream_buffer_maxsize) == (
+        Settings.consumer_max_fetch_bytes,
+        Settings.max_poll_records,
+        Settings.stream_buffer_maxsize,
+    )
+    monkeypatch.setenv("COBSTREAM_CONSUMER_MAX_FETCH_BYTES", str(8 * 1024**2))
+    monkeypatch.setenv("COBSTREAM_MAX_POLL_RECORDS", "5000")
+    monkeypatch.setenv("COBSTREAM_STREAM_BUFFER_MAXSIZE", "32768")
+    settings = Settings.from_env()
+    assert (settings.consumer_max_fetch_bytes, settings.max_poll_records, settings.stream_buffer_maxsize) == (
+        8 * 1024**2,
+        5000,
+        32_768,
+    )
+    from streams.app import create_app
+
+    conf = create_app(settings).conf
+    assert conf.consumer_max_fetch_size == 8 * 1024**2
+    assert conf.broker_max_poll_records == 5000
+    assert conf.stream_buffer_maxsize == 32_768
+    monkeypatch.setenv("COBSTREAM_MAX_POLL_RECORDS", "0")  # no limit
+    assert create_app(Settings.from_env()).conf.broker_max_poll_records is None
+    for name, bad in (("CONSUMER_MAX_FETCH_BYTES", "100"), ("STREAM_BUFFER_MAXSIZE", "0"), ("MAX_POLL_RECORDS", "x")):
+        monkeypatch.setenv(f"COBSTREAM_{name}", bad)
+        with pytest.raises(SettingsError, match=f"COBSTREAM_{name}"):
+            Settings.from_env()
+        monkeypatch.delenv(f"COBSTREAM_{name}")

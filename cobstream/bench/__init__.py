@@ -7,8 +7,11 @@ with other runs or with the integration tests sharing the broker:
   the generated messages, no broker: claims/s and EOB events/s;
 - baseline: a bare aiokafka consume-then-produce passthrough of the same EOB messages (same
   partition counts): messages/s, the ceiling for Python on this machine;
+- faust, faust_table: a minimal Faust app built with the worker's own settings
+  (`cobstream.bench.faust_app`) passing the pipeline's backlog through, the second also
+  writing each message to a table like the worker's: messages/s, Faust's own ceiling;
 - pipeline: one `cobstream worker` draining the same messages, pre-loaded as a backlog:
-  EOB events/s and its ratio to the baseline;
+  EOB events/s and its ratios to the baseline and to the two Faust passthroughs;
 - latency: secondary EOB produced -> its billing.ready consumed, at a fixed offered load of
   half the pipeline's rate (p50, p95, p99);
 - scaleout: the same backlog drained by two workers (or `--workers-scaleout N`);

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cobstream.bench.options import SECTIONS, BenchError, sizes_from
 from cobstream.bench.phases import Bench
-from cobstream.bench.report import default_json_path, figures, git_commit, machine, table
+from cobstream.bench.report import consumer_settings, default_json_path, figures, git_commit, machine, table
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -55,6 +55,7 @@ def run_bench(args: argparse.Namespace) -> int:
         "brokers": bench.base_settings.brokers,
         "store": bench.base_settings.store,
         "processing_guarantee": bench.base_settings.processing_guarantee,
+        "consumer": consumer_settings(bench.base_settings),
         "smoke": bool(args.smoke),
         "note": args.note,
         "sections": sections,

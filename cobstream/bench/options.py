@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (this file is cobstream/bench/options.py)
-SECTIONS = ("core", "convert", "baseline", "pipeline", "latency", "scaleout", "state")
+SECTIONS = ("core", "convert", "baseline", "faust", "faust_table", "pipeline", "latency", "scaleout", "state")
 IN_PROCESS = ("core", "convert")  # phases that need no broker
+FAUST_PHASES = {"faust": "passthrough", "faust_table": "table"}  # phase: cobstream.bench.faust_app's mode
 MILLION = 1_000_000
 MIB = 1024 * 1024
 
@@ -41,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--claims",
         type=int,
-        help="claims of generated traffic for core, baseline, pipeline, scaleout (default 10000; --smoke 200)",
+        help="claims of generated traffic for core, baseline, faust, faust_table, pipeline, scaleout "
+        "(default 10000; --smoke 200)",
     )
     parser.add_argument(
         "--state-claims",

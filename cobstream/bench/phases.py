@@ -1,4 +1,5 @@
-"""The bench itself: one method per phase (core, baseline, pipeline, latency, scaleout, state)."""
+"""The bench itself: one method per phase (core, baseline, faust, faust_table, pipeline, latency,
+scaleout, state)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ import orjson
 
 from cobstream.bench.kafka import Offsets, broker_answers, consumer, edge_time, produce
 from cobstream.bench.latency import LatencyProbe
-from cobstream.bench.options import IN_PROCESS, MIB, MILLION, BenchError, Sizes
+from cobstream.bench.options import FAUST_PHASES, IN_PROCESS, MIB, MILLION, BenchError, Sizes
 from cobstream.bench.profiling import Profiler
 from cobstream.bench.workers import (
     DONE_READING,
+    FAUST_APP,
     READY,
     REBUILT,
     RECOVERED,
@@ -58,7 +60,7 @@ class Bench:
                 raise BenchError(
                     f"no broker at {self.base_settings.brokers} ({problem}); start one: scripts/kafka start"
                 )
-        needs_traffic = any(s in self.sections for s in ("core", "baseline", "pipeline", "scaleout"))
+        needs_traffic = any(s in self.sections for s in ("core", "baseline", *FAUST_PHASES, "pipeline", "scaleout"))
         workload = None
         if needs_traffic:
             self.say(f"generating {self.sizes.claims:,} claims of traffic")
@@ -71,6 +73,8 @@ class Bench:
             self.results["convert"] = self.conversion_figures()
         try:
             await self.phase("baseline", lambda: self.baseline(workload))
+            for name in FAUST_PHASES:
+                await self.phase(name, lambda name=name: self.faust_passthrough(workload, name))
             pipeline_deployment = await self.phase("pipeline", lambda: self.pipeline(workload))
             await self.phase("latency", lambda: self.latency(pipeline_deployment))
             await self.phase("scaleout", lambda: self.scaleout(workload))
@@ -187,6 +191,50 @@ class Bench:
         self.say(f"  {total / seconds:,.0f} messages/s")
         await self.retire(deployment)
 
+    # ---- Faust's own ceiling: the passthroughs, with the worker's settings ----
+
+    async def faust_passthrough(self, workload: Workload, phase: str) -> None:
+        """A minimal Faust app (`cobstream.bench.faust_app`, built by the worker's `create_app`)
+        passes the pipeline's backlog through to `claim-events`; with `faust_table` it also
+        writes each message to a table like the worker's claims table."""
+        from streams.topics import CLAIM_EVENTS
+
+        deployment = self.deployment(phase)
+        settings = deployment.settings
+        await deployment.create_topics()
+        await produce(settings, workload.reference + workload.eobs)  # the pipeline's backlog
+        total, out = len(workload.eobs), [settings.topic(CLAIM_EVENTS)]
+        app = deployment.worker("app", command=(FAUST_APP, FAUST_PHASES[phase])).start()
+        sampler = CpuSampler([app])
+        try:
+            ready = await app.wait(READY, 120) - app.spawned
+            await deployment.drain([CLAIM_EVENTS], total, f"{phase} messages")
+            peak = app.peak_rss()
+        finally:
+            await sampler.stop()
+        first = await edge_time(settings, out, first=True)
+        last = await edge_time(settings, out, first=False)
+        if first is None or last is None:
+            raise BenchError("the passthrough topic is empty")
+        seconds = max(last - first, 0.001)
+        cpu = sampler.at(last) - sampler.at(first)
+        result = {
+            "messages": total,
+            "table": phase == "faust_table",
+            "partitions": settings.partitions,
+            "seconds": round(seconds, 3),
+            "messages_per_s": total / seconds,
+            "app_cpu_s": round(cpu, 2),
+            "messages_per_app_cpu_s": total / cpu if cpu > 0 else None,
+            "app_cpu_share": round(cpu / seconds, 3),
+            "app_start_to_ready_s": round(ready, 2),
+            "app_peak_rss_mib": round(peak / MIB, 1),
+            "app_rss_mib": sampler.rss_between(first, last),
+        }
+        self.results[phase] = result
+        self.say(f"  {result['messages_per_s']:,.0f} messages/s, peak RSS {result['app_peak_rss_mib']:,.0f} MiB")
+        await self.retire(deployment)
+
     # ---- pipeline and scale-out: draining a backlog ----
 
     async def drain_backlog(self, workload: Workload, phase: str, workers: int, *, keep: bool = False) -> Any:
@@ -204,6 +252,7 @@ class Bench:
             profiler = Profiler(self.profile_dir, started[0].pid, "worker-pipeline")
         try:
             arrived = await deployment.drain(list(OUTPUT_TOPICS), workload.expected, f"{phase} outcomes")
+            peaks = [w.peak_rss() for w in started]
         finally:
             profile = profiler.stop() if profiler else None
             await sampler.stop()
@@ -234,7 +283,9 @@ class Bench:
             "worker_cpu_share": round(cpu / seconds / workers, 3),
             "worker_start_to_ready_s": [round(r, 2) for r in ready],
             "consumer_generations": max(w.generations() for w in started),
-            "worker_peak_rss_mib": [round(w.peak_rss() / MIB, 1) for w in started],
+            "worker_peak_rss_mib": [round(p / MIB, 1) for p in peaks],
+            # Summed over the workers, sampled every 0.1 s from the first input to the last outcome.
+            "worker_rss_mib": sampler.rss_between(first, last),
         }
         if profile is not None:
             result["profiled"] = True
@@ -245,10 +296,16 @@ class Bench:
 
     async def pipeline(self, workload: Workload) -> Deployment:
         result, deployment = await self.drain_backlog(workload, "pipeline", 1, keep="latency" in self.sections)
+        result["peak_rss_mib"] = result["worker_peak_rss_mib"][0]
         baseline = self.results.get("baseline")
         if baseline:
             result["baseline_messages_per_s"] = baseline["messages_per_s"]
             result["ratio_to_baseline"] = result["events_per_s"] / baseline["messages_per_s"]
+        for name in FAUST_PHASES:
+            passthrough = self.results.get(name)
+            if passthrough:
+                result[f"{name}_messages_per_s"] = passthrough["messages_per_s"]
+                result[f"ratio_to_{name}"] = result["events_per_s"] / passthrough["messages_per_s"]
         self.results["pipeline"] = result
         self.say(f"  {result['events_per_s']:,.0f} EOB events/s ({result['claims_per_s']:,.0f} claims/s)")
         return deployment

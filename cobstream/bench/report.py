@@ -66,9 +66,17 @@ def git_commit() -> dict[str, Any]:
 
 FIGURES: tuple[tuple[str, str, str], ...] = (
     ("baseline.messages_per_s", "baseline: bare aiokafka passthrough", "msg/s"),
+    ("faust.messages_per_s", "faust: Faust passthrough, the worker's settings", "msg/s"),
+    ("faust.messages_per_app_cpu_s", "faust: per app CPU-second", "msg/cpu-s"),
+    ("faust_table.messages_per_s", "faust_table: Faust table-passthrough, the worker's settings", "msg/s"),
+    ("faust_table.messages_per_app_cpu_s", "faust_table: per app CPU-second", "msg/cpu-s"),
     ("pipeline.events_per_s", "pipeline: one worker", "EOB/s"),
-    ("pipeline.ratio_to_baseline", "pipeline / baseline", "x"),
+    ("pipeline.ratio_to_baseline", "pipeline / aiokafka passthrough (baseline)", "x"),
+    ("pipeline.ratio_to_faust", "pipeline / Faust passthrough", "x"),
+    ("pipeline.ratio_to_faust_table", "pipeline / Faust table-passthrough", "x"),
     ("pipeline.events_per_worker_cpu_s", "pipeline: per worker CPU-second", "EOB/cpu-s"),
+    ("pipeline.peak_rss_mib", "pipeline: worker peak RSS", "MiB"),
+    ("faust_table.app_peak_rss_mib", "faust_table: peak RSS", "MiB"),
     ("latency.p50_ms", "latency p50 (secondary -> billing.ready){load}", "ms"),
     ("latency.p95_ms", "latency p95", "ms"),
     ("latency.p99_ms", "latency p99{saturated}", "ms"),
@@ -133,6 +141,26 @@ def _number(value: float) -> str:
     return f"{value:.2f}"
 
 
+def consumer_settings(settings: Any) -> dict[str, Any]:
+    """The worker's read-ahead settings (streams.settings), as the report records them."""
+    return {
+        "max_fetch_bytes_per_partition": settings.consumer_max_fetch_bytes,
+        "max_poll_records": settings.max_poll_records or None,
+        "stream_buffer_maxsize": settings.stream_buffer_maxsize,
+    }
+
+
+def _consumer_line(consumer: dict[str, Any] | None) -> list[str]:
+    if not consumer:
+        return []
+    fetch = consumer["max_fetch_bytes_per_partition"]
+    size = f"{fetch / 1024**2:g} MiB" if fetch % 1024**2 == 0 else f"{fetch:,} bytes"
+    return [
+        f"consumer: max fetch {size} a partition, max poll records {consumer['max_poll_records'] or 'no limit'}, "
+        f"stream buffer {consumer['stream_buffer_maxsize']:,}"
+    ]
+
+
 def table(report: dict[str, Any]) -> str:
     machine_info, git = report["machine"], report["git"]
     commit = (git.get("commit") or "unknown")[:10] + (" (dirty)" if git.get("dirty") else "")
@@ -142,6 +170,7 @@ def table(report: dict[str, Any]) -> str:
         f"Python {machine_info['python']}",
         f"claims {sizes['claims']:,}, state claims {sizes['state_claims']:,}, latency {sizes['seconds_latency']:g}s, "
         f"partitions {sizes['partitions']}, scale-out workers {sizes['scaleout_workers']}",
+        *_consumer_line(report.get("consumer")),
         "",
         f"{'figure':<66} {'value':>10}  {'unit':<9} {'target':<10} met",
     ]

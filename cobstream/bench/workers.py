@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cobstream.bench.kafka import Offsets, delete_topics, wait_for_leaders
-from cobstream.bench.options import ROOT, BenchError
+from cobstream.bench.options import MIB, ROOT, BenchError
 from cobstream.processes import free_port, stop_process
 
 if TYPE_CHECKING:
@@ -40,11 +40,18 @@ def log_time(line: str) -> float | None:
     return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()  # local time, as logged
 
 
-class Worker:
-    """One `cobstream worker` process with its own state folder, web port and log."""
+WORKER = ("cobstream.cli", "worker")  # the module a process runs, and its arguments
+FAUST_APP = "cobstream.bench.faust_app"  # the passthroughs of the faust and faust_table phases
 
-    def __init__(self, name: str, env: dict[str, str], state: Path, log: Path) -> None:
-        self.name, self.env, self.state, self.log = name, env, state, log
+
+class Worker:
+    """One `cobstream worker` process (or another Faust app: the bench's passthroughs) with its
+    own state folder, web port and log."""
+
+    def __init__(
+        self, name: str, env: dict[str, str], state: Path, log: Path, command: tuple[str, ...] = WORKER
+    ) -> None:
+        self.name, self.env, self.state, self.log, self.command = name, env, state, log, command
         self.process: subprocess.Popen | None = None
         self.spawned = 0.0
 
@@ -52,7 +59,7 @@ class Worker:
         self.spawned = time.time()
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "cobstream.cli", "worker"],
+                [sys.executable, "-m", *self.command],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -115,6 +122,13 @@ class Worker:
     def peak_rss(self) -> int:
         return self._status("VmHWM")
 
+    def rss_or_zero(self) -> int:
+        """VmRSS, or 0 when the process is gone (a sampler must not fail on that)."""
+        try:
+            return self.rss()
+        except (OSError, BenchError):
+            return 0
+
     def _status(self, field_name: str) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
             if line.startswith(field_name + ":"):
@@ -159,23 +173,43 @@ class MachineLoad:
 
 class CpuSampler:
     """The workers' CPU time, sampled every 0.1 s from their start, so that the CPU they spent
-    between two instants known only afterwards (from record timestamps) can be read off."""
+    between two instants known only afterwards (from record timestamps) can be read off; and
+    their resident memory (summed over the workers) at the same instants."""
 
     def __init__(self, workers: list[Worker]) -> None:
         self.workers = workers
         self.samples: list[tuple[float, float]] = []
+        self.rss_samples: list[tuple[float, int]] = []
         self.task = asyncio.create_task(self._run())
+
+    def _sample(self) -> None:
+        now = time.time()
+        self.samples.append((now, sum(w.cpu_seconds() for w in self.workers)))
+        self.rss_samples.append((now, sum(w.rss_or_zero() for w in self.workers)))
 
     async def _run(self) -> None:
         while True:
-            self.samples.append((time.time(), sum(w.cpu_seconds() for w in self.workers)))
+            self._sample()
             await asyncio.sleep(0.1)
 
     async def stop(self) -> None:
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
-        self.samples.append((time.time(), sum(w.cpu_seconds() for w in self.workers)))
+        self._sample()
+
+    def rss_between(self, first: float, last: float) -> dict[str, float]:
+        """The workers' RSS (MiB) sampled from `first` to `last`: its peak, its median and its
+        value at the end (the samples nearest those instants when none falls between)."""
+        inside = [rss for when, rss in self.rss_samples if first <= when <= last and rss > 0]
+        if not inside:
+            inside = [min(self.rss_samples, key=lambda s: abs(s[0] - last))[1]] if self.rss_samples else [0]
+        ordered = sorted(inside)
+        return {
+            "peak": round(ordered[-1] / MIB, 1),
+            "median": round(ordered[len(ordered) // 2] / MIB, 1),
+            "end": round(inside[-1] / MIB, 1),
+        }
 
     def at(self, when: float) -> float:
         before = [s for s in self.samples if s[0] <= when]
@@ -213,7 +247,7 @@ class Deployment:
         await create_topics(self.settings)
         await wait_for_leaders(self.settings, [self.settings.topic(s.name) for s in topic_specs(self.settings)])
 
-    def worker(self, name: str, **env_extra: str) -> Worker:
+    def worker(self, name: str, *, command: tuple[str, ...] = WORKER, **env_extra: str) -> Worker:
         folder = self.bench.tmp / f"{self.phase}-{name}"
         env = {
             **os.environ,
@@ -228,7 +262,7 @@ class Deployment:
             **env_extra,
         }
         folder.mkdir(parents=True, exist_ok=True)
-        worker = Worker(f"{self.phase}-{name}", env, folder / "state", folder / "worker.log")
+        worker = Worker(f"{self.phase}-{name}", env, folder / "state", folder / "worker.log", command)
         self.workers.append(worker)
         return worker
 

@@ -11,11 +11,13 @@ from pathlib import Path
 
 from harness import BROKER, ROOT
 
-SECTIONS = ("core", "baseline", "pipeline", "latency", "scaleout", "state")
+SECTIONS = ("core", "baseline", "faust", "faust_table", "pipeline", "latency", "scaleout", "state")
 POSITIVE = {
     "core": ("claims_per_s", "events_per_s"),
     "baseline": ("messages_per_s",),
-    "pipeline": ("events_per_s", "claims_per_s", "ratio_to_baseline"),
+    "faust": ("messages_per_s", "app_peak_rss_mib"),
+    "faust_table": ("messages_per_s", "app_peak_rss_mib"),
+    "pipeline": ("events_per_s", "claims_per_s", "ratio_to_baseline", "ratio_to_faust", "ratio_to_faust_table"),
     "latency": ("p50_ms", "p95_ms", "p99_ms", "samples", "offered_events_per_s"),
     "scaleout": ("events_per_s", "speedup"),
     "state": (
@@ -56,12 +58,19 @@ def test_bench_smoke_measures_every_phase(tmp_path: Path) -> None:
     assert pipeline["outcomes_arrived"] >= pipeline["outcomes_expected"] > 0
     assert pipeline["dead_letters"] == 0
     assert report["results"]["state"]["changelog_records"] >= report["sizes"]["state_claims"]
+    # The passthroughs passed the pipeline's whole backlog, every EOB message once.
+    for section in ("faust", "faust_table"):
+        assert report["results"][section]["messages"] == pipeline["eob_events"]
+    assert report["consumer"]["stream_buffer_maxsize"] > 0
     # Each figure of the table: a number with its unit; targets only where the issue sets one.
     ids = {row["id"] for row in report["figures"]}
     assert {
         "baseline.messages_per_s",
+        "faust.messages_per_s",
+        "faust_table.messages_per_s",
         "pipeline.events_per_s",
         "pipeline.ratio_to_baseline",
+        "pipeline.ratio_to_faust_table",
         "latency.p99_ms",
         "core.claims_per_s",
         "state.rss_mib_per_million",
