@@ -6,6 +6,7 @@ Every function returns drafts: outcome fields without the stamp (event id, revis
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -161,7 +162,8 @@ def evaluate_version(primary: EobEvent | None, secondary: EobEvent | None, ref: 
     expected = computed.expected_secondary_paid if computed else None
     actual = computed.secondary_paid if computed else (secondary.total_paid if secondary else None)
 
-    def raise_(kind: str, line_ids: list[str], *, with_expected: bool = True) -> None:
+    def flag(kind: str, line_ids: list[str], *, with_expected: bool = True) -> None:
+        """Add one discrepancy of `kind` on `line_ids` to this version's drafts."""
         drafts.append(
             discrepancy(
                 kind,
@@ -177,19 +179,19 @@ def evaluate_version(primary: EobEvent | None, secondary: EobEvent | None, ref: 
         primary_charges = {line.line_id: line.charge for line in primary.lines}
         mismatched = [line.line_id for line in secondary.lines if primary_charges.get(line.line_id) != line.charge]
         if mismatched:
-            raise_("line_mismatch", mismatched)
+            flag("line_mismatch", mismatched)
 
     if is_cob_order_denial(primary):
-        raise_("cob_order_dispute", _carrying(primary, COB_ORDER_CODES), with_expected=False)
+        flag("cob_order_dispute", _carrying(primary, COB_ORDER_CODES), with_expected=False)
     elif secondary is not None:
         if payer is None:
-            raise_("cob_order_dispute", secondary.line_ids, with_expected=False)
+            flag("cob_order_dispute", secondary.line_ids, with_expected=False)
         elif secondary.payer_id != payer:
-            raise_("cob_order_dispute", secondary.line_ids)
+            flag("cob_order_dispute", secondary.line_ids)
         elif coded := _carrying(secondary, COB_ORDER_CODES):
-            raise_("cob_order_dispute", coded)
+            flag("cob_order_dispute", coded)
         else:
-            _money_discrepancy(computed, secondary, raise_)  # type: ignore[arg-type]
+            _money_discrepancy(computed, secondary, flag)  # type: ignore[arg-type]
 
     if any(d.blocking for d in drafts) or is_cob_order_denial(primary):
         return drafts
@@ -200,7 +202,8 @@ def evaluate_version(primary: EobEvent | None, secondary: EobEvent | None, ref: 
     return drafts
 
 
-def _money_discrepancy(computed: ClaimComputation, secondary: EobEvent, raise_: Any) -> None:
+def _money_discrepancy(computed: ClaimComputation, secondary: EobEvent, flag: Callable[[str, list[str]], None]) -> None:
+    """Flag an underpaid (or missing-primary-denial) or overpaid secondary beyond the tolerance."""
     tolerance = computed.terms.tolerance  # type: ignore[union-attr]
     band = tolerance * len(computed.lines)
     expected, actual = computed.expected_secondary_paid, computed.secondary_paid
@@ -209,9 +212,9 @@ def _money_discrepancy(computed: ClaimComputation, secondary: EobEvent, raise_: 
         asked_for_primary = any(line.carries(MISSING_PRIMARY_CODES) for line in secondary.lines) or any(
             MISSING_PRIMARY_REMARK in line.remarks for line in secondary.lines
         )
-        raise_("missing_primary_eob_denial" if asked_for_primary else "secondary_underpaid", off)
+        flag("missing_primary_eob_denial" if asked_for_primary else "secondary_underpaid", off)
     elif actual > expected + band:
-        raise_("secondary_overpaid", off)
+        flag("secondary_overpaid", off)
 
 
 def _carrying(eob: EobEvent, codes: frozenset[str]) -> list[str]:

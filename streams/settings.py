@@ -108,10 +108,12 @@ class Settings:
     web_port: int = 6066
     session_timeout: float = 30.0
     log_level: str = "info"
-    # How much the Faust consumer reads ahead (Faust's defaults; docs/PERFORMANCE.md): bytes per
-    # partition per fetch, records per poll (0: no limit), unprocessed messages per stream.
+    # How much the Faust consumer takes in at once (docs/PERFORMANCE.md, "Third round"): bytes
+    # per partition per fetch and unprocessed messages per stream stay at Faust's defaults (more
+    # only cost memory); records per poll, 0 for no limit (Faust's default), is capped at 1000,
+    # with which the worker spent about 15% less CPU per EOB.
     consumer_max_fetch_bytes: int = MIB
-    max_poll_records: int = 0
+    max_poll_records: int = 1000
     stream_buffer_maxsize: int = 4096
     security: Security = field(default_factory=Security)
 

@@ -136,7 +136,9 @@ def test_faust_passthroughs_are_reported_beside_the_baseline() -> None:
         "git": {"commit": "abc", "dirty": False},
         "machine": {"nproc": 2, "python": "3.11"},
         "sizes": {"claims": 1, "state_claims": 1, "seconds_latency": 1, "partitions": 3, "scaleout_workers": 2},
-        "consumer": consumer_settings(Settings(consumer_max_fetch_bytes=8 * 1024**2, stream_buffer_maxsize=32_768)),
+        "consumer": consumer_settings(
+            Settings(consumer_max_fetch_bytes=8 * 1024**2, max_poll_records=0, stream_buffer_maxsize=32_768)
+        ),
         "figures": list(rows.values()),
         "errors": {},
         "results": results,
