@@ -18,6 +18,7 @@ import argparse
 import sys
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
@@ -58,6 +59,8 @@ def register(commands: Any) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    from cobstream.progress import bar
+
     try:
         letters = open(args.dead_letters, "wb") if args.dead_letters else None  # noqa: SIM115
     except OSError as exc:
@@ -65,14 +68,25 @@ def cmd_convert(args: argparse.Namespace) -> int:
         return 2
     run = _Run(converter(args.format), sys.stdout.buffer, sys.stderr, letters)
     try:
-        for path in args.files:
-            run.file(path)
+        with bar(f"convert {args.format}", total=_bytes_of(args.files), unit="B") as progress:
+            for path in args.files:
+                run.file(path)
+                progress.update(_bytes_of([path]) or 0)
+                progress.set_postfix_str(f"{run.counts['events']:,} EOB events", refresh=False)
     finally:
         if letters:
             letters.close()
     sys.stdout.flush()
     print(run.summary(), file=sys.stderr)
     return run.status
+
+
+def _bytes_of(paths: list[str]) -> int | None:
+    """The files' total size, for the progress bar (None when one is standard input or unreadable)."""
+    try:
+        return sum(Path(p).stat().st_size for p in paths) if "-" not in paths else None
+    except OSError:
+        return None
 
 
 class _Run:

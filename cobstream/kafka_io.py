@@ -14,7 +14,7 @@ from cobstream.replay import key_text, value_text
 from models.decode import INPUT_TOPICS, REMITTANCE_X12, load_json
 from models.remittance import TransactionMessage, split_transactions
 from streams.settings import Settings
-from streams.topics import OUTPUT_TOPICS
+from streams.topics import OUTPUT_TOPICS, missing_topics
 
 
 def producer(settings: Settings, **options: Any) -> AIOKafkaProducer:
@@ -27,6 +27,13 @@ def producer(settings: Settings, **options: Any) -> AIOKafkaProducer:
     )
 
 
+class MissingTopics(Exception):
+    """The broker lacks input topics: `cobstream topics` creates them."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(f"the broker has no topic {', '.join(names)}; create them with `cobstream topics`")
+
+
 async def produce_file(settings: Settings, lines: Iterable[bytes], *, interval: float = 0.0) -> tuple[int, int]:
     """Publish each replay line to its (prefixed) topic, in order; returns (sent, skipped).
 
@@ -34,6 +41,9 @@ async def produce_file(settings: Settings, lines: Iterable[bytes], *, interval: 
     reported on stderr. With `interval`, each message is acknowledged before the next is sent
     and the pause lets the worker take them in file order across topics.
     """
+    missing = await missing_topics(settings, [settings.topic(t) for t in sorted(INPUT_TOPICS)])
+    if missing:
+        raise MissingTopics(missing)
     sent = skipped = 0
     client = producer(settings)
     await client.start()

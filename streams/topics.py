@@ -103,6 +103,23 @@ async def create_topics(settings: Settings, *, timeout: float = 30.0) -> list[st
         await admin.close()
 
 
+async def missing_topics(settings: Settings, names: list[str], *, timeout: float = 30.0) -> list[str]:
+    """Those of the (prefixed) topic `names` that do not exist on the broker."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.broker_list,
+        request_timeout_ms=int(timeout * 1000),
+        **settings.security.aiokafka_options(),
+    )
+    await admin.start()
+    try:
+        existing = await existing_partitions(admin, names)
+    finally:
+        await admin.close()
+    return [name for name in names if name not in existing]
+
+
 async def existing_partitions(admin: object, names: list[str]) -> dict[str, int]:
     """Partition counts of those of `names` that exist."""
     # Ask for every topic: naming them would auto-create them on a cluster with

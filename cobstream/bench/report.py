@@ -14,11 +14,13 @@ from typing import Any
 
 from cobstream.bench.options import ROOT
 
+# Issue 11's targets (the earlier 10,000 EOB/s and 0.5 x the aiokafka passthrough were replaced
+# by ones measured against Faust's own ceiling).
 TARGETS = {
-    "pipeline.events_per_s": (">=", 10_000),
-    "pipeline.ratio_to_baseline": (">=", 0.5),
+    "pipeline.events_per_s": (">=", 3_000),
+    "pipeline.ratio_to_faust_table": (">=", 0.5),
     "latency.p99_ms": ("<", 100),
-    "core.claims_per_s": (">=", 50_000),
+    "core.claims_per_s": (">=", 20_000),
     "state.rss_mib_per_million": ("<", 1024),
     "state.recovery_s_per_million": ("<", 60),
 }

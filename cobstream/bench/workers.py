@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from cobstream.bench.kafka import Offsets, delete_topics, wait_for_leaders
 from cobstream.bench.options import MIB, ROOT, BenchError
 from cobstream.processes import free_port, stop_process
+from cobstream.progress import bar
 
 if TYPE_CHECKING:
     from cobstream.bench.phases import Bench
@@ -276,16 +277,17 @@ class Deployment:
         """Wait until `topics` hold `expected` records and nothing new came for `settle` seconds."""
         sizes = self.bench.sizes
         names = [self.settings.topic(t) for t in topics]
-        async with Offsets(self.settings) as offsets:
+        async with Offsets(self.settings) as offsets, bar(f"  {label}", total=expected, unit="msg") as progress:
             last, changed, reported = -1, time.monotonic(), time.monotonic()
             while True:
                 total = await offsets.total(names)
                 now = time.monotonic()
                 if total != last:
                     last, changed = total, now
+                    progress.update(total - progress.n)
                     if on_progress is not None:
                         on_progress(total)
-                if now - reported >= 10:
+                if now - reported >= 10 and progress.disable:  # a log, not a terminal: a line now and then
                     self.bench.say(f"  {label}: {total:,}/{expected:,}")
                     reported = now
                 if total >= expected and now - changed >= sizes.settle:
