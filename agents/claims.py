@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 from faust.types import StreamT
 
+from models.census import CensusStore
 from models.decode import Rejected, dead_letter
 from models.processor import ClaimProcessor
-from streams import kafka_internals
+from streams import kafka_internals, metrics
 from streams.app import app, claims, reference, settings, topics
 from streams.claim_store import Events, TableStore
 from streams.codec import ClaimEvent, encode
@@ -35,18 +36,19 @@ def committed_offset(partition: int) -> int:
 
 
 store = TableStore(claims, committed_offset)
-processor = ClaimProcessor(store, reference.reference, RETENTION)
+processor = ClaimProcessor(CensusStore(store, metrics.census), reference.reference, RETENTION)
 
 
-async def publish(claim_id: str, events: Events) -> None:
+async def publish(claim_id: str, events: Events, received_at: datetime) -> None:
     for topic, payload in events:
         await topics.outputs[topic].send(key=claim_id, value=payload.encode())
+        metrics.count_outcome_published(topic, payload, received_at)
 
 
 async def apply(event: ClaimEvent, partition: int, offset: int) -> None:
     """One claim event: the processor decides and stores, the outputs publish."""
     events = store.apply_once(processor, event, partition, offset)
-    await publish(event.claim_id, events)
+    await publish(event.claim_id, events, event.at)
     if events:
         log.debug("claim %s: %s", event.claim_id, ", ".join(topic for topic, _ in events))
 
@@ -103,6 +105,7 @@ async def reconcile(stream: StreamT) -> None:
                 received_at=claim_event.at,
             )
             await topics.outputs[DEAD_LETTER].send(key=claim_event.claim_id, value=encode(letter))
+            metrics.count_dead_letter(CLAIM_EVENTS, letter.error)
 
 
 @app.timer(interval=settings.timer_interval)

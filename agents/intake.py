@@ -21,6 +21,7 @@ from faust.types.tuples import Message
 from models.claim import EobReceived
 from models.decode import Decoded, Rejected, dead_letter, decode
 from models.remittance.intake import Report, decode_remittance
+from streams import metrics
 from streams.app import app, settings, topics
 from streams.codec import ClaimEvent, encode, kafka_key_text, record_time
 from streams.topics import DEAD_LETTER, EOB_TOPICS, REFERENCE_TOPICS, REMITTANCE_X12
@@ -37,6 +38,7 @@ async def intake(stream: StreamT) -> None:
         message = event.message
         topic = _UNPREFIXED[message.topic]
         received = record_time(message.timestamp)
+        metrics.count_message_read(topic)
         for decoded in _decoded(topic, message):
             if isinstance(decoded, Rejected):
                 await _dead_letter(decoded, topic, message, received)
@@ -76,6 +78,7 @@ async def _dead_letter(rejected: Rejected, topic: str, message: Message, receive
         rejected.error.split(":", 1)[0],
     )
     await topics.outputs[DEAD_LETTER].send(key=message.key, value=encode(letter))
+    metrics.count_dead_letter(topic, rejected.error)
 
 
 async def _to_claim(decoded: EobReceived, topic: str, message: Message, received: datetime) -> None:
@@ -92,6 +95,7 @@ async def _to_claim(decoded: EobReceived, topic: str, message: Message, received
             source=f"{topic}[{message.partition}]@{message.offset}",
         ),
     )
+    metrics.count_eob_received(topic)
 
 
 def _report(report: Report, message: Message) -> None:

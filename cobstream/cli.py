@@ -68,10 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--out", help="folder to write one NAME.schema.json per event (default: stdout)")
     schema.set_defaults(run=cmd_schema)
 
-    from cobstream import convert, stream_commands
+    from cobstream import convert, explain, stream_commands, ui
 
     convert.register(commands)
+    explain.register(commands)
     stream_commands.register(commands)
+    ui.register(commands)
 
     return parser
 

@@ -59,6 +59,17 @@ def fail(message: str, code: int) -> int:
     return code
 
 
+def report_bulk_restore(app: object, line: str | None) -> None:
+    """Log what the bulk restore did once Faust has set logging up (it ran before)."""
+    if line is None:
+        return
+
+    async def bulk_restore_report() -> None:
+        logging.getLogger("cobstream.restore").info("%s", line)
+
+    app.task(bulk_restore_report)  # type: ignore[attr-defined]
+
+
 def run_worker(loglevel: str | None = None) -> int:
     from streams.settings import Settings, SettingsError
 
@@ -83,8 +94,11 @@ def run_worker(loglevel: str | None = None) -> int:
 
     try:
         import agents.claims
-        import agents.intake  # noqa: F401 - registers the agents on the app
-        from streams.app import app, settings
+        import agents.explain
+        import agents.intake
+        import agents.metrics  # noqa: F401 - registers the agents and pages on the app
+        from streams.app import app, claims, settings
+        from streams.restore import restore_before_start
     except SettingsError as exc:
         return fail(str(exc), CONFIG_ERROR)
     import faust
@@ -94,6 +108,7 @@ def run_worker(loglevel: str | None = None) -> int:
     redact_payloads()
     tune_gc()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+    report_bulk_restore(app, restore_before_start(settings, claims))
     worker = faust.Worker(
         app,
         loglevel=loglevel or settings.log_level,

@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -313,3 +314,144 @@ async def open_connection(host: str, port: int, **options: Any) -> Any:
     from aiokafka.conn import create_conn
 
     return await create_conn(host, port, **options)
+
+
+# ---- Reads for the worker's /metrics page (streams/metrics.py) -----------------------------------
+# Read when Prometheus scrapes, on the event loop of the web server and the agents. The consumer's
+# fetch state belongs to Faust's consumer thread: these are plain reads of values it keeps, taken
+# as they stand (a partition taken away meanwhile is left out).
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionLag:
+    """Records of one assigned stream partition not yet processed (and committed)."""
+
+    topic: str  # the full name, with the environment's prefix
+    partition: int
+    lag: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChangelogRecovery:
+    """How far one active partition of a table has been recovered from its changelog."""
+
+    table: str
+    partition: int
+    recovered_offset: int  # the last changelog offset applied to the local store (-1: none)
+    end_offset: int  # the last changelog offset to apply (-1: an empty changelog)
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.end_offset - self.recovered_offset)
+
+
+@dataclass(frozen=True, slots=True)
+class TableRecovery:
+    in_progress: bool
+    partitions: tuple[ChangelogRecovery, ...]
+
+
+def consumer_lag(app: faust.App) -> list[PartitionLag]:
+    """Each stream partition assigned to this worker: its highwater (as of the consumer's last
+    fetch) minus the offset this worker committed, or minus the consumer's fetch position while
+    nothing is committed for it yet. Changelog partitions (table recovery) and partitions whose
+    highwater the consumer has not fetched yet are left out."""
+    consumer = app.consumer
+    changelogs = app.tables.changelog_topics
+    found = []
+    for tp in consumer.assignment():
+        if tp.topic in changelogs:
+            continue
+        try:
+            highwater = consumer.highwater(tp)
+            done = committed_offset(app, tp.topic, tp.partition)
+            if done is None:
+                done = _fetch_position(consumer, tp)
+        except (AssertionError, AttributeError):  # unassigned while we looked
+            continue
+        if highwater is not None and done is not None:
+            found.append(PartitionLag(tp.topic, tp.partition, max(0, highwater - done)))
+    return found
+
+
+def _fetch_position(consumer: Any, tp: TP) -> int | None:
+    """The next offset the consumer will fetch from a partition (None when it has none yet)."""
+    # PRIVATE API: Faust's consumer thread (_thread) and aiokafka's subscription state (the
+    # synchronous read behind AIOKafkaConsumer.position(), which may wait for a reset).
+    state = consumer._thread._ensure_consumer()._subscription.subscription.assignment.state_value(tp)
+    return state.position if state is not None and state.has_valid_position else None
+
+
+def table_recovery(app: faust.App) -> TableRecovery:
+    """Whether the worker is recovering its tables from their changelogs, and how far each
+    active changelog partition has come."""
+    recovery = app.tables.recovery
+    # PRIVATE API: Recovery.in_recovery, active_tps, tp_to_table, active_offsets, active_highwaters.
+    offsets, highwaters, tables = recovery.active_offsets, recovery.active_highwaters, recovery.tp_to_table
+    partitions = []
+    for tp in list(recovery.active_tps):
+        table, offset, highwater = tables.get(tp), offsets.get(tp), highwaters.get(tp)
+        if table is not None and offset is not None and highwater is not None:
+            partitions.append(ChangelogRecovery(table.name, tp.partition, offset, highwater))
+    return TableRecovery(bool(recovery.in_recovery), tuple(sorted(partitions, key=lambda p: (p.table, p.partition))))
+
+
+# ---- The bulk restore of the claims table before Faust starts (streams/restore.py) ------------
+
+
+class _ChangelogMessage:
+    """The part of a Faust Message that `Store.apply_changelog_batch` reads."""
+
+    __slots__ = ("key", "offset", "partition", "tp", "value")
+
+    def __init__(self, tp: TP, record: Any) -> None:
+        self.tp, self.partition, self.offset = tp, tp.partition, record.offset
+        self.key, self.value = record.key, record.value
+
+
+class _ChangelogEvent:
+    __slots__ = ("message",)
+
+    def __init__(self, message: _ChangelogMessage) -> None:
+        self.message = message
+
+
+def changelog_topic_name(table: Any) -> str:
+    """The changelog topic of a Faust table (the worker's ClaimTable or a faust.Table)."""
+    table = getattr(table, "table", table)
+    return table.changelog_topic.get_topic_name()
+
+
+def persisted_changelog_offset(table: Any, partition: int) -> int | None:
+    """The last changelog offset the table's store has written for a partition (None: nothing)."""
+    table = getattr(table, "table", table)
+    return table.data.persisted_offset(TP(changelog_topic_name(table), partition))
+
+
+def apply_changelog_records(table: Any, tp: Any, records: list[Any]) -> None:
+    """Write aiokafka records of the changelog into the table's store exactly as Faust's recovery
+    does, and persist the partition's last offset.
+    PRIVATE API: `apply_changelog_batch` is the store's public method, but it is given stand-ins
+    for Faust's events, carrying only the attributes the RocksDB store reads (tp, partition,
+    offset, key, value); a store that read more would fail loudly, not write wrong data."""
+    table = getattr(table, "table", table)
+    faust_tp = TP(tp.topic, tp.partition)
+    table.data.apply_changelog_batch(
+        [_ChangelogEvent(_ChangelogMessage(faust_tp, r)) for r in records], to_key=None, to_value=None
+    )
+
+
+def close_table_partitions(table: Any) -> None:
+    """Close every partition database the bulk restore opened, so that Faust opens only those it
+    is assigned, in its own way.
+    PRIVATE API: faust/stores/rocksdb.py `Store._dbs` (partition -> open database)."""
+    table = getattr(table, "table", table)
+    store = table.data
+    dbs = getattr(store, "_dbs", None)
+    if dbs is None:
+        return
+    for partition in list(dbs):
+        db = dbs.pop(partition)
+        close = getattr(db, "close", None)
+        if close is not None:
+            close()

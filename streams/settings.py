@@ -29,6 +29,13 @@ def _int(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def _switch(name: str, *, default: bool) -> bool:
+    text = _env(name, "1" if default else "0").lower()
+    if text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+        raise SettingsError(f"{PREFIX}{name}={text!r} must be 1 or 0")
+    return text in ("1", "true", "yes", "on")
+
+
 def _float(name: str, default: float) -> float:
     text = _env(name, str(default))
     try:
@@ -115,6 +122,8 @@ class Settings:
     consumer_max_fetch_bytes: int = MIB
     max_poll_records: int = 1000
     stream_buffer_maxsize: int = 4096
+    # Read the claims table's changelog in bulk before Faust starts (streams/restore.py).
+    bulk_restore: bool = True
     security: Security = field(default_factory=Security)
 
     @classmethod
@@ -143,6 +152,7 @@ class Settings:
             consumer_max_fetch_bytes=_int("CONSUMER_MAX_FETCH_BYTES", cls.consumer_max_fetch_bytes, minimum=1024),
             max_poll_records=_int("MAX_POLL_RECORDS", cls.max_poll_records, minimum=0),
             stream_buffer_maxsize=_int("STREAM_BUFFER_MAXSIZE", cls.stream_buffer_maxsize),
+            bulk_restore=_switch("BULK_RESTORE", default=True),
             security=Security.from_env(),
         )
 

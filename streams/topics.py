@@ -105,6 +105,12 @@ async def create_topics(settings: Settings, *, timeout: float = 30.0) -> list[st
 
 async def missing_topics(settings: Settings, names: list[str], *, timeout: float = 30.0) -> list[str]:
     """Those of the (prefixed) topic `names` that do not exist on the broker."""
+    existing = await partition_counts(settings, names, timeout=timeout)
+    return [name for name in names if name not in existing]
+
+
+async def partition_counts(settings: Settings, names: list[str], *, timeout: float = 30.0) -> dict[str, int]:
+    """Partition counts of those of the (prefixed) topic `names` that exist on the broker."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(
@@ -114,10 +120,9 @@ async def missing_topics(settings: Settings, names: list[str], *, timeout: float
     )
     await admin.start()
     try:
-        existing = await existing_partitions(admin, names)
+        return await existing_partitions(admin, names)
     finally:
         await admin.close()
-    return [name for name in names if name not in existing]
 
 
 async def existing_partitions(admin: object, names: list[str]) -> dict[str, int]:

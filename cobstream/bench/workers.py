@@ -274,10 +274,17 @@ class Deployment:
     async def drain(
         self, topics: list[str], expected: int, label: str, on_progress: Callable[[int], None] | None = None
     ) -> int:
-        """Wait until `topics` hold `expected` records and nothing new came for `settle` seconds."""
-        sizes = self.bench.sizes
+        """Wait until `topics` hold `expected` records and nothing new came for `settle` seconds
+        (a bar on a terminal, a line every 10 s in a log)."""
         names = [self.settings.topic(t) for t in topics]
-        async with Offsets(self.settings) as offsets, bar(f"  {label}", total=expected, unit="msg") as progress:
+        with bar(f"  {label}", total=expected, unit="msg") as progress:
+            return await self._drain(names, expected, label, on_progress, progress)
+
+    async def _drain(
+        self, names: list[str], expected: int, label: str, on_progress: Callable[[int], None] | None, progress: Any
+    ) -> int:
+        sizes = self.bench.sizes
+        async with Offsets(self.settings) as offsets:
             last, changed, reported = -1, time.monotonic(), time.monotonic()
             while True:
                 total = await offsets.total(names)

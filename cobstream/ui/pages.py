@@ -1,0 +1,221 @@
+"""The work queue's web pages (aiohttp, jinja2, server-rendered, no script, no external assets):
+`/` the open discrepancies with their filters and counts, `/claims/{claim_id}` a claim's
+explanation and event history, `/healthz` the reader and the store in JSON.
+
+Every value is escaped by jinja2's autoescape. Claim ids are patient-adjacent: aiohttp's access
+log is off (it would write each claim page's path), and nothing here logs a claim id or an amount.
+Each request reads the store on a worker thread through its own read-only connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import jinja2
+from aiohttp import web
+
+from cobstream.kafka_io import summary as outcome_summary
+from cobstream.ui import queue
+from cobstream.ui.queue import QueueFilter
+from cobstream.ui.reader import ReaderStatus
+from models.outcomes import DiscrepancyKind
+
+KINDS: tuple[str, ...] = DiscrepancyKind.__args__  # type: ignore[attr-defined]
+SHOWN_ROWS = 500
+T = TypeVar("T")
+
+log = logging.getLogger("cobstream.ui")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What the claim page shows above the history: `cobstream explain`'s text, or why there is none."""
+
+    headline: str | None
+    text: str | None
+    unavailable: str | None = None
+
+
+Messages = list[tuple[str, str | None, bytes | None]]
+Explainer = Callable[[Messages, str, "datetime | None"], Explanation]
+
+STORE = web.AppKey("store", Path)
+STATUS = web.AppKey("status", ReaderStatus)
+EXPLAINER = web.AppKey("explainer", object)
+TEMPLATES = web.AppKey("templates", jinja2.Environment)
+
+
+def create_app(store_path: Path, status: ReaderStatus, explainer: Explainer | None = None) -> web.Application:
+    app = web.Application()
+    app[STORE] = store_path
+    app[STATUS] = status
+    app[EXPLAINER] = explainer or explain
+    app[TEMPLATES] = templates()
+    app.router.add_get("/", queue_page)
+    app.router.add_get("/claims/{claim_id:.+}", claim_page)
+    app.router.add_get("/healthz", health)
+    return app
+
+
+def templates() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("cobstream.ui", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(money=money, age=age, claim_url=claim_url, when=when, summary=summary)
+    return environment
+
+
+def explain(messages: Messages, claim_id: str, now: datetime | None) -> Explanation:
+    """`cobstream explain` over the stored messages: the claim replayed through the real engine."""
+    from cobstream.explain import explain_from_messages, render_text
+
+    found = explain_from_messages(messages, claim_id, now=now)
+    if found is None:
+        return Explanation(None, None, "replaying the stored messages leaves no state for this claim")
+    return Explanation(found.status_text, render_text(found))
+
+
+def money(cents: int | None) -> str:
+    if cents is None:
+        return "—"
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+def age(moment: datetime, now: datetime | None = None) -> str:
+    seconds = max(0, int(((now or datetime.now(UTC)) - moment).total_seconds()))
+    if seconds >= 86_400:
+        return f"{seconds // 86_400} d {seconds % 86_400 // 3600} h"
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 60} min"
+
+
+def when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def summary(entry: queue.HistoryEntry) -> str:
+    """One line a billing team reads: what an input said, or what an outcome decided."""
+    if entry.source != "input":
+        return outcome_summary(entry.topic, entry.fields)
+    fields = entry.fields
+    if fields["problem"]:
+        return f"refused, so dead-lettered: {fields['problem']}"
+    line = (
+        f"{fields['role']} EOB {fields['event_id']} from {fields['payer_id']}: {fields['status']}, "
+        f"paid {fields['total_paid']} of {fields['total_charge']} charged ({fields['line_count']} lines)"
+    )
+    if fields["role"] == "primary":
+        line += f"; secondary payer {fields['secondary_payer_id'] or 'none'}"
+    return line
+
+
+def claim_url(claim_id: str) -> str:
+    return "/claims/" + quote(claim_id, safe="")
+
+
+async def read_store(app: web.Application, question: Callable[[sqlite3.Connection], T]) -> T:
+    """Ask the store one question on a worker thread, through a read-only connection of its own."""
+
+    def ask() -> T:
+        db = sqlite3.connect(app[STORE].resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
+        db.row_factory = sqlite3.Row
+        try:
+            return question(db)
+        finally:
+            db.close()
+
+    return await asyncio.to_thread(ask)
+
+
+def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    page = request.app[TEMPLATES].get_template(template)
+    text = page.render(reader=request.app[STATUS], now=datetime.now(UTC), **context)
+    return web.Response(text=text, status=status, content_type="text/html")
+
+
+def _wanted(request: web.Request) -> QueueFilter:
+    def param(name: str) -> str | None:
+        return request.query.get(name, "").strip() or None
+
+    wanted = QueueFilter(param("secondary_payer"), param("primary_payer"), param("kind"))
+    if wanted.kind is not None and wanted.kind not in KINDS:
+        raise web.HTTPBadRequest(text=f"unknown discrepancy kind; expected one of {', '.join(KINDS)}")
+    return wanted
+
+
+async def queue_page(request: web.Request) -> web.Response:
+    wanted = _wanted(request)
+
+    def question(db: sqlite3.Connection) -> tuple[list[queue.QueueItem], queue.QueueCounts, int]:
+        items = queue.open_discrepancies(db, wanted, limit=SHOWN_ROWS + 1)
+        return items, queue.queue_counts(db), queue.store_counts(db)["unreadable"]
+
+    items, counts, unreadable = await read_store(request.app, question)
+    return render(
+        request,
+        "queue.html",
+        items=items[:SHOWN_ROWS],
+        more=len(items) > SHOWN_ROWS,
+        counts=counts,
+        wanted=wanted,
+        kinds=KINDS,
+        unreadable=unreadable,
+    )
+
+
+async def claim_page(request: web.Request) -> web.Response:
+    claim_id = request.match_info["claim_id"]
+
+    def question(db: sqlite3.Connection) -> tuple[list[queue.HistoryEntry], list[queue.QueueItem], int | None]:
+        history = queue.claim_history(db, claim_id)
+        return history, queue.claim_discrepancies(db, claim_id), queue.latest_revision(db, claim_id)
+
+    history, open_items, latest = await read_store(request.app, question)
+    if not history:
+        return render(request, "missing.html", status=404, claim_id=claim_id)
+    explanation = await _explanation(request.app, claim_id)
+    return render(
+        request,
+        "claim.html",
+        claim_id=claim_id,
+        history=history,
+        open_items=open_items,
+        latest_revision=latest,
+        explanation=explanation,
+    )
+
+
+async def _explanation(app: web.Application, claim_id: str) -> Explanation:
+    """The claim as of the last record the store read (its clock then: the timeouts the worker had
+    fired by then fire in the replay too, and a claim read long ago is not taken as forgotten)."""
+    explainer: Explainer = app[EXPLAINER]  # type: ignore[assignment]
+    messages, clock = await read_store(app, lambda db: (queue.claim_messages(db, claim_id), queue.store_clock(db)))
+    try:
+        return await asyncio.to_thread(explainer, messages, claim_id, clock)
+    except Exception as exc:  # the history below is still worth showing
+        log.warning("a claim explanation failed: %s", type(exc).__name__)
+        return Explanation(None, None, f"the explanation could not be built ({type(exc).__name__})")
+
+
+async def health(request: web.Request) -> web.Response:
+    counts = await read_store(request.app, queue.store_counts)
+    status = request.app[STATUS]
+    healthy = status.state in ("reading", "waiting for topics")
+    return web.json_response(
+        {"status": "ok" if healthy else "degraded", "reader": asdict(status), "store": counts},
+        status=200 if healthy else 503,
+    )

@@ -1,0 +1,306 @@
+"""The work queue's reads of the store: open discrepancies in the order a billing team works
+them, the counts behind the filters, a claim's history, and the messages that explain a claim.
+
+**Open.** A discrepancy is open while no later revision of its claim supersedes it. Every
+outcome of a claim carries the next revision (CONTRACT.md), and a claim version is identified
+by the EOBs current in it, which a discrepancy names (`primary_event_id`,
+`secondary_event_id`). A later outcome supersedes it when it is a `billing.ready` event (ready,
+or voided, which only a version change emits), a `secondary.expected` event (emitted only when
+a new primary becomes current), or a discrepancy naming other current EOBs (a newer version).
+A later discrepancy of the same version (`line_mismatch` beside a money kind) does not: both
+stand until the version changes (COB_RULES.md section 6).
+
+**Order.** Blocking first (they hold patient billing), then oldest first (`produced_at`: the
+time the input that raised it was received), then the largest |difference| first (no
+difference last), then claim id.
+
+**Payers.** The primary payer is the payer of the discrepancy's primary EOB; the secondary
+payer is the one that primary names, else the payer of its secondary EOB (a claim whose primary
+names none, or that has no primary yet).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cobstream.ui.records import EPOCH, key_text
+from models.decode import REFERENCE_TOPICS
+from streams.topics import DISCREPANCY
+
+OPEN_DISCREPANCIES = f"""
+SELECT d.*, m.value AS value, p.payer_id AS primary_payer_id,
+       coalesce(p.secondary_payer_id, s.payer_id) AS secondary_payer_id, s.payer_id AS paying_payer_id
+FROM outcomes d
+JOIN messages m ON m.topic = d.topic AND m.partition = d.partition AND m.offset = d.offset
+LEFT JOIN eobs p ON p.claim_id = d.claim_id AND p.role = 'primary' AND p.event_id = d.primary_event_id
+LEFT JOIN eobs s ON s.claim_id = d.claim_id AND s.role = 'secondary' AND s.event_id = d.secondary_event_id
+WHERE d.topic = '{DISCREPANCY}' AND NOT EXISTS (
+    SELECT 1 FROM outcomes later
+    WHERE later.claim_id = d.claim_id AND later.revision > d.revision
+      AND NOT (later.topic = '{DISCREPANCY}'
+               AND later.primary_event_id IS d.primary_event_id
+               AND later.secondary_event_id IS d.secondary_event_id))
+"""
+QUEUE_ORDER = (
+    "blocking DESC, produced_us, abs(difference_cents) IS NULL, abs(difference_cents) DESC, claim_id, revision"
+)
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the billing team narrowed the queue to; None is everything."""
+
+    secondary_payer: str | None = None
+    primary_payer: str | None = None
+    kind: str | None = None
+
+    def where(self) -> tuple[str, list[str]]:
+        clauses, values = [], []
+        for column, wanted in (
+            ("secondary_payer_id", self.secondary_payer),
+            ("primary_payer_id", self.primary_payer),
+            ("kind", self.kind),
+        ):
+            if wanted:
+                clauses.append(f"{column} = ?")
+                values.append(wanted)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", values
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One open discrepancy, as a row of the queue."""
+
+    claim_id: str
+    revision: int
+    event_id: str
+    kind: str
+    blocking: bool
+    raised_at: datetime
+    expected_cents: int | None
+    actual_cents: int | None
+    difference_cents: int | None
+    action: str
+    line_ids: tuple[str, ...]
+    primary_payer_id: str | None
+    secondary_payer_id: str | None
+    paying_payer_id: str | None  # the payer that sent the secondary EOB, when there is one
+    primary_event_id: str | None
+    secondary_event_id: str | None
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """Open discrepancies counted for the filter controls (over the whole queue)."""
+
+    total: int = 0
+    blocking: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    by_secondary_payer: dict[str, int] = field(default_factory=dict)
+    by_primary_payer: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One input, outcome or dead letter of a claim, in the order things happened."""
+
+    moment: datetime
+    source: str  # "input", "outcome" or "dead letter"
+    topic: str
+    place: str  # topic[partition]@offset
+    revision: int | None
+    fields: dict[str, Any]
+    document: str  # the event as pretty JSON (an 835 message: its claim payment only)
+
+
+def open_discrepancies(
+    db: sqlite3.Connection, wanted: QueueFilter = QueueFilter(), limit: int = 500
+) -> list[QueueItem]:
+    """Open discrepancies matching `wanted`, in queue order."""
+    where, values = wanted.where()
+    rows = db.execute(
+        f"SELECT * FROM ({OPEN_DISCREPANCIES}){where} ORDER BY {QUEUE_ORDER} LIMIT ?", [*values, limit]
+    ).fetchall()
+    return [_item(row) for row in rows]
+
+
+def claim_discrepancies(db: sqlite3.Connection, claim_id: str) -> list[QueueItem]:
+    """The claim's open discrepancies, in queue order."""
+    rows = db.execute(
+        f"SELECT * FROM ({OPEN_DISCREPANCIES}) WHERE claim_id = ? ORDER BY {QUEUE_ORDER}", [claim_id]
+    ).fetchall()
+    return [_item(row) for row in rows]
+
+
+def _item(row: sqlite3.Row) -> QueueItem:
+    value = json.loads(row["value"])
+    return QueueItem(
+        claim_id=row["claim_id"],
+        revision=row["revision"],
+        event_id=row["event_id"],
+        kind=row["kind"],
+        blocking=bool(row["blocking"]),
+        raised_at=moment_of(row["produced_us"]),
+        expected_cents=row["expected_cents"],
+        actual_cents=row["actual_cents"],
+        difference_cents=row["difference_cents"],
+        action=str(value.get("action") or ""),
+        line_ids=tuple(str(line) for line in value.get("line_ids") or ()),
+        primary_payer_id=row["primary_payer_id"],
+        secondary_payer_id=row["secondary_payer_id"],
+        paying_payer_id=row["paying_payer_id"],
+        primary_event_id=row["primary_event_id"],
+        secondary_event_id=row["secondary_event_id"],
+    )
+
+
+def queue_counts(db: sqlite3.Connection) -> QueueCounts:
+    rows = db.execute(
+        f"SELECT kind, blocking, secondary_payer_id, primary_payer_id, count(*) AS n FROM ({OPEN_DISCREPANCIES}) "
+        "GROUP BY kind, blocking, secondary_payer_id, primary_payer_id"
+    ).fetchall()
+    kinds: Counter[str] = Counter()
+    secondaries: Counter[str] = Counter()
+    primaries: Counter[str] = Counter()
+    for row in rows:
+        kinds[row["kind"]] += row["n"]
+        if row["secondary_payer_id"]:
+            secondaries[row["secondary_payer_id"]] += row["n"]
+        if row["primary_payer_id"]:
+            primaries[row["primary_payer_id"]] += row["n"]
+    return QueueCounts(
+        total=sum(row["n"] for row in rows),
+        blocking=sum(row["n"] for row in rows if row["blocking"]),
+        by_kind=dict(sorted(kinds.items())),
+        by_secondary_payer=dict(sorted(secondaries.items())),
+        by_primary_payer=dict(sorted(primaries.items())),
+    )
+
+
+def latest_revision(db: sqlite3.Connection, claim_id: str) -> int | None:
+    row = db.execute("SELECT latest_revision FROM claims WHERE claim_id = ?", [claim_id]).fetchone()
+    return row["latest_revision"] if row else None
+
+
+def claim_history(db: sqlite3.Connection, claim_id: str) -> list[HistoryEntry]:
+    """Inputs, outcomes and dead letters of the claim. An outcome's `produced_at` is the time its
+    input was received (a timer's: when it fired), so it sorts right after that input; outcomes of
+    one input follow in revision order."""
+    entries = [*_input_entries(db, claim_id), *_outcome_entries(db, claim_id), *_dead_letter_entries(db, claim_id)]
+    entries.sort(key=lambda entry: entry[0])
+    return [entry for _, entry in entries]
+
+
+def _input_entries(db: sqlite3.Connection, claim_id: str) -> list[tuple[tuple, HistoryEntry]]:
+    rows = db.execute(
+        "SELECT c.*, m.timestamp_ms, m.value FROM claim_inputs c JOIN messages m "
+        "ON m.topic = c.topic AND m.partition = c.partition AND m.offset = c.offset WHERE c.claim_id = ?",
+        [claim_id],
+    ).fetchall()
+    entries = []
+    for row in rows:
+        fields = {name: row[name] for name in row.keys() if name not in ("value", "timestamp_ms")}  # noqa: SIM118
+        moment = moment_of(row["timestamp_ms"] * 1000)
+        entry = HistoryEntry(moment, "input", row["topic"], _place(row), None, fields, _input_document(row))
+        entries.append(((row["timestamp_ms"], 0, 0, row["topic"], row["partition"], row["offset"], row["seq"]), entry))
+    return entries
+
+
+def _outcome_entries(db: sqlite3.Connection, claim_id: str) -> list[tuple[tuple, HistoryEntry]]:
+    rows = db.execute(
+        "SELECT o.*, m.value FROM outcomes o JOIN messages m "
+        "ON m.topic = o.topic AND m.partition = o.partition AND m.offset = o.offset WHERE o.claim_id = ?",
+        [claim_id],
+    ).fetchall()
+    entries = []
+    for row in rows:
+        value = json.loads(row["value"])
+        entry = HistoryEntry(
+            moment_of(row["produced_us"]), "outcome", row["topic"], _place(row), row["revision"], value, _pretty(value)
+        )
+        sort_key = (_millis(row["produced_us"]), 1, row["revision"], row["topic"], row["partition"], row["offset"], 0)
+        entries.append((sort_key, entry))
+    return entries
+
+
+def _dead_letter_entries(db: sqlite3.Connection, claim_id: str) -> list[tuple[tuple, HistoryEntry]]:
+    rows = db.execute(
+        "SELECT d.*, m.value FROM dead_letters d JOIN messages m "
+        "ON m.topic = d.topic AND m.partition = d.partition AND m.offset = d.offset WHERE d.claim_id = ?",
+        [claim_id],
+    ).fetchall()
+    entries = []
+    for row in rows:
+        value = json.loads(row["value"])
+        entry = HistoryEntry(
+            moment_of(row["received_us"]), "dead letter", row["topic"], _place(row), None, value, _pretty(value)
+        )
+        sort_key = (_millis(row["received_us"]), 1, 0, row["topic"], row["partition"], row["offset"], 0)
+        entries.append((sort_key, entry))
+    return entries
+
+
+def _input_document(row: sqlite3.Row) -> str:
+    """An EOB message as pretty JSON; of an 835 message, only what the claim payment said."""
+    if row["topic"].startswith("eob."):
+        try:
+            return _pretty(json.loads(row["value"]))
+        except (TypeError, ValueError, UnicodeDecodeError):
+            return bytes(row["value"] or b"")[:4096].decode("utf-8", "replace")
+    keep = ("role", "event_id", "payer_id", "secondary_payer_id", "status", "adjudicated_at", "line_count", "problem")
+    return _pretty({"from": "X12 835 claim payment", **{name: row[name] for name in keep}})
+
+
+def claim_messages(db: sqlite3.Connection, claim_id: str) -> list[tuple[str, str | None, bytes | None]]:
+    """What replays the claim: the reference data and the claim's input messages, in the order
+    they were received, as (topic, key, value) for `Engine.receive`."""
+    references = ",".join("?" * len(REFERENCE_TOPICS))
+    rows = db.execute(
+        f"SELECT topic, partition, offset, timestamp_ms, key, value FROM messages WHERE topic IN ({references}) "
+        "UNION ALL SELECT topic, partition, offset, timestamp_ms, key, value FROM messages "
+        "WHERE (topic, partition, offset) IN (SELECT topic, partition, offset FROM claim_inputs WHERE claim_id = ?) "
+        "ORDER BY timestamp_ms, topic, partition, offset",
+        [*REFERENCE_TOPICS, claim_id],
+    ).fetchall()
+    return [(row["topic"], key_text(row["key"]), row["value"]) for row in rows]
+
+
+def store_clock(db: sqlite3.Connection) -> datetime | None:
+    """The time of the latest record the store read: an input's or an outcome's."""
+    row = db.execute(
+        "SELECT (SELECT max(timestamp_ms) FROM messages) AS ms, (SELECT max(produced_us) FROM outcomes) AS us"
+    ).fetchone()
+    found = [micros for micros in (row["ms"] and row["ms"] * 1000, row["us"]) if micros is not None]
+    return moment_of(max(found)) if found else None
+
+
+def store_counts(db: sqlite3.Connection) -> dict[str, int]:
+    """How much the store holds, for /healthz."""
+    row = db.execute(
+        "SELECT (SELECT count(*) FROM messages) AS records, (SELECT count(*) FROM outcomes) AS outcomes, "
+        "(SELECT count(*) FROM dead_letters) AS dead_letters, "
+        "(SELECT count(*) FROM messages WHERE problem IS NOT NULL) AS unreadable, "
+        "(SELECT count(*) FROM claims) AS claims"
+    ).fetchone()
+    return dict(row)
+
+
+def moment_of(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def _millis(micros: int) -> int:
+    return (micros + 500) // 1000
+
+
+def _place(row: sqlite3.Row) -> str:
+    return f"{row['topic']}[{row['partition']}]@{row['offset']}"
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)

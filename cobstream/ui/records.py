@@ -1,0 +1,251 @@
+"""What one Kafka record means to the work queue: the claim inputs it carries, the outcome it is,
+or the dead letter it is, read without touching the store.
+
+Inputs are decoded with the contract's own decoders (`models.decode`, and
+`models.remittance.intake` for raw 835 messages), so a claim's history and its payers agree
+with what the worker took in. Outcomes are read leniently: the contract lets fields be added,
+so only the fields the queue needs are required, and a record that lacks them (or is not JSON)
+is kept as unreadable with the reason, never fatal.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from models.claim import EobReceived
+from models.decode import EOB_TOPICS, REFERENCE_TOPICS, REMITTANCE_X12, Rejected, decode
+from models.remittance.intake import decode_remittance
+from streams.topics import DEAD_LETTER, DISCREPANCY, EXPECTED, READY
+
+OUTCOME_TOPICS = (EXPECTED, READY, DISCREPANCY)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One Kafka record as the reader took it, its topic without the environment's prefix."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimInput:
+    """One claim payment an input record carries (an 835 message may carry many), or an EOB
+    message that was refused but names its claim."""
+
+    seq: int  # position within the record
+    claim_id: str
+    role: str | None
+    event_id: str | None
+    payer_id: str | None
+    secondary_payer_id: str | None
+    status: str | None
+    adjudicated_at: str | None
+    total_charge: str | None
+    total_paid: str | None
+    line_count: int | None
+    problem: str | None  # why the worker dead-letters it
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRow:
+    """A `secondary.expected`, `billing.ready` or `billing.discrepancy` event, as the queue sorts it."""
+
+    event_id: str
+    claim_id: str
+    revision: int
+    produced_us: int
+    kind: str  # the discrepancy kind, the ready event's status, or "expected"
+    blocking: bool | None
+    expected_cents: int | None
+    actual_cents: int | None
+    difference_cents: int | None
+    primary_event_id: str | None
+    secondary_event_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRow:
+    digest: str  # a repeat delivered after a crash has the same bytes, so the same digest
+    claim_id: str | None
+    source_topic: str | None
+    error: str
+    received_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Meaning:
+    """What a record adds to the store beyond the record itself."""
+
+    inputs: list[ClaimInput] = field(default_factory=list)
+    outcome: OutcomeRow | None = None
+    dead_letter: DeadLetterRow | None = None
+    problem: str | None = None  # an output record the queue cannot read
+
+
+class Unreadable(ValueError):
+    """An output record without what the queue needs; the message says what is missing."""
+
+
+def key_text(key: bytes | None) -> str | None:
+    """A record key as text, as the worker reads it: UTF-8, else `base64:...`."""
+    if key is None:
+        return None
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError:
+        return "base64:" + base64.b64encode(key).decode("ascii")
+
+
+def read_record(record: Record) -> Meaning:
+    """The record's meaning for the queue; an unreadable output record is reported in `problem`."""
+    if record.topic in EOB_TOPICS:
+        return Meaning(inputs=_eob_inputs(record))
+    if record.topic == REMITTANCE_X12:
+        return Meaning(inputs=_remittance_inputs(record))
+    if record.topic in REFERENCE_TOPICS:
+        return Meaning()
+    try:
+        value = _json_object(record.value)
+        if record.topic == DEAD_LETTER:
+            return Meaning(dead_letter=_dead_letter(value, record))
+        if record.topic in OUTCOME_TOPICS:
+            return Meaning(outcome=_outcome(record.topic, value))
+    except Unreadable as exc:
+        return Meaning(problem=str(exc))
+    return Meaning(problem=f"not a topic the work queue reads: {record.topic}")
+
+
+def _eob_inputs(record: Record) -> list[ClaimInput]:
+    if record.value is None:
+        return []
+    return [item for item in [_claim_input(0, decode(record.topic, key_text(record.key), record.value))] if item]
+
+
+def _remittance_inputs(record: Record) -> list[ClaimInput]:
+    items = [_claim_input(seq, item) for seq, item in enumerate(decode_remittance(record.value))]
+    return [item for item in items if item]
+
+
+def _claim_input(seq: int, decoded: object) -> ClaimInput | None:
+    if isinstance(decoded, EobReceived):
+        eob = decoded.eob
+        return ClaimInput(
+            seq=seq,
+            claim_id=eob.claim_id,
+            role=decoded.role,
+            event_id=eob.event_id,
+            payer_id=eob.payer_id,
+            secondary_payer_id=eob.secondary_payer_id if decoded.role == "primary" else None,
+            status=eob.status,
+            adjudicated_at=eob.adjudicated_at.isoformat(),
+            total_charge=f"{sum(line.charge for line in eob.lines):.2f}",
+            total_paid=f"{sum(line.paid for line in eob.lines):.2f}",
+            line_count=len(eob.lines),
+            problem=None,
+        )
+    if isinstance(decoded, Rejected) and decoded.claim_id:
+        return ClaimInput(seq, decoded.claim_id, None, None, None, None, None, None, None, None, None, decoded.error)
+    return None
+
+
+def _json_object(value: bytes | None) -> dict[str, Any]:
+    if value is None:
+        raise Unreadable("value is null")
+    try:
+        parsed = json.loads(value)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Unreadable(f"value is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise Unreadable(f"value is a JSON {type(parsed).__name__}, not an object")
+    return parsed
+
+
+def _outcome(topic: str, value: dict[str, Any]) -> OutcomeRow:
+    revision = value.get("revision")
+    if not isinstance(revision, int) or isinstance(revision, bool):
+        raise Unreadable("revision: missing or not a whole number")
+    if topic == DISCREPANCY:
+        kind = _text(value, "kind")
+        if not isinstance(value.get("blocking"), bool):
+            raise Unreadable("blocking: missing or not true/false")
+    else:
+        kind = _text(value, "status") if topic == READY else "expected"
+    return OutcomeRow(
+        event_id=_text(value, "event_id"),
+        claim_id=_text(value, "claim_id"),
+        revision=revision,
+        produced_us=_micros(value, "produced_at"),
+        kind=kind,
+        blocking=value.get("blocking") if topic == DISCREPANCY else None,
+        expected_cents=_cents(value, "expected_secondary_paid"),
+        actual_cents=_cents(value, "actual_secondary_paid" if topic == DISCREPANCY else "secondary_paid"),
+        difference_cents=_cents(value, "difference"),
+        primary_event_id=_optional_text(value, "primary_event_id"),
+        secondary_event_id=_optional_text(value, "secondary_event_id"),
+    )
+
+
+def _dead_letter(value: dict[str, Any], record: Record) -> DeadLetterRow:
+    received = value.get("received_at")
+    return DeadLetterRow(
+        digest=hashlib.sha256(record.value or b"").hexdigest(),
+        claim_id=_optional_text(value, "claim_id"),
+        source_topic=_optional_text(value, "source_topic"),
+        error=_text(value, "error"),
+        received_us=_micros(value, "received_at") if received is not None else record.timestamp_ms * 1000,
+    )
+
+
+def _text(value: dict[str, Any], name: str) -> str:
+    found = value.get(name)
+    if not isinstance(found, str) or not found:
+        raise Unreadable(f"{name}: missing or not a non-empty string")
+    return found
+
+
+def _optional_text(value: dict[str, Any], name: str) -> str | None:
+    found = value.get(name)
+    if found is None:
+        return None
+    if not isinstance(found, str):
+        raise Unreadable(f"{name}: not a string")
+    return found
+
+
+def _cents(value: dict[str, Any], name: str) -> int | None:
+    """Money as whole cents (sortable, never a float); absent or null is None."""
+    found = value.get(name)
+    if found is None:
+        return None
+    try:
+        amount = Decimal(found) if isinstance(found, str) else None
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite():
+        raise Unreadable(f"{name}: not money")
+    return int((amount * 100).to_integral_value())
+
+
+def _micros(value: dict[str, Any], name: str) -> int:
+    """A time as microseconds since 1970 (sortable whatever its zone and precision)."""
+    found = value.get(name)
+    try:
+        moment = datetime.fromisoformat(found) if isinstance(found, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise Unreadable(f"{name}: missing or not an ISO 8601 time with a zone")
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

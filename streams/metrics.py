@@ -1,0 +1,335 @@
+"""The worker's Prometheus metrics: their definitions, on a registry of their own, the small
+functions the agents call when something happens, and the values read when Prometheus scrapes.
+
+Every label comes from a closed set, so no label can carry patient data: contract topic names,
+discrepancy kinds, partition numbers, claim statuses (`models.census`), table names, and for a
+dead letter a reason made from the rejection's wording by `dead_letter_reason`: the contract
+field at fault, the X12 segment id, or the kind of fault, checked against the fields and
+segments this project knows (anything else is `other`), never a value. docs/METRICS.md lists
+every metric and what to alert on.
+
+The agents' hooks are on the hot path: labelled children are bound once, here, so that counting
+an EOB is one dictionary look-up and one `Counter.inc`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from functools import partial
+from typing import Any, get_args, get_origin
+
+import faust
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from pydantic import BaseModel
+
+from models.census import CLAIM_STATUSES, ClaimCensus
+from models.events import EobEvent, FeeScheduleEntry, PayerProfile
+from models.outcomes import DiscrepancyKind
+from models.remittance.x12_835 import HEADER_NUMBER_SEGMENTS, HEADER_SEGMENTS
+from models.remittance.x12_claim import CLAIM_SEGMENTS, LINE_SEGMENTS
+from models.remittance.x12_envelope import ENVELOPE_IDS
+from models.verdict import BLOCKING
+from streams import kafka_internals
+from streams.kafka_internals import PartitionLag, TableRecovery
+from streams.topics import (
+    CLAIM_EVENTS,
+    DISCREPANCY,
+    EOB_TOPICS,
+    EXPECTED,
+    OUTPUT_TOPICS,
+    READY,
+    REFERENCE_TOPICS,
+    REMITTANCE_X12,
+)
+
+log = logging.getLogger(__name__)
+
+# `_created` series would double every counter for a timestamp nobody alerts on.
+disable_created_metrics()
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+INPUT_TOPICS = (*EOB_TOPICS, REMITTANCE_X12, *REFERENCE_TOPICS)
+KNOWN_TOPICS = frozenset((*INPUT_TOPICS, CLAIM_EVENTS, *OUTPUT_TOPICS))
+# From a millisecond (one EOB on an idle worker) to an hour (a backlog after an outage).
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+
+INPUT_MESSAGES = Counter(
+    "cobstream_input_messages_total",
+    "Messages the intake read, per input topic, valid or not (an 835 message counts once).",
+    ["topic"],
+    registry=REGISTRY,
+)
+EOBS_RECEIVED = Counter(
+    "cobstream_eobs_received_total",
+    "EOBs accepted and passed on to their claim, per input topic (on remittance.x12, each claim payment).",
+    ["topic"],
+    registry=REGISTRY,
+)
+DEAD_LETTERS = Counter(
+    "cobstream_dead_letters_total",
+    "Input sent to eob.dead-letter, per source topic and reason (field, X12 segment or kind of fault).",
+    ["topic", "reason"],
+    registry=REGISTRY,
+)
+OUTCOMES = Counter(
+    "cobstream_outcomes_published_total",
+    "Outcomes published, per output topic and kind; blocking=true for discrepancies that hold patient billing.",
+    ["topic", "kind", "blocking"],
+    registry=REGISTRY,
+)
+OUTCOME_LATENCY = Histogram(
+    "cobstream_outcome_latency_seconds",
+    "From the input record's timestamp (the EOB's receipt, or the timer's tick) to each outcome's publication.",
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+
+census = ClaimCensus()  # the claims agent's claims, kept by models.census.CensusStore
+
+# ---- What the agents call -------------------------------------------------------------------------
+
+_INPUT_MESSAGES = {topic: INPUT_MESSAGES.labels(topic) for topic in INPUT_TOPICS}
+_EOBS_RECEIVED = {topic: EOBS_RECEIVED.labels(topic) for topic in (*EOB_TOPICS, REMITTANCE_X12)}
+_KINDS_OF: dict[str, tuple[str, ...]] = {
+    EXPECTED: ("expected_payment",),
+    READY: ("ready", "voided"),
+    DISCREPANCY: get_args(DiscrepancyKind),
+}
+_OUTCOMES = {
+    (topic, kind): OUTCOMES.labels(topic, kind, "true" if kind in BLOCKING else "false")
+    for topic, kinds in _KINDS_OF.items()
+    for kind in kinds
+}
+
+
+def count_message_read(topic: str) -> None:
+    """The intake read one message from an input topic (unprefixed name)."""
+    _INPUT_MESSAGES[topic].inc()
+
+
+def count_eob_received(topic: str) -> None:
+    """The intake accepted one EOB from an input topic and sent it on to its claim."""
+    _EOBS_RECEIVED[topic].inc()
+
+
+def count_dead_letter(topic: str | None, error: str) -> None:
+    """One dead letter for input from `topic`, rejected with `error` (the dead letter's text,
+    of which only the reason's field or kind becomes a label)."""
+    DEAD_LETTERS.labels(topic if topic in KNOWN_TOPICS else "other", dead_letter_reason(error)).inc()
+
+
+def count_outcome_published(topic: str, payload: str, received_at: datetime) -> None:
+    """One outcome (its JSON as published) sent on an output topic, for a claim event whose
+    input record was received at `received_at`."""
+    (_OUTCOMES.get((topic, _kind_of(topic, payload))) or OUTCOMES.labels("other", "other", "false")).inc()
+    OUTCOME_LATENCY.observe(max(0.0, time.time() - received_at.timestamp()))
+
+
+def _kind_of(topic: str, payload: str) -> str:
+    if topic == DISCREPANCY:
+        return _top_level_text(payload, '"kind":"')
+    if topic == READY:
+        return _top_level_text(payload, '"status":"')
+    return "expected_payment"
+
+
+def _top_level_text(payload: str, opening: str) -> str:
+    """The text after `opening` up to the next quote: a contract field of the compact JSON that
+    `streams.codec.encode` writes (a quote inside a string value is escaped, so `opening` cannot
+    start inside one). The caller counts it only when it is one of the closed set."""
+    start = payload.find(opening)
+    if start < 0:
+        return "other"
+    start += len(opening)
+    return payload[start : payload.find('"', start)]
+
+
+# ---- Dead-letter reasons --------------------------------------------------------------------------
+
+# The wording of models.decode and models.remittance.intake, by what it begins with.
+_FAULT_KINDS = (
+    ("message is ", "message_too_large"),
+    ("value is not UTF-8", "not_utf8"),
+    ("value is not valid JSON", "invalid_json"),
+    ("value is nested too deeply", "nested_too_deeply"),
+    ("value must be a JSON object", "not_an_object"),
+    ("value is null", "null_value"),
+    ("a null value deletes an entry", "delete_without_key"),
+    ("unknown input topic", "unknown_topic"),
+    ("internal error", "internal_error"),
+)
+_X12_SEGMENT_IDS = frozenset(
+    {*ENVELOPE_IDS, *HEADER_SEGMENTS, *HEADER_NUMBER_SEGMENTS, *CLAIM_SEGMENTS, *LINE_SEGMENTS, "CLP", "SVC", "PLB"}
+)
+_X12_WHERE = re.compile(r"(?:([A-Z0-9]{2,3}) )?segment \d+: ")
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def _field_paths(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
+    """Every field a contract model has, as `describe` names them with the indices dropped
+    (`lines[].adjustments[].amount`)."""
+    for name, field in model.model_fields.items():
+        yield prefix + name
+        yield from _nested_paths(field.annotation, prefix + name)
+
+
+def _nested_paths(annotation: Any, path: str) -> Iterator[str]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield from _field_paths(annotation, path + ".")
+        return
+    if get_origin(annotation) in (tuple, list):
+        yield path + "[]"
+        path += "[]"
+    for argument in get_args(annotation):
+        yield from _nested_paths(argument, path)
+
+
+CONTRACT_FIELDS = frozenset(
+    path for model in (EobEvent, PayerProfile, FeeScheduleEntry) for path in _field_paths(model)
+)
+DEAD_LETTER_REASONS = frozenset(
+    {
+        *CONTRACT_FIELDS,
+        *(kind for _, kind in _FAULT_KINDS),
+        *(f"x12:{segment}" for segment in _X12_SEGMENT_IDS),
+        "x12:segment",
+        "x12:not_835",
+        "other",
+    }
+)
+
+
+def dead_letter_reason(error: str) -> str:
+    """A dead letter's reason as a label: the first contract field at fault (`lines[].paid`), the
+    X12 segment at fault (`x12:CAS`; `x12:segment` for one that is not a segment at all), or the
+    kind of fault (`invalid_json`); `other` for anything this project does not name."""
+    for opening, kind in _FAULT_KINDS:
+        if error.startswith(opening):
+            return kind
+    x12 = _X12_WHERE.match(error)
+    if x12 is not None:
+        segment = x12.group(1)
+        return f"x12:{segment}" if segment in _X12_SEGMENT_IDS else "x12:segment"
+    if error.startswith(("start of the data: ", "end of the data: ")):
+        return "x12:not_835"
+    path = _INDEX.sub("[]", error.split(":", 1)[0]) if ": " in error else ""
+    while path:
+        if path in CONTRACT_FIELDS:
+            return path
+        path = path.rpartition(".")[0]  # a validator's step under a known field
+    return "other"
+
+
+# ---- Read when Prometheus scrapes -----------------------------------------------------------------
+
+
+class WorkerCollector(Collector):
+    """The claim census, the consumer lag per partition and the tables' recovery, as they stand
+    at each scrape (from callables, so that tests can give them without a running worker)."""
+
+    def __init__(
+        self,
+        claims: ClaimCensus,
+        lag: Callable[[], Iterable[PartitionLag]],
+        recovery: Callable[[], TableRecovery],
+        topic_prefix: str = "",
+    ) -> None:
+        self.claims = claims
+        self.lag = lag
+        self.recovery = recovery
+        self.topic_prefix = topic_prefix
+
+    def describe(self) -> Iterable[Metric]:
+        return [*self._census_families(), self._lag_family(), *self._recovery_families()]
+
+    def collect(self) -> Iterable[Metric]:
+        if self.claims.recounted:
+            yield from self._census()
+        yield from self._read("consumer lag", self._lag)
+        yield from self._read("table recovery", self._recovery)
+
+    def _read(self, what: str, families: Callable[[], list[Metric]]) -> list[Metric]:
+        try:
+            return families()
+        except Exception as exc:  # a scrape must never fail, nor stop the worker
+            log.warning("metrics: %s not read (%s)", what, type(exc).__name__)
+            return []
+
+    def _census_families(self) -> tuple[GaugeMetricFamily, ...]:
+        return (
+            GaugeMetricFamily(
+                "cobstream_claims", "Claims this worker holds, per status (models/census.py).", None, ["status"]
+            ),
+            GaugeMetricFamily("cobstream_open_claims", "Claims this worker holds whose status is not settled."),
+        )
+
+    def _census(self) -> list[Metric]:
+        by_status, open_claims = self._census_families()
+        for status in CLAIM_STATUSES:
+            by_status.add_metric([status], self.claims.counts[status])
+        open_claims.add_metric([], self.claims.open)
+        return [by_status, open_claims]
+
+    def _lag_family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "cobstream_consumer_lag_records",
+            "Records of an assigned partition not yet processed and committed (highwater minus committed offset).",
+            labels=["topic", "partition"],
+        )
+
+    def _lag(self) -> list[Metric]:
+        family = self._lag_family()
+        for found in sorted(self.lag(), key=lambda p: (p.topic, p.partition)):
+            topic = found.topic.removeprefix(self.topic_prefix)
+            if found.topic.startswith(self.topic_prefix) and topic in KNOWN_TOPICS:
+                family.add_metric([topic, str(found.partition)], found.lag)
+        return [family]
+
+    def _recovery_families(self) -> tuple[GaugeMetricFamily, ...]:
+        per_partition = ["table", "partition"]
+        return (
+            GaugeMetricFamily(
+                "cobstream_table_recovery_in_progress", "1 while the worker recovers its tables from their changelogs."
+            ),
+            GaugeMetricFamily(
+                "cobstream_table_recovery_remaining_records",
+                "Changelog records still to apply to an active table partition before it is recovered.",
+                labels=per_partition,
+            ),
+            GaugeMetricFamily(
+                "cobstream_table_recovery_recovered_offset",
+                "The last changelog offset applied to an active table partition (-1: none).",
+                labels=per_partition,
+            ),
+            GaugeMetricFamily(
+                "cobstream_table_recovery_end_offset",
+                "The last changelog offset an active table partition recovers up to (-1: an empty changelog).",
+                labels=per_partition,
+            ),
+        )
+
+    def _recovery(self) -> list[Metric]:
+        found = self.recovery()
+        in_progress, remaining, recovered, end = families = self._recovery_families()
+        in_progress.add_metric([], 1 if found.in_progress else 0)
+        for part in found.partitions:
+            labels = [part.table, str(part.partition)]
+            remaining.add_metric(labels, part.remaining)
+            recovered.add_metric(labels, part.recovered_offset)
+            end.add_metric(labels, part.end_offset)
+        return list(families)
+
+
+def watch_worker(app: faust.App, topic_prefix: str) -> WorkerCollector:
+    """Register the scrape-time values of this worker's app (once per process)."""
+    collector = WorkerCollector(
+        census, partial(kafka_internals.consumer_lag, app), partial(kafka_internals.table_recovery, app), topic_prefix
+    )
+    REGISTRY.register(collector)
+    return collector

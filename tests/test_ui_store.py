@@ -1,0 +1,454 @@
+"""The work queue's store (`cobstream ui`), filled from what `cobstream replay` publishes for the
+example day, the example 835 and hand-made claim histories: which discrepancies are open, in
+what order, through which filters, a claim's history, and reading the same records again."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from builders import adj, eob, line, secondary_line
+
+from cobstream.engine import Engine
+from cobstream.kafka_io import remittance_lines
+from cobstream.replay import key_text, replay_lines, value_text
+from cobstream.ui import queue
+from cobstream.ui.queue import QueueFilter
+from cobstream.ui.records import Record
+from cobstream.ui.store import Store, StoreError, connect
+from models.decode import load_json
+from models.types import parse_timestamp
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "day-2026-03-24.jsonl"
+EXAMPLE_NOW = parse_timestamp("2026-05-15T00:00:00Z")  # examples/day-2026-03-24.args
+
+
+# ---- filling the store from a replay, as the reader would from the topics ---------------------
+
+
+class Topics:
+    """Replay lines run through the engine, kept as the records the worker's topics would hold:
+    each input record, then its outcomes, each topic with its own offsets."""
+
+    def __init__(self) -> None:
+        self.engine = Engine()
+        self.records: list[Record] = []
+        self._offsets: Counter[str] = Counter()
+        self._clock_ms = 0
+
+    def add(self, topic: str, key: str | None, value: bytes | None, timestamp_ms: int) -> Record:
+        record = Record(topic, 0, self._offsets[topic], timestamp_ms, key.encode() if key else None, value)
+        self._offsets[topic] += 1
+        self.records.append(record)
+        return record
+
+    def send(self, topic: str, value: Any, key: str | None = None) -> list[Record]:
+        """One input message; returns the records it and its outcomes became."""
+        line = json.dumps({"topic": topic, "key": key, "value": value}).encode()
+        return self.send_line(line)
+
+    def send_line(self, line: bytes) -> list[Record]:
+        start = len(self.records)
+        emitted = list(replay_lines([line], self.engine))
+        if self.engine.clock is not None:  # the worker stamps outcomes with their input's time
+            self._clock_ms = int(self.engine.clock.timestamp() * 1000)
+        record = load_json(line)
+        text = value_text(record.get("value"))
+        raw = text.encode("utf-8", "surrogatepass") if text is not None else None
+        self.add(record["topic"], key_text(record.get("key")), raw, self._clock_ms)
+        self._outputs(emitted)
+        return self.records[start:]
+
+    def advance(self, now: datetime) -> list[Record]:
+        start = len(self.records)
+        self._outputs(self.engine.advance(now))
+        return self.records[start:]
+
+    def _outputs(self, emitted: list[Any]) -> None:
+        for event in emitted:
+            value = event.value.model_dump(mode="json")
+            moment = value.get("produced_at") or value.get("received_at")
+            at = int(parse_timestamp(moment).timestamp() * 1000) if moment else self._clock_ms
+            self.add(event.topic, event.key, orjson.dumps(value), at)
+
+
+def example_day() -> Topics:
+    topics = Topics()
+    for line_bytes in EXAMPLE.read_bytes().splitlines():
+        if line_bytes.strip():
+            topics.send_line(line_bytes)
+    topics.advance(EXAMPLE_NOW)
+    return topics
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(tmp_path / "ui.sqlite3", "")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def db(store: Store) -> Iterator[sqlite3.Connection]:
+    reading = connect(store.path)
+    yield reading
+    reading.close()
+
+
+def open_claims(db: sqlite3.Connection, wanted: QueueFilter | None = None) -> list[str]:
+    return [item.claim_id for item in queue.open_discrepancies(db, wanted or QueueFilter())]
+
+
+def open_kinds(db: sqlite3.Connection, claim_id: str) -> list[str]:
+    return sorted(item.kind for item in queue.claim_discrepancies(db, claim_id))
+
+
+# ---- the example day ----------------------------------------------------------------------------
+
+# examples/README.md: the claims whose last outcome is a discrepancy. 0012 (missing primary EOB
+# denial, then reprocessed), 0020 (primary reversed, then corrected) and 0021 (secondary
+# reversed, then ready) were superseded by a later ready event.
+EXAMPLE_BLOCKING = ["0026", "0010", "0011", "0013", "0014", "0015", "0016", "0036"]  # in the order raised
+EXAMPLE_FOLLOW_UP = ["0017", "0019"]  # secondary_overdue and orphan_secondary, at --now
+
+
+def test_the_example_day_queue_is_its_open_discrepancies_blocking_first_then_oldest(
+    store: Store, db: sqlite3.Connection
+) -> None:
+    store.ingest(example_day().records)
+    assert open_claims(db) == [f"CLM-2026-{n}" for n in EXAMPLE_BLOCKING + EXAMPLE_FOLLOW_UP]
+    items = queue.open_discrepancies(db)
+    assert [item.blocking for item in items] == [True] * 8 + [False] * 2
+    underpaid = next(item for item in items if item.claim_id == "CLM-2026-0013")
+    assert (underpaid.kind, underpaid.expected_cents, underpaid.actual_cents, underpaid.difference_cents) == (
+        "secondary_underpaid",
+        1400,
+        900,
+        -500,
+    )
+    assert underpaid.line_ids == ("1",)
+    assert underpaid.action.startswith("Appeal")
+
+
+def test_superseded_discrepancies_of_the_example_day_are_not_open(store: Store, db: sqlite3.Connection) -> None:
+    store.ingest(example_day().records)
+    for claim in ("CLM-2026-0012", "CLM-2026-0020", "CLM-2026-0021"):
+        raised = db.execute(
+            "SELECT count(*) FROM outcomes WHERE claim_id = ? AND topic = 'billing.discrepancy'", [claim]
+        ).fetchone()[0]
+        assert raised == 1, claim  # it was raised, and a later ready event closed it
+        assert open_kinds(db, claim) == []
+
+
+def test_payers_come_from_the_discrepancys_eobs(store: Store, db: sqlite3.Connection) -> None:
+    store.ingest(example_day().records)
+    items = {item.claim_id: item for item in queue.open_discrepancies(db)}
+    # 0011: the primary names AETNA, HUMANA sent the secondary EOB (cob_order_dispute).
+    assert (items["CLM-2026-0011"].primary_payer_id, items["CLM-2026-0011"].secondary_payer_id) == ("BCBS-TX", "AETNA")
+    assert items["CLM-2026-0011"].paying_payer_id == "HUMANA"
+    # 0019: a secondary EOB and no primary at all.
+    assert (items["CLM-2026-0019"].primary_payer_id, items["CLM-2026-0019"].secondary_payer_id) == (None, "AETNA")
+
+
+def test_filters_by_secondary_payer_primary_payer_and_kind(store: Store, db: sqlite3.Connection) -> None:
+    store.ingest(example_day().records)
+    everything = queue.open_discrepancies(db)
+    for wanted in (
+        QueueFilter(secondary_payer="AETNA"),
+        QueueFilter(primary_payer="UHC"),
+        QueueFilter(kind="cob_order_dispute"),
+        QueueFilter(secondary_payer="AETNA", kind="cob_order_dispute"),
+        QueueFilter(primary_payer="BCBS-TX", secondary_payer="CIGNA"),
+    ):
+        expected = [
+            item.claim_id
+            for item in everything
+            if wanted.secondary_payer in (None, item.secondary_payer_id)
+            and wanted.primary_payer in (None, item.primary_payer_id)
+            and wanted.kind in (None, item.kind)
+        ]
+        assert expected, wanted  # each filter keeps some rows and drops others
+        assert len(expected) < len(everything), wanted
+        assert open_claims(db, wanted) == expected, wanted
+    assert open_claims(db, QueueFilter(kind="secondary_overpaid", secondary_payer="AETNA")) == []
+
+
+def test_counts_for_the_filter_controls(store: Store, db: sqlite3.Connection) -> None:
+    store.ingest(example_day().records)
+    counts = queue.queue_counts(db)
+    assert (counts.total, counts.blocking) == (10, 8)
+    assert counts.by_kind == {
+        "cob_order_dispute": 4,
+        "line_mismatch": 2,
+        "orphan_secondary": 1,
+        "secondary_overdue": 1,
+        "secondary_overpaid": 1,
+        "secondary_underpaid": 1,
+    }
+    assert counts.by_secondary_payer == {"AETNA": 7, "CIGNA": 1, "HUMANA": 1, "UMR": 1}
+    for payer, n in counts.by_primary_payer.items():
+        assert len(open_claims(db, QueueFilter(primary_payer=payer))) == n
+
+
+def test_a_claims_history_is_its_inputs_and_outcomes_in_order(store: Store, db: sqlite3.Connection) -> None:
+    store.ingest(example_day().records)
+    # 0020: primary, secondary and ready; the primary reversed (void, primary_reversed); corrected.
+    history = [(entry.source, entry.topic, entry.revision) for entry in queue.claim_history(db, "CLM-2026-0020")]
+    assert history == [
+        ("input", "eob.primary", None),
+        ("outcome", "secondary.expected", 1),
+        ("input", "eob.secondary", None),
+        ("outcome", "billing.ready", 2),
+        ("input", "eob.primary", None),
+        ("outcome", "billing.ready", 3),
+        ("outcome", "billing.discrepancy", 4),
+        ("input", "eob.primary", None),
+        ("outcome", "secondary.expected", 5),
+        ("outcome", "billing.ready", 6),
+    ]
+    assert [entry.fields.get("status") for entry in queue.claim_history(db, "CLM-2026-0020")][4:6] == [
+        "reversed",
+        "voided",
+    ]
+    assert queue.latest_revision(db, "CLM-2026-0020") == 6
+
+
+def test_a_refused_eob_and_its_dead_letter_are_in_the_claims_history(store: Store, db: sqlite3.Connection) -> None:
+    store.ingest(example_day().records)
+    # 0035: a line that does not balance, dead-lettered, then sent again fixed.
+    history = queue.claim_history(db, "CLM-2026-0035")
+    refused = [entry for entry in history if entry.source == "input" and entry.fields["problem"]]
+    letters = [entry for entry in history if entry.source == "dead letter"]
+    assert len(refused) == len(letters) == 1
+    assert "does not balance" in letters[0].fields["error"]
+    assert history.index(refused[0]) < history.index(letters[0])
+
+
+def test_the_messages_that_explain_a_claim_are_its_inputs_and_the_reference_data(
+    store: Store, db: sqlite3.Connection
+) -> None:
+    store.ingest(example_day().records)
+    messages = queue.claim_messages(db, "CLM-2026-0013")
+    topics = Counter(topic for topic, _, _ in messages)
+    assert topics["eob.primary"] == topics["eob.secondary"] == 1
+    assert topics["reference.payers"] >= 7
+    assert topics["reference.fee-schedule"] >= 6
+    engine = Engine()
+    for topic, key, value in messages:
+        engine.receive(topic, key, value)
+    assert engine.claims["CLM-2026-0013"].revision == 2  # the same history the worker published
+
+
+# ---- hand-made histories -------------------------------------------------------------------------
+
+T0, T1 = "2026-03-10T15:00:00Z", "2026-03-12T09:00:00Z"
+
+
+def claim_with_secondary(
+    topics: Topics, claim: str, paid: str, *, primary_payer: str = "BCBS-TX", secondary: str = "AETNA"
+) -> None:
+    """The article's claim (S expected 10.00), its secondary paying `paid` on the same day as the others."""
+    topics.send("eob.primary", eob(f"P-{claim}", claim_id=claim, payer_id=primary_payer, secondary_payer_id=secondary))
+    topics.send(
+        "eob.secondary", eob(f"S-{claim}", claim_id=claim, payer_id=secondary, at=T1, lines=[secondary_line(paid=paid)])
+    )
+
+
+def test_ties_on_age_go_to_the_largest_difference_and_blocking_beats_older(
+    store: Store, db: sqlite3.Connection
+) -> None:
+    topics = Topics()
+    # An orphan secondary 60 days earlier: its timeout fires (non-blocking) before everything below.
+    topics.send(
+        "eob.secondary",
+        eob("S-F", claim_id="CLM-F", payer_id="AETNA", at="2026-01-05T09:00:00Z", lines=[secondary_line()]),
+    )
+    claim_with_secondary(topics, "CLM-A", "5.00")  # underpaid, -5.00
+    claim_with_secondary(topics, "CLM-B", "2.00")  # underpaid, -8.00
+    claim_with_secondary(topics, "CLM-C", "19.00", primary_payer="UHC", secondary="CIGNA")  # overpaid, +9.00
+    topics.send("eob.primary", eob("P-D", claim_id="CLM-D", secondary_payer_id=None))
+    topics.send(
+        "eob.secondary", eob("S-D", claim_id="CLM-D", payer_id="AETNA", at=T1, lines=[secondary_line()])
+    )  # dispute, no difference
+    store.ingest(topics.records)
+    items = queue.open_discrepancies(db)
+    assert [(i.claim_id, i.kind, i.difference_cents) for i in items] == [
+        ("CLM-C", "secondary_overpaid", 900),
+        ("CLM-B", "secondary_underpaid", -800),
+        ("CLM-A", "secondary_underpaid", -500),
+        ("CLM-D", "cob_order_dispute", None),
+        ("CLM-F", "orphan_secondary", None),
+    ]
+    assert len({i.raised_at for i in items[:4]}) == 1  # the same age: the difference decides
+    assert items[-1].raised_at < items[0].raised_at  # older, yet after every blocking one
+    assert open_claims(db, QueueFilter(secondary_payer="CIGNA")) == ["CLM-C"]
+    assert open_claims(db, QueueFilter(primary_payer="BCBS-TX", kind="secondary_underpaid")) == ["CLM-B", "CLM-A"]
+    assert open_claims(db, QueueFilter(primary_payer="BCBS-TX", kind="cob_order_dispute")) == ["CLM-D"]
+
+
+def test_a_corrected_secondary_that_pays_right_closes_the_discrepancy(store: Store, db: sqlite3.Connection) -> None:
+    topics = Topics()
+    claim_with_secondary(topics, "CLM-1", "5.00")
+    store.ingest(topics.records)
+    assert open_kinds(db, "CLM-1") == ["secondary_underpaid"]
+    store.ingest(
+        topics.send("eob.secondary", eob("S-CLM-1-fix", payer_id="AETNA", at=T1, lines=[secondary_line(paid="10.00")]))
+    )
+    assert open_kinds(db, "CLM-1") == []
+    assert queue.latest_revision(db, "CLM-1") == 3  # expected, the discrepancy, the ready event
+
+
+def test_a_newer_version_with_a_discrepancy_replaces_the_older_one(store: Store, db: sqlite3.Connection) -> None:
+    topics = Topics()
+    claim_with_secondary(topics, "CLM-1", "5.00")
+    topics.send("eob.secondary", eob("S-CLM-1-fix", payer_id="AETNA", at=T1, lines=[secondary_line(paid="4.00")]))
+    store.ingest(topics.records)
+    [item] = queue.open_discrepancies(db)
+    assert (item.claim_id, item.revision, item.difference_cents) == ("CLM-1", 3, -600)
+
+
+def test_two_discrepancies_of_one_version_both_stay_open(store: Store, db: sqlite3.Connection) -> None:
+    topics = Topics()
+    topics.send("eob.primary", eob("P-1"))
+    # Line 1 underpaid, and a line 2 the primary never had.
+    extra = line("2", charge="40.00", paid="0.00", allowed=None, adjustments=[adj("CO", "45", "40.00")])
+    topics.send("eob.secondary", eob("S-1", payer_id="AETNA", at=T1, lines=[secondary_line(paid="5.00"), extra]))
+    store.ingest(topics.records)
+    assert open_kinds(db, "CLM-1") == ["line_mismatch", "secondary_underpaid"]
+
+
+def test_a_reversal_after_ready_opens_a_follow_up_until_the_corrected_eob(store: Store, db: sqlite3.Connection) -> None:
+    topics = Topics()
+    claim_with_secondary(topics, "CLM-1", "10.00")
+    reversal = secondary_line(
+        paid="-10.00", charge="-150.00", allowed="-90.00", adjustments=[adj("OA", "23", "-140.00")]
+    )
+    topics.send(
+        "eob.secondary",
+        eob("S-1-rev", payer_id="AETNA", status="reversed", at="2026-03-13T09:00:00Z", lines=[reversal]),
+    )
+    store.ingest(topics.records)
+    assert [(i.kind, i.blocking) for i in queue.claim_discrepancies(db, "CLM-1")] == [("secondary_reversed", False)]
+    store.ingest(
+        topics.send(
+            "eob.secondary", eob("S-1-new", payer_id="AETNA", at="2026-03-14T09:00:00Z", lines=[secondary_line()])
+        )
+    )
+    assert open_kinds(db, "CLM-1") == []
+
+
+def test_an_overdue_secondary_is_closed_when_the_secondary_arrives(store: Store, db: sqlite3.Connection) -> None:
+    topics = Topics()
+    topics.send("eob.primary", eob("P-1"))
+    topics.advance(parse_timestamp("2026-04-20T00:00:00Z"))  # AETNA's 30 days have passed
+    store.ingest(topics.records)
+    assert open_kinds(db, "CLM-1") == ["secondary_overdue"]
+    store.ingest(
+        topics.send(
+            "eob.secondary",
+            eob("S-1", payer_id="AETNA", at="2026-04-21T00:00:00Z", lines=[secondary_line(paid="5.00")]),
+        )
+    )
+    assert open_kinds(db, "CLM-1") == ["secondary_underpaid"]
+
+
+# ---- reading records again, in any order ---------------------------------------------------------
+
+
+def test_reading_the_same_records_again_changes_nothing(store: Store, db: sqlite3.Connection) -> None:
+    records = example_day().records
+    assert store.ingest(records) == len(records)
+    before = (open_claims(db), queue.queue_counts(db), queue.store_counts(db))
+    assert store.ingest(records) == 0
+    assert (open_claims(db), queue.queue_counts(db), queue.store_counts(db)) == before
+
+
+def test_an_outcome_or_dead_letter_delivered_twice_is_kept_once(store: Store, db: sqlite3.Connection) -> None:
+    records = example_day().records
+    store.ingest(records)
+    before = (open_claims(db), queue.store_counts(db)["outcomes"], queue.store_counts(db)["dead_letters"])
+    # After a worker crash the same events come again, at new offsets.
+    again = [
+        Record(r.topic, 1, r.offset, r.timestamp_ms, r.key, r.value)
+        for r in records
+        if r.topic in ("billing.discrepancy", "billing.ready", "eob.dead-letter")
+    ]
+    assert store.ingest(again) == len(again)
+    assert (open_claims(db), queue.store_counts(db)["outcomes"], queue.store_counts(db)["dead_letters"]) == before
+
+
+def test_the_order_records_arrive_in_does_not_change_the_queue(store: Store, db: sqlite3.Connection) -> None:
+    # The reader takes each topic's partitions as they come: outcomes before their inputs,
+    # a ready event before the discrepancy it supersedes.
+    records = example_day().records
+    store.ingest(reversed(records))
+    assert open_claims(db) == [f"CLM-2026-{n}" for n in EXAMPLE_BLOCKING + EXAMPLE_FOLLOW_UP]
+
+
+def test_positions_are_kept_with_the_records_so_a_restart_continues(tmp_path: Path) -> None:
+    records = example_day().records
+    path = tmp_path / "ui.sqlite3"
+    first = Store(path, "env.")
+    first.ingest(records[:50])
+    first.close()
+    reopened = Store(path, "env.")
+    positions = reopened.positions()
+    reopened.close()
+    for topic in {r.topic for r in records[:50]}:
+        assert positions[(topic, 0)] == max(r.offset for r in records[:50] if r.topic == topic) + 1
+
+
+def test_a_store_of_another_environment_is_refused(tmp_path: Path) -> None:
+    Store(tmp_path / "ui.sqlite3", "prod.").close()
+    with pytest.raises(StoreError, match=r"COBSTREAM_TOPIC_PREFIX='prod\.', not 'test\.'"):
+        Store(tmp_path / "ui.sqlite3", "test.")
+
+
+def test_unreadable_output_records_are_recorded_and_the_rest_is_read(store: Store, db: sqlite3.Connection) -> None:
+    topics = Topics()
+    claim_with_secondary(topics, "CLM-1", "5.00")
+    bad = [
+        Record("billing.discrepancy", 2, 0, 0, b"CLM-9", b'{"event_id": "x", "claim_id": '),
+        Record("billing.ready", 2, 0, 0, b"CLM-9", b'{"event_id": "x", "claim_id": "CLM-9"}'),
+        Record("eob.dead-letter", 2, 0, 0, None, b"\xff\xfe"),
+    ]
+    assert store.ingest([*bad, *topics.records]) == len(bad) + len(topics.records)
+    problems = dict(
+        db.execute("SELECT topic, problem FROM messages WHERE problem IS NOT NULL ORDER BY topic").fetchall()
+    )
+    assert "not valid JSON" in problems["billing.discrepancy"]
+    assert "revision" in problems["billing.ready"]
+    assert "not valid JSON" in problems["eob.dead-letter"]
+    assert queue.store_counts(db)["unreadable"] == 3
+    assert open_claims(db) == ["CLM-1"]
+
+
+def test_claims_paid_by_an_835_remittance_have_their_payers_and_history(store: Store, db: sqlite3.Connection) -> None:
+    topics = Topics()
+    for message in remittance_lines((ROOT / "examples" / "remittance-2026-03-24.835").read_bytes()):
+        topics.send_line(message.strip())
+    store.ingest(topics.records)
+    items = {item.claim_id: item for item in queue.open_discrepancies(db)}
+    assert {claim: item.kind for claim, item in items.items()} == {
+        "CLM-2026-0103": "secondary_underpaid",
+        "CLM-2026-0104": "cob_order_dispute",
+        "CLM-2026-0108": "missing_primary_eob_denial",
+    }
+    underpaid = items["CLM-2026-0103"]
+    assert underpaid.primary_payer_id
+    assert underpaid.secondary_payer_id
+    history = queue.claim_history(db, "CLM-2026-0103")
+    inputs = [entry for entry in history if entry.source == "input"]
+    assert [(entry.topic, entry.fields["role"]) for entry in inputs] == [
+        ("remittance.x12", "primary"),
+        ("remittance.x12", "secondary"),
+    ]
+    assert [entry.fields["event_id"] for entry in inputs] == [underpaid.primary_event_id, underpaid.secondary_event_id]
