@@ -81,7 +81,7 @@ def create_app(settings: Settings) -> faust.App:
     # read_committed makes offset jumps normal and the rewinds were seen to mis-confirm a gap
     # over a real record (docs/RELIABILITY.md).
     verified = () if settings.processing_guarantee == "exactly_once" else (names.CLAIM_EVENTS, *names.EOB_TOPICS)
-    install(app, [settings.topic(name) for name in verified])
+    install(app, [settings.topic(name) for name in verified], settings.fetch_max_wait_ms)
     return app
 
 

@@ -140,6 +140,10 @@ class SafeConsumer(faust_aiokafka.Consumer):
     def _verifies(self, tp: TP) -> bool:
         return tp.topic in self.verified_topics
 
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        # PRIVATE API: ThreadDelegateConsumer._new_consumer_thread.
+        return ShortWaitConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # type: ignore[override]
         confirming = set(self.rewound)  # rewound before this fetch: its first record confirms a gap
         async for tp, message in super().getmany(timeout):
@@ -270,6 +274,26 @@ class FlushingTransactionManager(TransactionManager):
         return await super().commit(offsets, start_new_transaction=start_new_transaction)
 
 
+class ShortWaitConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread with a shorter fetch long-poll than Faust's hard-coded 1500 ms.
+
+    aiokafka keeps one fetch in flight per broker, and a partition whose records are still
+    buffered is left out of the next fetch. So while the busy partitions' records are being
+    processed, the fetch in flight asks only for idle ones (reference data, `remittance.x12`)
+    and waits its whole `fetch_max_wait_ms` for them; the busy partitions' new records wait
+    behind it. With one broker that made each hop wait up to 1.5 s under load (the latency
+    plateau in docs/PERFORMANCE.md). A short wait costs only more empty fetches while idle."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        wait_ms = getattr(self.transport, "fetch_max_wait_ms", None)
+        if wait_ms is not None:
+            # PRIVATE API: AIOKafkaConsumer._fetch_max_wait_ms, read when its Fetcher is made at
+            # start(); Faust passes a literal 1500 to the constructor.
+            consumer._fetch_max_wait_ms = wait_ms
+        return consumer
+
+
 class Transport(faust_aiokafka.Transport):
     """Faust's aiokafka transport with the safeguards above."""
 
@@ -277,17 +301,21 @@ class Transport(faust_aiokafka.Transport):
     Producer = DurableProducer
     TransactionManager = FlushingTransactionManager
 
-    def __init__(self, url: Any, app: faust.App, verified_topics: Iterable[str] = ()) -> None:
+    def __init__(
+        self, url: Any, app: faust.App, verified_topics: Iterable[str] = (), fetch_max_wait_ms: int | None = None
+    ) -> None:
         super().__init__(url, app)
         self.verified_topics = frozenset(verified_topics)
+        self.fetch_max_wait_ms = fetch_max_wait_ms
 
 
-def install(app: faust.App, verified_topics: Iterable[str]) -> None:
+def install(app: faust.App, verified_topics: Iterable[str], fetch_max_wait_ms: int | None = None) -> None:
     """Give `app` the safe transport; `verified_topics` (full names) are the ones read in unbroken
-    offset order. Call before anything touches `app.transport`, `app.consumer` or `app.producer`."""
+    offset order; `fetch_max_wait_ms` replaces Faust's 1500 ms fetch long-poll. Call before
+    anything touches `app.transport`, `app.consumer` or `app.producer`."""
     topics = frozenset(verified_topics)
-    app.transport = Transport(app.conf.broker_consumer, app, topics)
-    app.producer_transport = Transport(app.conf.broker_producer, app, topics)
+    app.transport = Transport(app.conf.broker_consumer, app, topics, fetch_max_wait_ms)
+    app.producer_transport = Transport(app.conf.broker_producer, app, topics, fetch_max_wait_ms)
 
 
 def committed_offset(app: faust.App, topic: str, partition: int) -> int | None:

@@ -122,6 +122,9 @@ class Settings:
     consumer_max_fetch_bytes: int = MIB
     max_poll_records: int = 1000
     stream_buffer_maxsize: int = 4096
+    # How long a fetch waits for records on the broker; Faust's own 1500 ms made a hop wait that
+    # long under load (streams/kafka_internals.py ShortWaitConsumerThread, docs/PERFORMANCE.md).
+    fetch_max_wait_ms: int = 20
     # Read the claims table's changelog in bulk before Faust starts (streams/restore.py).
     bulk_restore: bool = True
     security: Security = field(default_factory=Security)
@@ -152,6 +155,7 @@ class Settings:
             consumer_max_fetch_bytes=_int("CONSUMER_MAX_FETCH_BYTES", cls.consumer_max_fetch_bytes, minimum=1024),
             max_poll_records=_int("MAX_POLL_RECORDS", cls.max_poll_records, minimum=0),
             stream_buffer_maxsize=_int("STREAM_BUFFER_MAXSIZE", cls.stream_buffer_maxsize),
+            fetch_max_wait_ms=_int("FETCH_MAX_WAIT_MS", cls.fetch_max_wait_ms),
             bulk_restore=_switch("BULK_RESTORE", default=True),
             security=Security.from_env(),
         )

@@ -116,7 +116,8 @@ def summary(entry: queue.HistoryEntry) -> str:
         return f"refused, so dead-lettered: {fields['problem']}"
     line = (
         f"{fields['role']} EOB {fields['event_id']} from {fields['payer_id']}: {fields['status']}, "
-        f"paid {fields['total_paid']} of {fields['total_charge']} charged ({fields['line_count']} lines)"
+        f"paid {fields['total_paid']} of {fields['total_charge']} charged "
+        f"({fields['line_count']} line{'' if fields['line_count'] == 1 else 's'})"
     )
     if fields["role"] == "primary":
         line += f"; secondary payer {fields['secondary_payer_id'] or 'none'}"

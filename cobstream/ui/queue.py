@@ -212,35 +212,31 @@ def _input_entries(db: sqlite3.Connection, claim_id: str) -> list[tuple[tuple, H
 
 
 def _outcome_entries(db: sqlite3.Connection, claim_id: str) -> list[tuple[tuple, HistoryEntry]]:
-    rows = db.execute(
-        "SELECT o.*, m.value FROM outcomes o JOIN messages m "
-        "ON m.topic = o.topic AND m.partition = o.partition AND m.offset = o.offset WHERE o.claim_id = ?",
-        [claim_id],
-    ).fetchall()
-    entries = []
-    for row in rows:
-        value = json.loads(row["value"])
-        entry = HistoryEntry(
-            moment_of(row["produced_us"]), "outcome", row["topic"], _place(row), row["revision"], value, _pretty(value)
-        )
-        sort_key = (_millis(row["produced_us"]), 1, row["revision"], row["topic"], row["partition"], row["offset"], 0)
-        entries.append((sort_key, entry))
-    return entries
+    return _published_entries(db, claim_id, "outcomes", "produced_us", "outcome")
 
 
 def _dead_letter_entries(db: sqlite3.Connection, claim_id: str) -> list[tuple[tuple, HistoryEntry]]:
+    return _published_entries(db, claim_id, "dead_letters", "received_us", "dead letter")
+
+
+def _published_entries(
+    db: sqlite3.Connection, claim_id: str, table: str, moment_column: str, what: str
+) -> list[tuple[tuple, HistoryEntry]]:
+    """The claim's records of one output table (`outcomes` or `dead_letters`, fixed names, never
+    input), each sorted after the input it came from (by `moment_column`), then by revision."""
     rows = db.execute(
-        "SELECT d.*, m.value FROM dead_letters d JOIN messages m "
-        "ON m.topic = d.topic AND m.partition = d.partition AND m.offset = d.offset WHERE d.claim_id = ?",
+        f"SELECT t.*, m.value FROM {table} t JOIN messages m "  # table: one of two literals
+        "ON m.topic = t.topic AND m.partition = t.partition AND m.offset = t.offset WHERE t.claim_id = ?",
         [claim_id],
     ).fetchall()
     entries = []
     for row in rows:
         value = json.loads(row["value"])
+        revision = row["revision"] if "revision" in row.keys() else None  # noqa: SIM118
         entry = HistoryEntry(
-            moment_of(row["received_us"]), "dead letter", row["topic"], _place(row), None, value, _pretty(value)
+            moment_of(row[moment_column]), what, row["topic"], _place(row), revision, value, _pretty(value)
         )
-        sort_key = (_millis(row["received_us"]), 1, 0, row["topic"], row["partition"], row["offset"], 0)
+        sort_key = (_millis(row[moment_column]), 1, revision or 0, row["topic"], row["partition"], row["offset"], 0)
         entries.append((sort_key, entry))
     return entries
 

@@ -10,7 +10,6 @@ is kept as unreadable with the reason, never fatal.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any
 from models.claim import EobReceived
 from models.decode import EOB_TOPICS, REFERENCE_TOPICS, REMITTANCE_X12, Rejected, decode
 from models.remittance.intake import decode_remittance
+from streams.codec import kafka_key_text as key_text
 from streams.topics import DEAD_LETTER, DISCREPANCY, EXPECTED, READY
 
 OUTCOME_TOPICS = (EXPECTED, READY, DISCREPANCY)
@@ -96,16 +96,6 @@ class Meaning:
 
 class Unreadable(ValueError):
     """An output record without what the queue needs; the message says what is missing."""
-
-
-def key_text(key: bytes | None) -> str | None:
-    """A record key as text, as the worker reads it: UTF-8, else `base64:...`."""
-    if key is None:
-        return None
-    try:
-        return key.decode("utf-8")
-    except UnicodeDecodeError:
-        return "base64:" + base64.b64encode(key).decode("ascii")
 
 
 def read_record(record: Record) -> Meaning:
