@@ -33,8 +33,11 @@ yet durable, or were never done (docs/RELIABILITY.md has the evidence):
    stream partitions paused from the assignment until the seek is done.
 
 `install` puts them on a Faust app; under `exactly_once` the transactional commit also flushes
-the (non-transactional) producer of the outputs first. The accessors at the end are the project's other private
-reads (the last committed offset, a metadata refresh, a bare connection for the preflight).
+the (non-transactional) producer of the outputs first. The same transport gives the consumer a
+shorter fetch long-poll than Faust's hard-coded 1500 ms (`ShortWaitConsumerThread`, for latency).
+The accessors at the end are the project's other private reads: the last committed offset, a
+metadata refresh, a bare connection for the preflight, consumer lag and recovery progress for
+`/metrics`, and the claims table's store for the bulk restore (`streams/restore.py`).
 """
 
 from __future__ import annotations
