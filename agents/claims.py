@@ -60,16 +60,19 @@ class Reindex:
 
     def __init__(self) -> None:
         self.stale = True
+        self.running = False
 
     async def run(self) -> None:
         """Index every claim again, letting the agents run every few hundred claims."""
-        self.stale = False
+        self.stale, self.running = False, True
         try:
             for _ in processor.reindex():  # one claim in memory at a time
                 await asyncio.sleep(0)
         except Exception:
             self.stale = True
             raise
+        finally:
+            self.running = False
 
 
 reindex = Reindex()
@@ -108,17 +111,43 @@ async def reconcile(stream: StreamT) -> None:
             metrics.count_dead_letter(CLAIM_EVENTS, letter.error)
 
 
+def settled() -> bool:
+    """Not rebalancing, the table recovered and the reference data read: claims can be looked at."""
+    return not app.rebalancing and app.tables.recovery.completed.is_set() and reference.caught_up.is_set()
+
+
+async def rebuild_schedule() -> bool:
+    """Rebuild the deadlines if an assignment made them stale; False while a rebuild is under
+    way or was interrupted (the timer then waits for its next tick)."""
+    if reindex.running:
+        return False
+    if not reindex.stale:
+        return True
+    try:
+        await reindex.run()
+    except Exception as exc:  # e.g. partitions taken away mid-scan: tried again
+        log.warning("schedule rebuild interrupted (%s); retrying", type(exc).__name__)
+        return False
+    log.info("schedule rebuilt for %d claims", len(claims))
+    return True
+
+
+@app.task
+async def rebuild_schedule_after_assignment() -> None:
+    """Rebuild as soon as an assignment has recovered, while the table holds only what was
+    recovered, instead of at the timer's next tick, when a busy worker may have written many
+    more claims (each rebuilt claim is decoded: the rebuild once stalled a loaded worker for 5 s
+    in the middle of the latency measurement, docs/PERFORMANCE.md)."""
+    while True:
+        await asyncio.sleep(0.5)
+        if reindex.stale and settled():
+            await rebuild_schedule()
+
+
 @app.timer(interval=settings.timer_interval)
 async def fire_due_timers() -> None:
-    if app.rebalancing or not app.tables.recovery.completed.is_set() or not reference.caught_up.is_set():
+    if not settled() or not await rebuild_schedule():
         return
-    if reindex.stale:
-        try:
-            await reindex.run()
-        except Exception as exc:  # e.g. partitions taken away mid-scan: the next tick tries again
-            log.warning("schedule rebuild interrupted (%s); retrying on the next tick", type(exc).__name__)
-            return
-        log.info("schedule rebuilt for %d claims", len(claims))
     now = datetime.now(UTC)
     for claim_id in processor.due(now):
         await topics.claim_events.send(key=claim_id, value=ClaimEvent(kind="tick", claim_id=claim_id, at=now))

@@ -13,7 +13,11 @@ Faust's recovery would write them, and the persisted offset is the last one writ
 record read twice is written twice with the same value and a record not read is read by Faust.
 Every partition of the changelog is restored, since the assignment is not known before the
 worker joins its group: a partition that goes to another worker is a warm copy for later, like a
-standby replica. It runs only with the RocksDB store (the memory store keeps nothing to start
+standby replica. Such a copy ages like any worker's own state folder: if it is assigned again
+after the changelog has compacted away a claim's deletion (a tombstone lives
+`delete.retention.ms`, a day by default), the deleted claim comes back from the copy, as it
+would for a worker restarted on a day-old state folder; it is forgotten again when its
+retention is found over. It runs only with the RocksDB store (the memory store keeps nothing to start
 from) and not under exactly_once (whose read_committed changelog Faust reads itself).
 """
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 # What the worker logs, and when.
 READY = "[^Worker]: Ready"
-REBUILT = "schedule rebuilt for"  # agents.claims: the first timer tick decoded the whole table
+REBUILT = "schedule rebuilt for"  # agents.claims: the deadlines rebuilt from the table after an assignment
 RECOVERED = "]: Worker ready"  # the Recovery service, once the table is restored and streams resume
 RESTORING = "Restoring state from changelog topics"
 DONE_READING = "Done reading from changelog topics"

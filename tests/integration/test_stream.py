@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from harness import Deployment, comparable, replayed
+from harness import Deployment, comparable, replayed, wait_for
 
 from cobstream.replay import shift_times
 from models.decode import load_json
@@ -262,3 +262,13 @@ def test_a_finished_claim_is_forgotten_after_its_retention(deployment: Deploymen
     deployment.produce(lines)
     again = deployment.outputs(4)
     assert [e["topic"] for e in again].count("billing.ready") == 2
+
+
+def test_the_schedule_is_rebuilt_once_the_assignment_has_recovered_not_at_the_first_tick(
+    deployment: Deployment,
+) -> None:
+    # A timer interval far beyond the test: the rebuild must not wait for the first tick (it
+    # used to, and a worker loaded meanwhile then stalled while it decoded every claim).
+    deployment.env_extra["COBSTREAM_TIMER_INTERVAL"] = "600"
+    worker = deployment.start_worker()
+    wait_for(lambda: "schedule rebuilt for 0 claims" in worker.text(), 30, "the schedule rebuilt after recovery")
