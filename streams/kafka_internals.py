@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.exceptions import ProducerSendError
+from faust.exceptions import ConsumerNotStarted, ProducerSendError
 from faust.transport.consumer import TransactionManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
@@ -148,11 +148,34 @@ class SafeConsumer(faust_aiokafka.Consumer):
         return ShortWaitConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # type: ignore[override]
+        self._resume_forgotten_partitions()
         confirming = set(self.rewound)  # rewound before this fetch: its first record confirms a gap
         async for tp, message in super().getmany(timeout):
             if self._verifies(tp) and not await self._in_sequence(tp, message.offset, tp in confirming):
                 continue
             yield tp, message
+
+    def _resume_forgotten_partitions(self) -> None:
+        """Resume a stream partition still paused once the rebalance is over.
+
+        Faust pauses stream partitions only for a rebalance, and its recovery resumes all of them
+        (through `resume_partitions`, held here until the seek) before it ends the rebalance. A
+        CI run once ended with one EOB partition paused for good after a worker took over from
+        a killed one: nothing lost (its offset was not committed past), but nothing read either.
+        Once the rebalance has ended and this consumer has sought, such a partition is resumed.
+        PRIVATE API: Consumer._get_active_partitions (the partitions it fetches),
+        Consumer._is_changelog_tp, App.rebalancing."""
+        if self.seek_pending or not self.flow_active or self.app.rebalancing:
+            return
+        try:
+            assigned = self.assignment()
+        except ConsumerNotStarted:
+            return
+        active = self._get_active_partitions()
+        stuck = {tp for tp in assigned if tp not in active and not self._is_changelog_tp(tp)}
+        if stuck:
+            log.warning("%d stream partition(s) still paused after the rebalance; resuming them", len(stuck))
+            super().resume_partitions(stuck)
 
     async def _in_sequence(self, tp: TP, offset: int, confirming: bool) -> bool:
         """Whether the record at `offset` may be delivered now; rewinds the partition when not."""

@@ -222,3 +222,27 @@ async def test_stream_partitions_stay_paused_until_they_are_sought(monkeypatch: 
     assert resumed == [{changelog}, {TP0}], "the stream partition is resumed once sought"
     consumer.resume_partitions({TP0})
     assert resumed[-1] == {TP0}
+
+
+def test_a_stream_partition_left_paused_after_the_rebalance_is_resumed(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = faust.App("safe", broker="kafka://127.0.0.1:1")
+    install(app, [CLAIM_EVENTS])
+    app.Table("claims")
+    consumer = app.consumer
+    changelog, other = TP("safe-claims-changelog", 0), TP(CLAIM_EVENTS, 1)
+    resumed: list[set[TP]] = []
+    monkeypatch.setattr(FaustConsumer, "resume_partitions", lambda self, tps: resumed.append(set(tps)))
+    monkeypatch.setattr(consumer, "assignment", lambda: {TP0, other, changelog})
+    monkeypatch.setattr(consumer, "_get_active_partitions", lambda: {other})  # TP0 never resumed
+
+    app.rebalancing = True  # during the rebalance Faust's own pauses stand
+    consumer.seek_pending = False
+    consumer._resume_forgotten_partitions()
+    assert resumed == []
+    app.rebalancing = False
+    consumer.seek_pending = True  # sought not yet: still held
+    consumer._resume_forgotten_partitions()
+    assert resumed == []
+    consumer.seek_pending = False  # over, and sought: the forgotten stream partition is read again
+    consumer._resume_forgotten_partitions()
+    assert resumed == [{TP0}], "only the stream partition, never the changelog Faust keeps paused"

@@ -73,7 +73,7 @@ def main() -> int:
     else:
         die_after_first_claim_event_commit()
     if os.environ.get("COBSTREAM_FAULT_STOCK_FAUST") == "1":
-        kafka_internals.install = lambda app, verified_topics: None  # type: ignore[assignment]
+        kafka_internals.install = lambda *_args, **_kwargs: None  # type: ignore[assignment]
     from cobstream.cli import main as cobstream
 
     return cobstream(["worker"])
