@@ -19,7 +19,15 @@ from models.events import EobEvent, Role
 from models.outcomes import Outcome, PatientBillingReady, PaymentDiscrepancy, build_outcome
 from models.reference import PayerTerms, Reference
 from models.settlement import compute_claim
-from models.verdict import Draft, discrepancy, estimate, evaluate_version, is_cob_order_denial
+from models.verdict import (
+    Draft,
+    discrepancy,
+    estimate,
+    evaluate_version,
+    is_cob_order_denial,
+    orphan_secondary,
+    overdue_secondary,
+)
 
 TimerKind = Literal["secondary_overdue", "orphan_secondary"]
 
@@ -209,30 +217,12 @@ def _fire_timers(state: ClaimState, ref: Reference, clock: datetime) -> Transiti
             primary = state.primary
             assert primary is not None
             computed = compute_claim(primary, primary.secondary_payer_id, ref)
-            out.emit(
-                discrepancy(
-                    "secondary_overdue",
-                    primary=primary,
-                    secondary=None,
-                    expected=computed.expected_secondary_paid,
-                    actual=None,
-                    line_ids=primary.line_ids,
-                )
-            )
+            out.emit(overdue_secondary(primary, computed.expected_secondary_paid))
             changes["overdue_fired_for"] = primary.event_id
         else:
             secondary = state.secondary
             assert secondary is not None
-            out.emit(
-                discrepancy(
-                    "orphan_secondary",
-                    primary=None,
-                    secondary=secondary,
-                    expected=None,
-                    actual=secondary.total_paid,
-                    line_ids=secondary.line_ids,
-                )
-            )
+            out.emit(orphan_secondary(secondary))
             changes["orphan_fired_for"] = secondary.event_id
     changes["revision"] = out.revision
     return Transition(state.model_copy(update=changes), out.outcomes)

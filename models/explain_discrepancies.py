@@ -21,7 +21,7 @@ from models.explain_formulas import EXPLANATION, money
 from models.outcomes import DiscrepancyKind, PaymentDiscrepancy
 from models.reference import PayerTerms, Reference
 from models.types import Money
-from models.verdict import ACTIONS, COB_ORDER_CODES, Draft, discrepancy, is_cob_order_denial
+from models.verdict import ACTIONS, COB_ORDER_CODES, Draft, is_cob_order_denial, orphan_secondary, overdue_secondary
 
 
 @dataclass(frozen=True)
@@ -66,28 +66,9 @@ def explain_discrepancies(
     drafts = [d for d in drafts if d.model is PaymentDiscrepancy]
     primary, secondary = state.primary, state.secondary
     if primary is not None and secondary is None and version.payer and state.overdue_fired_for == primary.event_id:
-        expected = estimate
-        drafts.append(
-            discrepancy(
-                "secondary_overdue",
-                primary=primary,
-                secondary=None,
-                expected=expected,
-                actual=None,
-                line_ids=primary.line_ids,
-            )
-        )
+        drafts.append(overdue_secondary(primary, estimate))
     if primary is None and secondary is not None and state.orphan_fired_for == secondary.event_id:
-        drafts.append(
-            discrepancy(
-                "orphan_secondary",
-                primary=None,
-                secondary=secondary,
-                expected=None,
-                actual=secondary.total_paid,
-                line_ids=secondary.line_ids,
-            )
-        )
+        drafts.append(orphan_secondary(secondary))
     return tuple(_explain_discrepancy(d, version) for d in drafts)
 
 

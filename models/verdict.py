@@ -83,6 +83,26 @@ def discrepancy(
     )
 
 
+def overdue_secondary(primary: EobEvent, expected: Decimal | None) -> Draft:
+    """The secondary EOB did not come in time (the primary's timeout fired); `expected` is the
+    estimated secondary payment."""
+    return discrepancy(
+        "secondary_overdue", primary=primary, secondary=None, expected=expected, actual=None, line_ids=primary.line_ids
+    )
+
+
+def orphan_secondary(secondary: EobEvent) -> Draft:
+    """A secondary EOB whose primary never came (its timeout fired)."""
+    return discrepancy(
+        "orphan_secondary",
+        primary=None,
+        secondary=secondary,
+        expected=None,
+        actual=secondary.total_paid,
+        line_ids=secondary.line_ids,
+    )
+
+
 def estimate(primary: EobEvent, secondary: EobEvent | None, ref: Reference) -> Draft:
     """`secondary.expected` for a primary that just became current (the claim has a secondary payer)."""
     payer = primary.secondary_payer_id
