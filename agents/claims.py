@@ -116,38 +116,26 @@ def settled() -> bool:
     return not app.rebalancing and app.tables.recovery.completed.is_set() and reference.caught_up.is_set()
 
 
-async def rebuild_schedule() -> bool:
-    """Rebuild the deadlines if an assignment made them stale; False while a rebuild is under
-    way or was interrupted (the timer then waits for its next tick)."""
-    if reindex.running:
-        return False
-    if not reindex.stale:
-        return True
-    try:
-        await reindex.run()
-    except Exception as exc:  # e.g. partitions taken away mid-scan: tried again
-        log.warning("schedule rebuild interrupted (%s); retrying", type(exc).__name__)
-        return False
-    log.info("schedule rebuilt for %d claims", len(claims))
-    return True
-
-
 @app.task
 async def rebuild_schedule_after_assignment() -> None:
-    """Rebuild as soon as an assignment has recovered, while the table holds only what was
-    recovered, instead of at the timer's next tick, when a busy worker may have written many
-    more claims (each rebuilt claim is decoded: the rebuild once stalled a loaded worker for 5 s
-    in the middle of the latency measurement, docs/PERFORMANCE.md)."""
+    """Rebuild the deadlines as soon as an assignment has recovered, while the table holds only
+    what was recovered (each rebuilt claim is decoded: rebuilt at the timer's first tick instead,
+    the rebuild once stalled a loaded worker for 5 s, docs/PERFORMANCE.md)."""
     while True:
         await asyncio.sleep(0.5)
-        if reindex.stale and settled():
-            await rebuild_schedule()
+        if reindex.stale and not reindex.running and settled():
+            try:
+                await reindex.run()
+            except Exception as exc:  # e.g. partitions taken away mid-scan: tried again
+                log.warning("schedule rebuild interrupted (%s); retrying", type(exc).__name__)
+                continue
+            log.info("schedule rebuilt for %d claims", len(claims))
 
 
 @app.timer(interval=settings.timer_interval)
 async def fire_due_timers() -> None:
-    if not settled() or not await rebuild_schedule():
-        return
+    if not settled() or reindex.stale or reindex.running:
+        return  # the deadlines are being rebuilt: the next tick fires what is due
     now = datetime.now(UTC)
     for claim_id in processor.due(now):
         await topics.claim_events.send(key=claim_id, value=ClaimEvent(kind="tick", claim_id=claim_id, at=now))

@@ -108,7 +108,7 @@ def run_worker(loglevel: str | None = None) -> int:
     redact_payloads()
     tune_gc()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    report_bulk_restore(app, restore_before_start(settings, claims))
+    report_bulk_restore(app, restore_before_start(settings, claims.table))
     worker = faust.Worker(
         app,
         loglevel=loglevel or settings.log_level,

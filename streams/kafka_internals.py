@@ -470,25 +470,12 @@ class _ChangelogEvent:
         self.message = message
 
 
-def changelog_topic_name(table: Any) -> str:
-    """The changelog topic of a Faust table (the worker's ClaimTable or a faust.Table)."""
-    table = getattr(table, "table", table)
-    return table.changelog_topic.get_topic_name()
-
-
-def persisted_changelog_offset(table: Any, partition: int) -> int | None:
-    """The last changelog offset the table's store has written for a partition (None: nothing)."""
-    table = getattr(table, "table", table)
-    return table.data.persisted_offset(TP(changelog_topic_name(table), partition))
-
-
 def apply_changelog_records(table: Any, tp: Any, records: list[Any]) -> None:
     """Write aiokafka records of the changelog into the table's store exactly as Faust's recovery
     does, and persist the partition's last offset.
     PRIVATE API: `apply_changelog_batch` is the store's public method, but it is given stand-ins
     for Faust's events, carrying only the attributes the RocksDB store reads (tp, partition,
     offset, key, value); a store that read more would fail loudly, not write wrong data."""
-    table = getattr(table, "table", table)
     faust_tp = TP(tp.topic, tp.partition)
     table.data.apply_changelog_batch(
         [_ChangelogEvent(_ChangelogMessage(faust_tp, r)) for r in records], to_key=None, to_value=None
@@ -499,9 +486,7 @@ def close_table_partitions(table: Any) -> None:
     """Close every partition database the bulk restore opened, so that Faust opens only those it
     is assigned, in its own way.
     PRIVATE API: faust/stores/rocksdb.py `Store._dbs` (partition -> open database)."""
-    table = getattr(table, "table", table)
-    store = table.data
-    dbs = getattr(store, "_dbs", None)
+    dbs = getattr(table.data, "_dbs", None)
     if dbs is None:
         return
     for partition in list(dbs):

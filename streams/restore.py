@@ -27,7 +27,9 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
+import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.types import TP
 
 from streams import kafka_internals
 from streams.settings import MIB, Settings
@@ -62,10 +64,10 @@ def wanted(settings: Settings) -> bool:
     return settings.bulk_restore and settings.store == "rocksdb://" and settings.processing_guarantee != "exactly_once"
 
 
-async def restore(settings: Settings, table: object) -> Restored:
+async def restore(settings: Settings, table: faust.Table) -> Restored:
     """Read the changelog of `table` (a Faust table of this process, before the app starts) from
     each partition's persisted offset to its end, into the table's store."""
-    topic = kafka_internals.changelog_topic_name(table)
+    topic = table.changelog_topic.get_topic_name()
     found = Restored(topic)
     started = time.monotonic()
     consumer = AIOKafkaConsumer(
@@ -90,7 +92,7 @@ async def restore(settings: Settings, table: object) -> Restored:
 
 
 async def _starting_points(
-    settings: Settings, consumer: AIOKafkaConsumer, table: object, topic: str, found: Restored
+    settings: Settings, consumer: AIOKafkaConsumer, table: faust.Table, topic: str, found: Restored
 ) -> dict[TopicPartition, int]:
     """Seek each partition past its persisted offset; the ends of those with records to read."""
     counts = await partition_counts(settings, [topic])  # none on a first start: Faust creates it
@@ -101,7 +103,7 @@ async def _starting_points(
     ends = await consumer.end_offsets(tps)
     todo: dict[TopicPartition, int] = {}
     for tp in tps:
-        persisted = kafka_internals.persisted_changelog_offset(table, tp.partition)
+        persisted = table.data.persisted_offset(TP(topic, tp.partition))
         start = 0 if persisted is None else persisted + 1
         if start < ends[tp]:
             consumer.seek(tp, start)
@@ -113,7 +115,7 @@ async def _starting_points(
 
 
 async def _read_to_the_ends(
-    consumer: AIOKafkaConsumer, table: object, ends: dict[TopicPartition, int], found: Restored
+    consumer: AIOKafkaConsumer, table: faust.Table, ends: dict[TopicPartition, int], found: Restored
 ) -> bool:
     """Write batches until every partition's position reaches the end it had at the start."""
     left = dict(ends)
@@ -135,7 +137,7 @@ async def _read_to_the_ends(
     return True
 
 
-def restore_before_start(settings: Settings, table: object) -> str | None:
+def restore_before_start(settings: Settings, table: faust.Table) -> str | None:
     """The worker's entry: restore in bulk when `wanted`; returns the line for the worker's log
     (logging is set up only when Faust starts), None when not wanted. A failure is left to
     Faust's recovery, which reads from whatever offset was persisted.
