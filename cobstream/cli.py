@@ -12,7 +12,8 @@ from models.types import parse_timestamp
 Command = Callable[[argparse.Namespace], int]
 
 
-def _timestamp(text: str) -> datetime:
+def timestamp_argument(text: str) -> datetime:
+    """An argparse type: an ISO 8601 datetime with a zone (`--now`, `--since`, `--until`)."""
     try:
         return parse_timestamp(text)
     except Exception:
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("file", help="replay JSONL file, or - for standard input")
     replay.add_argument(
         "--now",
-        type=_timestamp,
+        type=timestamp_argument,
         help="advance the clock to this time after the last line "
         "(fires the timeouts then due), e.g. 2027-01-31T00:00:00Z",
     )

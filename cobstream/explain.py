@@ -36,6 +36,8 @@ class WorkerError(Exception):
 
 
 def register(commands: Any) -> None:
+    from cobstream.cli import timestamp_argument  # the command line's own type for times
+
     explain = commands.add_parser(
         "explain",
         help="explain how each figure of one claim came about (from a replay file or a running worker)",
@@ -50,21 +52,12 @@ def register(commands: Any) -> None:
     source.add_argument("--worker", metavar="URL", help="a running worker's web server, e.g. http://127.0.0.1:6066")
     explain.add_argument(
         "--now",
-        type=_timestamp,
+        type=timestamp_argument,
         metavar="TIME",
         help="with --replay: move the clock to this time after the last line (as `cobstream replay --now`)",
     )
     explain.add_argument("--json", action="store_true", help="print the explanation as JSON")
     explain.set_defaults(run=cmd_explain)
-
-
-def _timestamp(text: str) -> datetime:
-    from models.types import parse_timestamp
-
-    try:
-        return parse_timestamp(text)
-    except Exception:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 datetime with a zone") from None
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
