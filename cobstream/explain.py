@@ -261,7 +261,9 @@ def _line(line: LineExplanation) -> list[str]:
         "  Primary",
         _row("paid P1", line.primary_paid),
         _row("allowed A1", line.primary_allowed, line.primary_allowed_source),
-        _row("patient share PR1", line.primary_patient_responsibility, patient_parts),
+        _row(
+            "patient share PR1", line.primary_patient_responsibility, _floored(patient_parts, line.primary_patient_sum)
+        ),
         _row("collectible after it K1", line.collectible_after_primary, "P1 + PR1"),
         *_adjustments(line.primary_adjustments),
     ]
@@ -269,7 +271,7 @@ def _line(line: LineExplanation) -> list[str]:
         out += [
             "  Secondary",
             _row("allowable A2", line.secondary_allowable, line.allowable_source_text or ""),
-            _row("deductible d2", line.secondary_deductible),
+            _row("deductible d2", line.secondary_deductible, _floored("", line.secondary_deductible_sum)),
             _row("coinsurance rate r2", _rate(line.secondary_coinsurance_rate), "the share of A2 it pays"),
             _row("copay k2", line.secondary_copay),
             *_adjustments(line.secondary_adjustments),
@@ -289,6 +291,12 @@ def _line(line: LineExplanation) -> list[str]:
         *(_row("because" if i == 0 else "", "", f"{r.code}: {r.meaning}") for i, r in enumerate(line.patient_reasons)),
     ]
     return out
+
+
+def _floored(parts: str, total: Decimal | None) -> str:
+    """The parts of PR1 or d2, and when they add up to less than 0, that the sum was floored."""
+    floored = f"they add up to {total:.2f}: floored at 0.00" if total is not None and total < 0 else ""
+    return "; ".join(p for p in (parts, floored) if p)
 
 
 def _adjustments(adjustments: Any) -> list[str]:

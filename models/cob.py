@@ -45,6 +45,9 @@ class PrimaryLine(NamedTuple):
     @classmethod
     def of(cls, line: ServiceLine) -> PrimaryLine:
         # One pass over the adjustments: PR1, its deductible and cost-sharing parts, its CARCs.
+        # A negative PR amount lowers the sums; PR1 is floored at 0 (section 2), the parts are
+        # floored where the supplemental method adds them up. Negative CO, OA, PI and CR amounts
+        # enter no formula: they only balance the line.
         patient = deductible = cost_sharing = ZERO
         reasons = []
         for adjustment in line.adjustments:
@@ -55,8 +58,10 @@ class PrimaryLine(NamedTuple):
                     deductible += amount
                 elif reason in (COINSURANCE, COPAY):
                     cost_sharing += amount
-                if amount != 0:
+                if amount > 0:
                     reasons.append(reason)
+        if patient < 0:
+            patient = ZERO
         allowed, paid = line.allowed, line.paid
         # An allowed of 0.00 on a line paid 0.00 counts as not given (COB_RULES.md section 2).
         primary_allowed = allowed if allowed is not None and not (allowed == 0 and paid == 0) else paid + patient
@@ -91,6 +96,7 @@ def secondary_allowable(
                 non_covered = True
             elif reason in OUT_OF_NETWORK:
                 out_of_network = True
+        deductible = max(deductible, ZERO)  # d2 is floored at 0 (section 2)
         if non_covered:
             denial = "non_covered"
         elif out_of_network:
@@ -129,6 +135,8 @@ def expected_secondary_payment(
         case "medicaid":
             payment = a2 - p1 - terms.copay
         case "supplemental":
+            # The sum of the primary's PR-2 and PR-3 (and PR-1), floored at 0 (section 2) by the
+            # floor below, like every method.
             payment = primary.coinsurance_and_copay + (primary.deductible if terms.covers_deductible else ZERO)
     return max(ZERO, min(pr1, payment))
 

@@ -49,19 +49,29 @@ COB_METHODS: tuple[str, ...] = CobMethod.__args__  # type: ignore[attr-defined]
 
 # Half a cent: COB_RULES.md's balancing tolerance. Amounts are cents, so this means exact.
 BALANCE_TOLERANCE = Decimal("0.005")
-_ZERO_CENTS = Decimal("0.00")
 
 _INPUT = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
 
+def _false(value: bool) -> bool:
+    return not value
+
+
 class Adjustment(BaseModel):
-    """One CAS entry: group code, CARC reason code, amount."""
+    """One CAS entry: group code, CARC reason code, amount.
+
+    The amount may be negative in any group (X12 5010 allows it: OA-94 -9.00 in the guide's COB
+    example, CO-45 below zero when the allowed amount exceeds the charge). `apportioned` marks a
+    line's share of a claim-level adjustment (COVERAGE.md section 3).
+    """
 
     model_config = _INPUT
 
     group: AdjustmentGroup
     reason: Code
     amount: Money
+    # Written out only when true, so that an adjustment of a payer's own reads as it always did.
+    apportioned: Flag = Field(default=False, exclude_if=_false)
 
 
 class ServiceLine(BaseModel):
@@ -96,12 +106,9 @@ class ServiceLine(BaseModel):
         return self
 
     def amounts(self) -> list[tuple[str, Decimal | None]]:
-        return [
-            ("charge", self.charge),
-            ("paid", self.paid),
-            ("allowed", self.allowed),
-            *((f"adjustments[{i}].amount", a.amount) for i, a in enumerate(self.adjustments)),
-        ]
+        """The line's own amounts, which only a reversed EOB may carry negative (adjustment
+        amounts may be negative on any EOB)."""
+        return [("charge", self.charge), ("paid", self.paid), ("allowed", self.allowed)]
 
     # Plain loops rather than generators in these helpers: the core asks them for every line of
     # every EOB, and a generator costs more than the few adjustments it walks.
@@ -111,14 +118,6 @@ class ServiceLine(BaseModel):
             if adjustment.reason in codes:
                 return True
         return False
-
-    def patient_adjustments(self, *reasons: str) -> Decimal:
-        """Sum of the line's PR adjustments, limited to `reasons` when given."""
-        total = _ZERO_CENTS
-        for a in self.adjustments:
-            if a.group == "PR" and (not reasons or a.reason in reasons):
-                total += a.amount
-        return total
 
 
 class EobEvent(BaseModel):
@@ -164,7 +163,7 @@ class EobEvent(BaseModel):
                         raise PydanticCustomError(
                             "amount_negative",
                             "lines[{index}].{name}: must not be negative"
-                            " (only a reversed EOB carries negative amounts)",
+                            " (only a reversed EOB carries a negative charge, paid or allowed amount)",
                             {"index": index, "name": name},
                         )
         return self
@@ -234,8 +233,9 @@ def fee_schedule_key(payer_id: str, procedure_code: str, modifiers: tuple[str, .
 # ---- EOBs validated inside pydantic-core -------------------------------------------------------
 # The models above, as `decode_eob` tries them first: straight from the JSON text, every field
 # checked in Rust. Each field accepts a subset of what the model accepts (money only as plain
-# non-negative cents text, dates only as YYYY-MM-DD), and the model validators run below in one
-# pass. Anything refused goes through the full validation, which words the error.
+# cents text, non-negative but for adjustment amounts, dates only as YYYY-MM-DD), and the model
+# validators run below in one pass. Anything refused goes through the full validation, which
+# words the error.
 
 _CONFIG = cs.CoreConfig(extra_fields_behavior="ignore")
 
@@ -256,7 +256,12 @@ def _line_schema() -> CoreSchema:
     code, money = plain_text_schema(1, MAX_CODE_LENGTH), cents_text_schema()
     groups = list(AdjustmentGroup.__args__)  # type: ignore[attr-defined]
     adjustment = cs.model_fields_schema(
-        {"group": _required(cs.literal_schema(groups)), "reason": _required(code), "amount": _required(money)}
+        {
+            "group": _required(cs.literal_schema(groups)),
+            "reason": _required(code),
+            "amount": _required(cents_text_schema(signed=True)),
+            "apportioned": _optional(cs.bool_schema(strict=True), False),
+        }
     )
     iso_date = cs.str_schema(strict=True, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
     fields = {
@@ -311,8 +316,7 @@ def fast_eob(role: Role, text: str) -> EobEvent | None:
         return None
     lines = eob.lines
     for line in lines:
-        # ServiceLine._balances. Amounts are non-negative cents here, so "within half a cent"
-        # means exactly.
+        # ServiceLine._balances. Amounts are cents here, so "within half a cent" means exactly.
         unexplained = line.charge - line.paid
         for adjustment in line.adjustments:
             unexplained -= adjustment.amount

@@ -218,7 +218,7 @@ def _lines(version: _Version) -> tuple[LineExplanation, ...]:
         return ()
     estimating = version.secondary is None
     return tuple(
-        explain_line(result, LineContext(line, version.secondary, version.terms, estimating))
+        explain_line(result, LineContext(version.primary, line, version.secondary, version.terms, estimating))
         for result, line in zip(version.computed.lines, version.primary.lines, strict=True)
     )
 

@@ -63,6 +63,7 @@ class Step(BaseModel):
 class LineContext(NamedTuple):
     """What a line is explained against: the claim's EOBs and the secondary payer's terms."""
 
+    primary: EobEvent  # the current primary EOB
     primary_line: ServiceLine
     secondary: EobEvent | None  # the current secondary EOB, whoever sent it
     terms: PayerTerms | None  # None: no secondary coverage

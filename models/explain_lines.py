@@ -12,11 +12,11 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from models.cob import Denial, LineResult
-from models.events import ServiceLine
+from models.cob import DEDUCTIBLE, Denial, LineResult
+from models.events import Adjustment, EobEvent, ServiceLine
 from models.explain_formulas import EXPLANATION, LineContext, Step, steps
 from models.outcomes import AllowableSource, PatientReason
-from models.types import Money, Rate
+from models.types import ZERO, Money, Rate, format_money
 
 GROUP_WORDS = {
     "CO": "contractual: the provider writes it off",
@@ -55,13 +55,17 @@ REASON_WORDS: dict[str, str] = {
 
 
 class AdjustmentExplanation(BaseModel):
-    """One adjustment (CAS) of an EOB line, with its group and reason code in words."""
+    """One adjustment (CAS) of an EOB line, with its group and reason code in words. A line's
+    share of a claim-level adjustment is `apportioned`, with the claim-level amount it came from
+    (COVERAGE.md section 3); a negative amount says what it does."""
 
     model_config = EXPLANATION
 
     group: str
     reason: str
     amount: Money
+    apportioned: bool
+    claim_level_amount: Money | None
     meaning: str
 
 
@@ -88,12 +92,14 @@ class LineExplanation(BaseModel):
     primary_allowed: Money
     primary_allowed_source: str
     primary_patient_responsibility: Money
+    primary_patient_sum: Money  # the PR adjustments added up, before PR1's floor at 0
     collectible_after_primary: Money
     primary_adjustments: tuple[AdjustmentExplanation, ...]
     secondary_allowable: Money | None
     allowable_source: AllowableSource | None
     allowable_source_text: str | None
     secondary_deductible: Money | None
+    secondary_deductible_sum: Money | None  # the secondary line's PR-1 added up, before d2's floor at 0
     secondary_coinsurance_rate: Rate | None
     secondary_copay: Money | None
     secondary_denial: Denial | None
@@ -109,17 +115,44 @@ class LineExplanation(BaseModel):
     steps: tuple[Step, ...]
 
 
-def adjustments(line: ServiceLine | None) -> tuple[AdjustmentExplanation, ...]:
-    if line is None:
+def adjustments(line: ServiceLine | None, eob: EobEvent | None) -> tuple[AdjustmentExplanation, ...]:
+    """The line's adjustments in the payer's order, each in words."""
+    if line is None or eob is None:
         return ()
+    claim_level = claim_level_amounts(eob)
     return tuple(
-        AdjustmentExplanation(
-            group=a.group,
-            reason=a.reason,
-            amount=a.amount,
-            meaning=f"{CARC_WORDS.get(a.reason, f'CARC {a.reason}')} ({GROUP_WORDS[a.group]})",
+        _adjustment(a, claim_level.get((a.group, a.reason)) if a.apportioned else None) for a in line.adjustments
+    )
+
+
+def claim_level_amounts(eob: EobEvent) -> dict[tuple[str, str], Decimal]:
+    """The claim-level adjustments that an EOB's lines share, by group and reason: the sum of
+    the lines' apportioned shares (COVERAGE.md section 3 splits each one over the lines)."""
+    totals: dict[tuple[str, str], Decimal] = {}
+    for line in eob.lines:
+        for a in line.adjustments:
+            if a.apportioned:
+                totals[a.group, a.reason] = totals.get((a.group, a.reason), ZERO) + a.amount
+    return totals
+
+
+def _adjustment(a: Adjustment, claim_level: Decimal | None) -> AdjustmentExplanation:
+    meaning = f"{CARC_WORDS.get(a.reason, f'CARC {a.reason}')} ({GROUP_WORDS[a.group]})"
+    if a.amount < 0:
+        meaning += (
+            "; negative: lowers the patient's share (PR1 never goes below 0)"
+            if a.group == "PR"
+            else "; negative: it only balances the line (no formula uses it)"
         )
-        for a in line.adjustments
+    if claim_level is not None:
+        meaning += f"; this line's share of the claim-level {a.group}-{a.reason} {format_money(claim_level)}"
+    return AdjustmentExplanation(
+        group=a.group,
+        reason=a.reason,
+        amount=a.amount,
+        apportioned=a.apportioned,
+        claim_level_amount=claim_level,
+        meaning=meaning,
     )
 
 
@@ -145,16 +178,18 @@ def explain_line(result: LineResult, context: LineContext) -> LineExplanation:
         primary_allowed=primary.primary_allowed,
         primary_allowed_source=_primary_allowed_source(line),
         primary_patient_responsibility=primary.primary_patient,
+        primary_patient_sum=_sum(line, "PR", None),
         collectible_after_primary=primary.collectible,
-        primary_adjustments=adjustments(line),
+        primary_adjustments=adjustments(line, context.primary),
         secondary_allowable=allowable.amount if covered else None,
         allowable_source=allowable.source if covered else None,
         allowable_source_text=_allowable_source_text(result, context) if covered else None,
         secondary_deductible=allowable.deductible if covered else None,
+        secondary_deductible_sum=_sum(secondary_line, "PR", DEDUCTIBLE) if covered else None,
         secondary_coinsurance_rate=terms.coinsurance_rate if terms else None,
         secondary_copay=terms.copay if terms else None,
         secondary_denial=allowable.denial,
-        secondary_adjustments=adjustments(secondary_line),
+        secondary_adjustments=adjustments(secondary_line, context.secondary),
         secondary_benefit=result.benefit if covered else None,
         expected_secondary_paid=result.expected_paid,
         actual_secondary_paid=actual,
@@ -165,6 +200,14 @@ def explain_line(result: LineResult, context: LineContext) -> LineExplanation:
         patient_reasons=reasons(result.patient_reasons),
         steps=steps(result, context),
     )
+
+
+def _sum(line: ServiceLine | None, group: str, reason: str | None) -> Decimal:
+    """A line's adjustments of one group (and reason) added up, before the floor at 0 that PR1
+    and d2 take (COB_RULES.md section 2): the explanation shows a negative sum being floored."""
+    if line is None:
+        return ZERO
+    return sum((a.amount for a in line.adjustments if a.group == group and reason in (None, a.reason)), ZERO)
 
 
 def _primary_allowed_source(line: ServiceLine) -> str:

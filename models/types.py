@@ -303,6 +303,8 @@ _NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*$"  # Rust regex: no C0/C1 control charac
 # Plain cents, no sign, no leading zero, at most 999,999,999.99: Decimal(text) is then exactly
 # what parse_money returns (exponent -2, never -0.00). [0-9], not \d: Rust's \d is Unicode.
 _CENTS_TEXT = r"^(?:0|[1-9][0-9]{0,8})\.[0-9]{2}$"
+# The same, or below zero (never "-0.00", which parse_money reads as 0.00).
+_SIGNED_CENTS_TEXT = r"^(?:0|[1-9][0-9]{0,8})\.[0-9]{2}$|^-(?:0\.(?:0[1-9]|[1-9][0-9])|[1-9][0-9]{0,8}\.[0-9]{2})$"
 
 
 def plain_text_schema(min_length: int, max_length: int) -> CoreSchema:
@@ -310,9 +312,10 @@ def plain_text_schema(min_length: int, max_length: int) -> CoreSchema:
     return cs.str_schema(strict=True, min_length=min_length, max_length=max_length, pattern=_NO_CONTROL)
 
 
-def cents_text_schema() -> CoreSchema:
-    """Non-negative money written as "80.00", to the same Decimal that parse_money makes."""
-    return cs.no_info_after_validator_function(Decimal, cs.str_schema(strict=True, pattern=_CENTS_TEXT))
+def cents_text_schema(*, signed: bool = False) -> CoreSchema:
+    """Money written as "80.00" (or "-9.00" when `signed`), to the same Decimal that parse_money makes."""
+    pattern = _SIGNED_CENTS_TEXT if signed else _CENTS_TEXT
+    return cs.no_info_after_validator_function(Decimal, cs.str_schema(strict=True, pattern=pattern))
 
 
 def computed_money_schema() -> CoreSchema:
