@@ -305,8 +305,16 @@ def test_claim_level_adjustments() -> None:
             {"group": "PR", "reason": "1", "amount": "1000.00"},
         ],
     }
+    # A claim-level PR-1 on a claim with one service line: all of it on that line (COVERAGE.md section 3).
+    apportioned = items["CL-2"]
+    assert isinstance(apportioned, ConvertedEob)
+    [line] = apportioned.value()["lines"]
+    assert (line["charge"], line["paid"]) == ("200.00", "150.00")  # SVC03 170 less the share: CLP04
+    assert line["adjustments"] == [
+        {"group": "PR", "reason": "2", "amount": "30.00"},
+        {"group": "PR", "reason": "1", "amount": "20.00", "apportioned": True},
+    ]
     expectations = {
-        "CL-2": ("CAS", 22, "claim-level adjustment (CAS in loop 2100) on a claim with service lines"),
         "CL-3": ("CLP", 27, "needs its statement period (DTM*232)"),
         "CL-4": ("SVC", 32, "service line does not balance: SVC02 charge 100 - adjustments 15 = 85"),
         "CL-5": ("CLP", 35, "claim does not balance: CLP03 charge 100 - adjustments 20 = 80, but CLP04 paid is 70"),
@@ -317,6 +325,62 @@ def test_claim_level_adjustments() -> None:
         assert (item.segment_id, item.position, item.role) == (segment_id, position, "primary")
         assert reason in item.reason
         assert item.original.startswith(f"CLP*{claim_id}*")
+
+
+def lines_of(item: Item) -> list[tuple[str, str, list[tuple[str, str, str, bool]]]]:
+    assert isinstance(item, ConvertedEob), item
+    return [
+        (
+            line["line_id"],
+            line["paid"],
+            [(a["group"], a["reason"], a["amount"], "apportioned" in a) for a in line["adjustments"]],
+        )
+        for line in item.value()["lines"]
+    ]
+
+
+def test_claim_level_adjustments_are_apportioned_to_the_lines_by_paid_amount() -> None:
+    items = by_claim(convert_x12(read("claim_level_apportioned.835")))
+    # The guide's managed-care example: CLP 800/450, claim-level CO-A2 50, SVC 800 paid 500, PR-1 300.
+    assert lines_of(items["5554555444"]) == [
+        ("MC-1", "450.00", [("PR", "1", "300.00", False), ("CO", "A2", "50.00", True)])
+    ]
+    # 10.00 over three lines paid 100.00 each: 3.33 each and the cent left over to the first (a tie).
+    assert lines_of(items["AP-3LINE"]) == [
+        ("1", "96.66", [("CO", "45", "10.00", False), ("CO", "A2", "3.34", True)]),
+        ("2", "96.67", [("CO", "45", "10.00", False), ("CO", "A2", "3.33", True)]),
+        ("3", "96.67", [("CO", "45", "10.00", False), ("CO", "A2", "3.33", True)]),
+    ]
+    # A negative claim-level amount raises the lines' payments, 60:30.
+    assert lines_of(items["AP-NEG"]) == [
+        ("1", "64.00", [("CO", "45", "40.00", False), ("CO", "45", "-4.00", True)]),
+        ("2", "32.00", [("CO", "45", "20.00", False), ("CO", "45", "-2.00", True)]),
+    ]
+    clp04 = {"5554555444": "450.00", "AP-3LINE": "290.00", "AP-NEG": "96.00"}
+    for claim_id, paid in clp04.items():
+        item = items[claim_id]
+        assert isinstance(item, ConvertedEob)
+        assert item.event.total_paid == Decimal(paid)  # the lines' paid amounts add up to CLP04
+
+
+def test_claim_level_adjustments_that_leave_the_lines_off_clp04_are_refused_with_the_numbers() -> None:
+    uneven = by_claim(convert_x12(read("claim_level_apportioned.835")))["AP-UNEVEN"]
+    assert isinstance(uneven, ConversionRejected)
+    assert (uneven.segment_id, uneven.position) == ("CLP", 42)
+    assert uneven.reason == (
+        "the claim-level adjustments cannot be apportioned to the service lines: after them the lines' paid amounts "
+        "add up to 50.00, not CLP04 100 (the lines' charges SVC02 add up to 150, CLP03 is 200): ask the payer for "
+        "a corrected remittance"
+    )
+
+
+def test_the_guides_cob_example_with_a_negative_adjustment_converts_and_reconciles() -> None:
+    """CLP02 2, SVC 541.00 paid 34.00, OA-23 516.00 and OA-94 -9.00, AMT*B6 550.00 (issue 16 item 1)."""
+    cob = by_claim(convert_x12(read("claim_level_apportioned.835")))["CLM-GUIDE-COB"]
+    assert isinstance(cob, ConvertedEob)
+    assert cob.topic == "eob.secondary"
+    assert lines_of(cob) == [("1", "34.00", [("OA", "23", "516.00", False), ("OA", "94", "-9.00", False)])]
+    assert cob.value()["lines"][0]["allowed"] == "550.00"
 
 
 # --- corrupt segments, wrong delimiters, truncated files -----------------------------------
@@ -606,6 +670,7 @@ def test_the_example_remittance_reconciles() -> None:
             for name in (
                 "every_element.835",
                 "claim_level.835",
+                "claim_level_apportioned.835",
                 "rc_1_original.835",
                 "rc_2_secondary.835",
                 "rc_3_reversal_correction.835",

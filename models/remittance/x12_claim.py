@@ -1,6 +1,6 @@
 """One claim payment of an 835 (loop 2100, with its service payments, loop 2110) read into the
-contract's terms: service lines with their adjustments, the crossover carrier, the claim's
-remarks, and the balancing the implementation guide requires.
+contract's terms: service lines with their adjustments (claim-level CAS apportioned to them), the
+crossover carrier, the claim's remarks, and the balancing the implementation guide requires.
 
 Which segments belong where is the guide's: loop 2100 holds CAS, NM1, MIA, MOA, REF, DTM, PER,
 AMT and QTY after its CLP; loop 2110 holds DTM, CAS, REF, AMT, QTY and LQ after its SVC. Any
@@ -14,6 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from models.remittance.apportion import ApportionError, apportion
 from models.remittance.x12_segments import Segment, X12Error, amount_element, date_element, text_element
 
 CLAIM_SEGMENTS = frozenset({"CAS", "NM1", "MIA", "MOA", "REF", "DTM", "PER", "AMT", "QTY"})
@@ -139,14 +140,30 @@ def service_lines(claim: ClaimPayment, component: str) -> list[dict[str, Any]]:
     remarks = claim_remarks(claim)
     if not claim.lines:
         return [_claim_level_line(claim, claim_cas, statement_from, remarks)]
-    if claim_cas:
-        raise X12Error(
-            claim_cas[0],
-            "a claim-level adjustment (CAS in loop 2100) on a claim with service lines cannot be placed on a "
-            "line, and COB is computed per line: the payer should report it on its service line (SVC)",
-        )
     lines = [_service_line(line, n, component, statement_from, remarks) for n, line in enumerate(claim.lines, 1)]
+    if claim_cas:
+        _apportion_claim_adjustments(claim, claim_cas, lines)
     return lines
+
+
+def _apportion_claim_adjustments(claim: ClaimPayment, claim_cas: list[Segment], lines: list[dict[str, Any]]) -> None:
+    """Claim-level CAS on a claim with service lines, split over the lines (COVERAGE.md section 3);
+    the lines' paid amounts must then add up to CLP04."""
+    try:
+        apportion([a for s in claim_cas for a in adjustments(s)], lines)
+    except ApportionError as exc:
+        raise X12Error(claim_cas[0], str(exc)) from None
+    paid = amount_element(claim.clp, 4, "claim payment amount")
+    lines_paid = sum((line["paid"] for line in lines), _ZERO)
+    if lines_paid != paid:
+        charges = sum((amount_element(line.svc, 2, "line item charge amount") for line in claim.lines), _ZERO)
+        total = amount_element(claim.clp, 3, "total claim charge amount")
+        raise X12Error(
+            claim.clp,
+            f"the claim-level adjustments cannot be apportioned to the service lines: after them the lines' paid "
+            f"amounts add up to {lines_paid}, not CLP04 {paid} (the lines' charges SVC02 add up to {charges}, "
+            f"CLP03 is {total}): ask the payer for a corrected remittance",
+        )
 
 
 def _claim_level_line(

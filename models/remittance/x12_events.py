@@ -39,11 +39,17 @@ CLAIM_STATUS: dict[str, tuple[Role | None, EobStatus, str]] = {
     "4": (None, "denied", "denied"),
     "22": (None, "reversed", "reversal of previous payment"),
 }
+_TERTIARY = (
+    "a third payer is beyond a primary/secondary reconciliation: post this payment by hand (the secondary's "
+    "expected payment does not depend on it)"
+)
 NOT_RECONCILED = {
-    "3": "processed as tertiary: a third payer is beyond a primary/secondary reconciliation",
-    "21": "processed as tertiary, forwarded: a third payer is beyond a primary/secondary reconciliation",
-    "23": "not our claim, forwarded to additional payer(s): this payer did not adjudicate the claim",
-    "25": "predetermination pricing only, no payment: an estimate, not an adjudication",
+    "3": f"processed as tertiary: {_TERTIARY}",
+    "21": f"processed as tertiary, forwarded: {_TERTIARY}",
+    "23": "not our claim, forwarded to additional payer(s): this payer did not adjudicate the claim; the EOB of "
+    "the payer it was forwarded to will",
+    "25": "predetermination pricing only, no payment: an estimate, not an adjudication; nothing to reconcile until "
+    "the claim is adjudicated",
 }
 FORWARDED = frozenset({"19"})  # the primary says it sent the claim on: NM1*TT must name to whom
 
