@@ -91,7 +91,7 @@ class PrimarySide:
 
     @property
     def pr1(self) -> int:
-        return sum(self.pr.values())
+        return max(0, sum(self.pr.values()))  # floored at 0 (COB_RULES.md section 2)
 
     def to_json(self) -> dict[str, Any]:
         adjustments = [adjustment("CO", "45", self.co45)] if self.co45 else []
@@ -179,8 +179,12 @@ def primary_sides(draw: st.DrawFn, line_id: str = "1") -> PrimarySide:
         "3": draw(some_amount(5_000)),
         "45": draw(st.one_of(st.just(0), st.just(0), cents(1, 30_000))),
     }
-    co45 = draw(some_amount(100_000))
-    natural = paid + pr["1"] + pr["2"] + pr["3"]
+    # Negative amounts as 5010 allows them: a CO-45 below zero (allowed above the charge), a PR-1
+    # credit; the charge stays >= 0.
+    pr["1"] = draw(st.one_of(st.just(pr["1"]), st.just(pr["1"]), st.just(pr["1"]), cents(-20_000, -1)))
+    co45 = draw(st.one_of(some_amount(100_000), some_amount(100_000), cents(-20_000, -1)))
+    co45 -= min(0, paid + co45 + sum(pr.values()))
+    natural = max(0, paid + pr["1"] + pr["2"] + pr["3"])
     charge = paid + co45 + sum(pr.values())
     allowed = draw(st.one_of(st.none(), st.just(natural), st.just(0), cents(0, charge)))
     return PrimarySide(line_id, code, modifiers, paid, pr, co45, allowed, draw(st.booleans()))
@@ -189,10 +193,10 @@ def primary_sides(draw: st.DrawFn, line_id: str = "1") -> PrimarySide:
 @st.composite
 def secondary_sides(draw: st.DrawFn, primary: PrimarySide, charge: int | None = None) -> SecondarySide:
     charge = primary.charge if charge is None else charge
-    deductible = draw(st.one_of(st.just(0), cents(0, charge)))
+    deductible = draw(st.one_of(st.just(0), cents(0, charge), cents(-5_000, -1)))  # a negative PR-1: d2 is 0
     denial = draw(st.one_of(st.none(), st.none(), st.sampled_from(DENIAL_CODES)))
-    denial_amount = draw(cents(0, charge - deductible)) if denial else 0
-    paid = draw(cents(0, charge - deductible - denial_amount))
+    denial_amount = draw(cents(0, charge - max(0, deductible))) if denial else 0
+    paid = draw(cents(0, charge - max(0, deductible) - denial_amount))
     allowed = draw(st.one_of(st.none(), st.just(0), cents(0, charge)))
     return SecondarySide(
         line_id=primary.line_id,
@@ -270,7 +274,7 @@ def oracle(p: PrimarySide, sec: SecondarySide | None, fee: int | None, t: Terms,
         a2 = sec.allowed
     else:
         a2 = a1
-    d2 = sec.deductible if sec is not None else 0
+    d2 = max(0, sec.deductible) if sec is not None else 0
     denied = sec is not None and sec.denial is not None
     base = a2 - d2
     # round2 half up of a non-negative product; a negative one rounds to <= 0 and B2 floors at 0.
@@ -347,11 +351,12 @@ def check_line(result: LineResult, p: PrimarySide, expected: Expected, s_used: i
     assert all(is_cents(m) for m in money_of(result)), money_of(result)
     if result.allowable.denial is not None:
         assert s_exp == 0
-    # Derived from section 4 for any payment in [0, PR1]: K <= K1 <= C, so the patient never
-    # owes more than the primary left minus the secondary payment, and nothing is a credit.
+    # Derived from section 4 for any payment in [0, PR1]: K <= K1, so the patient never owes more
+    # than the primary left minus the secondary payment, and the write-off is at least C - K1
+    # (below 0 only by the primary's own negative adjustments: a credit).
     if 0 <= s <= pr1:
         assert patient + s <= pr1
-        assert write_off >= 0
+        assert write_off >= min(0, c - p1 - pr1)
     # Reasons are given exactly for the lines where the patient owes something, in order.
     assert bool(result.patient_reasons) == (patient > 0)
     order = [PATIENT_REASON_ORDER.index(r) for r in result.patient_reasons]
