@@ -363,14 +363,14 @@ def test_claim_level_adjustments_are_apportioned_to_the_lines_by_paid_amount() -
         assert item.event.total_paid == Decimal(paid)  # the lines' paid amounts add up to CLP04
 
 
-def test_claim_level_adjustments_that_leave_the_lines_off_clp04_are_refused_with_the_numbers() -> None:
+def test_lines_that_do_not_add_up_to_clp04_are_refused_with_the_numbers() -> None:
     uneven = by_claim(convert_x12(read("claim_level_apportioned.835")))["AP-UNEVEN"]
     assert isinstance(uneven, ConversionRejected)
     assert (uneven.segment_id, uneven.position) == ("CLP", 42)
     assert uneven.reason == (
-        "the claim-level adjustments cannot be apportioned to the service lines: after them the lines' paid amounts "
-        "add up to 50.00, not CLP04 100 (the lines' charges SVC02 add up to 150, CLP03 is 200): ask the payer for "
-        "a corrected remittance"
+        "the service lines do not add up to the claim: their paid amounts (SVC03) after the claim-level adjustments "
+        "(CAS in loop 2100) add up to 50.00, not CLP04 100, and their charges (SVC02) to 150, against CLP03 200: a "
+        "line is missing from the claim's totals or added to them; ask the payer for a corrected remittance"
     )
 
 
@@ -560,6 +560,41 @@ def test_a_bare_transaction_converts_with_trace_number_ids() -> None:
     [event] = converted(convert_x12(bare))
     assert re.fullmatch(r"835:TRN:1760000000:TEST0001:0001:1:[0-9a-f]{8}", event.event.event_id)
     assert event.value()["lines"][0]["procedure_code"] == "99214"
+
+
+def bare(text: str) -> str:
+    return text[text.index("ST*835") : text.index("GE*")]
+
+
+def test_bare_transactions_one_after_the_other_convert_each_on_its_own() -> None:
+    """A file of ST..SE transactions without an envelope: each is checked and converted by itself,
+    and the role of a denial in one comes from a payment in another."""
+    first = bare(interchange(*claim("C-1")))
+    denial = ["CLP*C-1*4*150*0**12*PCN-C-1D*11*1~", "SVC*HC:99214*150*0**1~", "DTM*472*20260302~", "CAS*CO*96*150~"]
+    second = bare(interchange(*claim("C-2"), *denial)).replace("TEST0001", "TEST0002")
+    broken = bare(interchange(*claim("C-3"))).replace("SE*", "SE*9")  # SE01 no longer counts its segments
+    items = convert_x12(first + second + broken)
+    assert [(e.key, e.topic, e.event.status) for e in converted(items)] == [
+        ("C-1", "eob.primary", "processed"),
+        ("C-2", "eob.primary", "processed"),
+        ("C-1", "eob.primary", "denied"),  # the role of C-1's payment in the first transaction
+    ]
+    [wrong_count] = rejected(items)
+    assert wrong_count.unit == "transaction"
+    assert "SE01 says '9" in wrong_count.reason
+
+
+def test_segments_between_bare_transactions_are_rejected_and_the_transactions_still_convert() -> None:
+    one = bare(interchange(*claim("C-1")))
+    two = bare(interchange(*claim("C-2"))).replace("TEST0001", "TEST0002")
+    items = convert_x12(one + "REF*EV*STRAY~\nNTE*ADD*LOST~\n" + two)
+    assert [e.key for e in converted(items)] == ["C-1", "C-2"]
+    [stray] = rejected(items)
+    assert (stray.unit, stray.segment_id, stray.reason) == (
+        "file",
+        "REF",
+        "2 segment(s) after an SE and before any ST belong to no transaction",
+    )
 
 
 def test_several_interchanges_in_one_file_and_trailing_garbage() -> None:

@@ -32,7 +32,7 @@ from models.remittance.x12_envelope import (
     rewrap,
 )
 from models.remittance.x12_events import KnownRoles, RoleContext, convert_claim
-from models.remittance.x12_segments import Delimiters, X12Error, cut_segments
+from models.remittance.x12_segments import Delimiters, Segment, X12Error, cut_segments
 
 __all__ = ["KnownRoles", "TransactionMessage", "convert_x12", "split_transactions"]
 
@@ -188,14 +188,57 @@ def _convert_unit(unit: _Unit, context: RoleContext) -> list[Item]:
 
 
 def _convert_bare(text: str, start: int, known: KnownRoles | None) -> list[Item]:
-    """A transaction without its envelope: delimiters read from the ST and SVC/PLB segments."""
+    """Transactions without their envelope (ST..SE, one after the other): delimiters read from
+    the first ST and the SVC/PLB segments; a denial's role may come from any of them."""
     delimiters = bare_delimiters(text, start)
     segments = [segment for segment, _ in cut_segments(text, start, delimiters, 1)]
-    transaction = Transaction(segments, closed=bool(segments) and segments[-1].id == "SE")
-    unit = _unit(transaction, EnvelopeIds(transaction.control_number), delimiters)
-    if isinstance(unit, ConversionRejected):
-        return [unit]
-    return _convert_unit(unit, _role_context([unit], known))
+    units: list[_Unit | ConversionRejected] = []
+    for found in _bare_transactions(segments, delimiters):
+        if isinstance(found, ConversionRejected):
+            units.append(found)
+        else:
+            units.append(_unit(found, EnvelopeIds(found.control_number), delimiters))
+    context = _role_context(units, known)
+    items: list[Item] = []
+    for unit in units:
+        items += [unit] if isinstance(unit, ConversionRejected) else _convert_unit(unit, context)
+    return items
+
+
+def _bare_transactions(segments: list[Segment], delimiters: Delimiters) -> list[Transaction | ConversionRejected]:
+    """Each ST..SE in order (an ST before the previous one's SE leaves that one unclosed); segments
+    between an SE and the next ST belong to no transaction and are rejected."""
+    found: list[Transaction | ConversionRejected] = []
+    current: list[Segment] = []
+    stray: list[Segment] = []
+    for segment in segments:
+        if segment.id == "ST":
+            if current:
+                found.append(Transaction(current, closed=False))
+            if stray:
+                found.append(_stray(stray, delimiters))
+            current, stray = [], []
+        (current if current or segment.id == "ST" else stray).append(segment)
+        if current and segment.id == "SE":
+            found.append(Transaction(current, closed=True))
+            current = []
+    if current:
+        found.append(Transaction(current, closed=False))
+    if stray:
+        found.append(_stray(stray, delimiters))
+    return found
+
+
+def _stray(segments: list[Segment], delimiters: Delimiters) -> ConversionRejected:
+    first = segments[0]
+    return ConversionRejected(
+        first.where,
+        f"{len(segments)} segment(s) after an SE and before any ST belong to no transaction",
+        "file",
+        None if first.problem else first.id,
+        first.position,
+        original=delimiters.join(segments),
+    )
 
 
 def bare_delimiters(text: str, start: int) -> Delimiters:

@@ -142,28 +142,31 @@ def service_lines(claim: ClaimPayment, component: str) -> list[dict[str, Any]]:
         return [_claim_level_line(claim, claim_cas, statement_from, remarks)]
     lines = [_service_line(line, n, component, statement_from, remarks) for n, line in enumerate(claim.lines, 1)]
     if claim_cas:
-        _apportion_claim_adjustments(claim, claim_cas, lines)
+        try:
+            apportion([a for s in claim_cas for a in adjustments(s)], lines)
+        except ApportionError as exc:
+            raise X12Error(claim_cas[0], str(exc)) from None
     return lines
 
 
-def _apportion_claim_adjustments(claim: ClaimPayment, claim_cas: list[Segment], lines: list[dict[str, Any]]) -> None:
-    """Claim-level CAS on a claim with service lines, split over the lines (COVERAGE.md section 3);
-    the lines' paid amounts must then add up to CLP04."""
-    try:
-        apportion([a for s in claim_cas for a in adjustments(s)], lines)
-    except ApportionError as exc:
-        raise X12Error(claim_cas[0], str(exc)) from None
+def _check_lines_add_up(claim: ClaimPayment, lines: list[dict[str, Any]]) -> None:
+    """The lines' paid amounts (less the claim-level adjustments apportioned to them, COVERAGE.md
+    section 3) add up to CLP04: the guide's balancing of service payments against the claim. A
+    line outside the claim's totals would otherwise tell the engine the payer paid what it did not."""
     paid = amount_element(claim.clp, 4, "claim payment amount")
     lines_paid = sum((line["paid"] for line in lines), _ZERO)
-    if lines_paid != paid:
-        charges = sum((amount_element(line.svc, 2, "line item charge amount") for line in claim.lines), _ZERO)
-        total = amount_element(claim.clp, 3, "total claim charge amount")
-        raise X12Error(
-            claim.clp,
-            f"the claim-level adjustments cannot be apportioned to the service lines: after them the lines' paid "
-            f"amounts add up to {lines_paid}, not CLP04 {paid} (the lines' charges SVC02 add up to {charges}, "
-            f"CLP03 is {total}): ask the payer for a corrected remittance",
-        )
+    if lines_paid == paid:
+        return
+    charges = sum((amount_element(line.svc, 2, "line item charge amount") for line in claim.lines), _ZERO)
+    total = amount_element(claim.clp, 3, "total claim charge amount")
+    apportioned = any(s.id == "CAS" for s in claim.claim_segments)
+    what = "after the claim-level adjustments (CAS in loop 2100) " if apportioned else ""
+    raise X12Error(
+        claim.clp,
+        f"the service lines do not add up to the claim: their paid amounts (SVC03) {what}add up to {lines_paid}, "
+        f"not CLP04 {paid}, and their charges (SVC02) to {charges}, against CLP03 {total}: a line is missing "
+        "from the claim's totals or added to them; ask the payer for a corrected remittance",
+    )
 
 
 def _claim_level_line(
@@ -193,7 +196,9 @@ def _service_line(
     composite = text_element(svc, 1, "composite medical procedure identifier").split(component)
     if len(composite) < 2 or not composite[0] or not composite[1]:
         raise X12Error(
-            svc, f"SVC01 must be a qualifier and a procedure code joined by {component!r}, e.g. HC{component}99214"
+            svc,
+            f"SVC01 {svc.get(1)[:30]!r} must be a qualifier and a procedure code joined by {component!r} (the "
+            f"component separator the ISA16 or the file declares), e.g. HC{component}99214",
         )
     found: dict[str, Any] = {"line_id": None, "date": None, "period_start": None, "allowed": None}
     line_adjustments, remarks = [], []
@@ -241,8 +246,9 @@ def _check_line_balance(svc: Segment, charge: Decimal, paid: Decimal, found: lis
 
 
 def check_claim_balance(claim: ClaimPayment, lines: list[dict[str, Any]]) -> None:
-    """CLP03 - every adjustment of the claim = CLP04 (the guide's claim balancing). The lines
-    hold every adjustment: the claim-level ones are its only line's when it has no SVC."""
+    """CLP03 - every adjustment of the claim = CLP04 (the guide's claim balancing), then, for a
+    claim with service lines, the lines' paid amounts add up to CLP04. The lines hold every
+    adjustment: the claim-level ones are its only line's when it has no SVC, else apportioned."""
     charge = amount_element(claim.clp, 3, "total claim charge amount")
     paid = amount_element(claim.clp, 4, "claim payment amount")
     adjusted = sum((a["amount"] for line in lines for a in line["adjustments"]), _ZERO)
@@ -252,6 +258,8 @@ def check_claim_balance(claim: ClaimPayment, lines: list[dict[str, Any]]) -> Non
             f"the claim does not balance: CLP03 charge {charge} - adjustments {adjusted} = {charge - adjusted}, "
             f"but CLP04 paid is {paid}",
         )
+    if claim.lines:
+        _check_lines_add_up(claim, lines)
 
 
 def _claim_date(claim: ClaimPayment, qualifier: str) -> date | None:
