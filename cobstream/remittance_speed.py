@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from models.remittance import ConvertedEob, convert_fhir, convert_x12
+from models.remittance.fhir_adjudication import CARIN_ADJUDICATION, HL7_ADJUDICATION
 
 ISA = "ISA*00*          *00*          *ZZ*BENCHPAYER     *ZZ*BENCHPROVIDER  *260324*0615*^*00501*000000001*0*P*:~"
 
@@ -75,8 +76,13 @@ def generate_fhir_ndjson(claims: int) -> bytes:
                     "productOrService": {"coding": [{"code": "99214"}]},
                     "servicedDate": "2026-03-02",
                     "adjudication": [
-                        {"category": {"coding": [{"code": c}]}, "amount": {"value": v}}
-                        for c, v in (("submitted", 150), ("eligible", 100), ("benefit", 80))
+                        {"category": {"coding": [{"system": system, "code": c}]}, "amount": {"value": v}}
+                        for system, c, v in (
+                            (HL7_ADJUDICATION, "submitted", 150),
+                            (HL7_ADJUDICATION, "eligible", 100),
+                            (CARIN_ADJUDICATION, "coinsurance", 20),
+                            (HL7_ADJUDICATION, "benefit", 80),
+                        )
                     ],
                 }
             ],

@@ -35,12 +35,30 @@ def adj(group: str, reason: str, amount: str) -> dict[str, str]:
     return {"group": group, "reason": reason, "amount": amount}
 
 
-def category(code: str, value: Any) -> dict[str, Any]:
-    return {"category": {"coding": [{"code": code}]}, "amount": {"value": value}}
+HL7 = "http://terminology.hl7.org/CodeSystem/adjudication"
+CARIN = "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudication"
+DISCRIMINATOR = "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudicationDiscriminator"
+CARC = "https://x12.org/codes/claim-adjustment-reason-codes"
+RARC = "https://x12.org/codes/remittance-advice-remark-codes"
+CARIN_CODES = {"coinsurance", "noncovered", "priorpayerpaid", "paidtoprovider", "memberliability", "paidtopatient"}
+
+
+def category(
+    code: str, value: Any = None, system: str | None = None, reason: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """An adjudication entry in its documented code system (CARIN's codes in C4BBAdjudication)."""
+    entry: dict[str, Any] = {
+        "category": {"coding": [{"system": system or (CARIN if code in CARIN_CODES else HL7), "code": code}]}
+    }
+    if value is not None:
+        entry["amount"] = {"value": value}
+    if reason:
+        entry["reason"] = {"coding": [{"system": reason[0], "code": reason[1]}]}
+    return entry
 
 
 def eob(**changes: Any) -> dict[str, Any]:
-    """A primary EOB with one item: submitted 150, eligible 100, benefit 80, no secondary."""
+    """A primary EOB with one item: submitted 150, eligible 100, coinsurance 20, benefit 80, no secondary."""
     resource = {
         "resourceType": "ExplanationOfBenefit",
         "id": "eob-t-1",
@@ -56,7 +74,12 @@ def eob(**changes: Any) -> dict[str, Any]:
                 "sequence": 1,
                 "productOrService": {"coding": [{"code": "99214"}]},
                 "servicedDate": "2026-03-02",
-                "adjudication": [category("submitted", 150), category("eligible", 100), category("benefit", 80)],
+                "adjudication": [
+                    category("submitted", 150),
+                    category("eligible", 100),
+                    category("coinsurance", 20),
+                    category("benefit", 80),
+                ],
             }
         ],
     }
@@ -102,8 +125,8 @@ def test_every_mapped_element_of_a_primary_eob_in_a_bundle() -> None:
                 "adjustments": [
                     adj("PR", "1", "10.00"),  # deductible
                     adj("PR", "3", "5.00"),  # copay
+                    adj("PR", "2", "5.00"),  # CARIN coinsurance
                     adj("CO", "45", "50.00"),  # submitted - eligible
-                    adj("PR", "2", "5.00"),  # the rest of eligible: the patient's coinsurance on a primary
                 ],
             },
             {
@@ -134,6 +157,7 @@ def test_the_focal_insurance_second_in_the_list_is_the_secondary_payer() -> None
     )
     first, second = value["lines"]
     assert first["adjustments"] == [adj("OA", "23", "80.00"), adj("CO", "45", "60.00")]  # CARIN priorpayerpaid
+    # CARIN noncovered 8.50 with the denial reason 96; memberliability 0: the provider's write-off (CO)
     assert (second["paid"], second["adjustments"]) == ("0.00", [adj("CO", "45", "16.50"), adj("CO", "96", "8.50")])
 
 
@@ -267,11 +291,14 @@ def item_with(*adjudication: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("adjudication", "reason"),
     [
-        ([category("submitted", 50), category("benefit", 80)], "does not balance: submitted 50 is less than paid 80"),
+        (
+            [category("submitted", 50), category("benefit", 80)],
+            "does not balance from what the EOB says: submitted 50 - adjustments (none) = 50, but paid is 80",
+        ),
         ([category("benefit", 80)], "no submitted amount"),
         ([category("submitted", 150)], "no paid amount"),
         ([category("submitted", 150), category("benefit", "lots")], ".amount.value: must be a decimal number"),
-        ([category("submitted", 150), category("benefit", 80.125)], "has more than two decimals of value"),
+        ([category("submitted", 80.125), category("benefit", 80.125)], "has more than two decimals of value"),
     ],
 )
 def test_amounts_that_cannot_be_used_are_rejections(adjudication: list[dict[str, Any]], reason: str) -> None:
@@ -294,29 +321,283 @@ def test_money_is_read_from_its_literal_text_and_only_in_dollars() -> None:
     assert rejection.reason == "item[0].adjudication[1].amount.currency: 'EUR' is not USD"
 
 
-def test_no_eligible_amount_puts_the_unexplained_rest_on_co_45_or_the_payers_reason() -> None:
+def test_a_line_that_does_not_balance_is_refused_with_its_numbers_not_made_to_balance() -> None:
+    """Issue 16 item 3: no invented CO-45, PR-2 or OA-23 for what the EOB leaves unexplained."""
     plain = one(item_with(category("submitted", 150), category("deductible", 20), category("benefit", 80)))
-    assert isinstance(plain, ConvertedEob)
-    assert plain.value()["lines"][0]["adjustments"] == [adj("PR", "1", "20.00"), adj("CO", "45", "50.00")]
-    reason = {"coding": [{"system": "https://x12.org/codes/claim-adjustment-reason-codes", "code": "204"}]}
-    denied = item_with(
-        category("submitted", 150),
-        category("benefit", 0),
-        {"category": {"coding": [{"code": "denialreason"}]}, "reason": reason},
+    assert isinstance(plain, ConversionRejected)
+    assert plain.reason == (
+        "item[0]: does not balance from what the EOB says: submitted 150 - adjustments (PR-1 20) = 130, "
+        "but paid is 80; no adjustment is invented for the 50 left"
     )
-    item = one({**denied, "outcome": "error"})
-    assert isinstance(item, ConvertedEob)
-    assert (item.event.status, item.value()["lines"][0]["adjustments"]) == ("denied", [adj("CO", "204", "150.00")])
-
-
-def test_the_unitemised_rest_of_eligible_is_coinsurance_on_a_primary_and_the_prior_payer_on_a_secondary() -> None:
     lines = item_with(category("submitted", 150), category("eligible", 90), category("benefit", 10))["item"]
-    primary = one(eob(item=lines))
-    secondary = one(eob(item=lines, insurance=[{"focal": False}, {"focal": True}]))
-    assert isinstance(primary, ConvertedEob)
-    assert isinstance(secondary, ConvertedEob)
-    assert primary.value()["lines"][0]["adjustments"] == [adj("CO", "45", "60.00"), adj("PR", "2", "80.00")]
-    assert secondary.value()["lines"][0]["adjustments"] == [adj("CO", "45", "60.00"), adj("OA", "23", "80.00")]
+    for insurance in ([{"focal": True}], [{"focal": False}, {"focal": True}]):  # neither PR-2 nor OA-23 is guessed
+        item = one(eob(item=lines, insurance=insurance))
+        assert isinstance(item, ConversionRejected)
+        assert "submitted 150 - adjustments (CO-45 60) = 90, but paid is 10; no adjustment is invented for the 80" in (
+            item.reason
+        )
+
+
+def test_noncovered_takes_its_carc_and_its_group_from_memberliability() -> None:
+    denial = category("denialreason", system=DISCRIMINATOR, reason=(CARC, "204"))
+    base = [category("submitted", 150), category("benefit", 0), category("noncovered", 150), denial]
+    written_off = one({**item_with(*base, category("memberliability", 0)), "outcome": "error"})
+    assert isinstance(written_off, ConvertedEob)
+    assert (written_off.event.status, written_off.value()["lines"][0]["adjustments"]) == (
+        "denied",
+        [adj("CO", "204", "150.00")],
+    )
+    owed = one(item_with(*base, category("memberliability", 150)))
+    assert isinstance(owed, ConvertedEob)
+    assert owed.value()["lines"][0]["adjustments"] == [adj("PR", "204", "150.00")]
+    unsaid = one(item_with(*base))
+    assert isinstance(unsaid, ConversionRejected)
+    assert unsaid.reason == (
+        "item[0].adjudication[2]: noncovered 150: whether the patient owes it (PR) or the provider writes it off "
+        "(CO) is not said; the EOB needs memberliability"
+    )
+    split = one(item_with(*base, category("memberliability", 40)))
+    assert isinstance(split, ConversionRejected)
+    assert "memberliability 40 less deductible, copay and coinsurance 0 leaves 40, neither" in split.reason
+    no_reason = one(item_with(*base[:3], category("memberliability", 0)))
+    assert isinstance(no_reason, ConversionRejected)
+    assert no_reason.reason.endswith("noncovered 150 needs one CARC as its reason (adjustmentreason); 0 given")
+
+
+def test_a_carc_without_an_amount_is_kept_as_oa_zero_and_a_rarc_as_a_remark() -> None:
+    item = one(
+        item_with(
+            category("submitted", 150),
+            category("eligible", 100),
+            category("benefit", 100, reason=(RARC, "N130")),
+            category("adjustmentreason", system=DISCRIMINATOR, reason=(CARC, "22")),
+        )
+    )
+    assert isinstance(item, ConvertedEob)
+    line = item.value()["lines"][0]
+    assert (line["adjustments"], line["remarks"]) == ([adj("CO", "45", "50.00"), adj("OA", "22", "0.00")], ["N130"])
+
+
+# --- code systems (issue 16 item 3) ---------------------------------------------------------------
+
+BLUE_BUTTON = "https://bluebutton.cms.gov/resources/codesystem/adjudication"
+VARIABLES = "https://bluebutton.cms.gov/resources/variables"
+
+
+def blue_button(code: str, variable: str, value: Any) -> dict[str, Any]:
+    """A CMS Blue Button 2.0 adjudication: a CARIN/HL7 category narrowed by a Blue Button variable."""
+    entry = category(code, value)
+    entry["category"]["coding"].append({"system": BLUE_BUTTON, "code": f"{VARIABLES}/{variable}"})
+    return entry
+
+
+def test_three_submitted_amounts_are_refused_with_their_numbers_not_added() -> None:
+    """The Blue Button outpatient line: a rate, the total charge and a payment, all 'submitted'."""
+    item = one(
+        item_with(
+            category("submitted", "5.00"),
+            category("submitted", "999.85"),
+            category("submitted", "5000.00"),
+            category("benefit", 0),
+        )
+    )
+    assert isinstance(item, ConversionRejected)
+    assert item.reason == (
+        "item[0].adjudication[2]: 3 amounts of category 'submitted': 5.00 (item[0].adjudication[0]), "
+        "999.85 (item[0].adjudication[1]), 5000.00 (item[0].adjudication[2]); they are not added up "
+        "(no guide says they add)"
+    )
+
+
+def test_a_category_narrowed_by_another_systems_coding_is_refused() -> None:
+    item = one(
+        item_with(
+            blue_button("submitted", "rev_cntr_rate_amt", "5.00"),
+            category("eligible", 100),
+            category("benefit", 100),
+        )
+    )
+    assert isinstance(item, ConversionRejected)
+    assert item.reason == (
+        f"item[0].adjudication[0].category: 'submitted' is also coded {BLUE_BUTTON}#{VARIABLES}/rev_cntr_rate_amt, "
+        "which narrows what the amount is: the amount is refused rather than read as 'submitted'"
+    )
+
+
+def test_a_category_only_in_another_system_is_not_read_and_named_when_the_line_fails() -> None:
+    other = {"category": {"coding": [{"system": BLUE_BUTTON, "code": f"{VARIABLES}/line_bene_ptb_ddctbl_amt"}]}}
+    balanced = one(item_with(category("submitted", 100), {**other, "amount": {"value": 0}}, category("benefit", 100)))
+    assert isinstance(balanced, ConvertedEob)
+    assert balanced.value()["lines"][0]["adjustments"] == []
+    short = one(item_with(category("submitted", 100), {**other, "amount": {"value": 20}}, category("benefit", 80)))
+    assert isinstance(short, ConversionRejected)
+    assert short.reason.endswith(
+        f"no adjustment is invented for the 20 left (adjudications in other code systems, not read: "
+        f"{BLUE_BUTTON}#{VARIABLES}/line_bene_ptb_ddctbl_amt 20)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        (
+            {"category": {"coding": [{"code": "submitted"}]}, "amount": {"value": 150}},
+            "item[0].adjudication[3].category.coding[0]: 'submitted' has no system",
+        ),
+        (category("denialreason", 0), f"'denialreason' is not a category of {HL7} this converter reads"),
+        (
+            {"category": {"coding": [{"system": HL7, "code": "submitted"}, {"system": HL7, "code": "eligible"}]}},
+            "codes submitted and eligible at once: which amount it is is unsure",
+        ),
+        (category("paidtopatient", 20), "paidtopatient 20: money whose place in the provider's remittance"),
+        (
+            category("adjustmentreason", 20, system=DISCRIMINATOR, reason=(CARC, "45")),
+            "adjustmentreason carries an amount (20): which adjustment it is, is not said",
+        ),
+        (
+            category("deductible", 0, reason=("https://example.org/codes", "0")),
+            None,  # a reason in another system is not read: the line converts
+        ),
+        (
+            {**category("denialreason", system=DISCRIMINATOR), "reason": {"coding": [{"code": "96"}]}},
+            "'96' has no system: give https://x12.org/codes/claim-adjustment-reason-codes",
+        ),
+    ],
+)
+def test_categories_and_reasons_only_from_their_code_systems(entry: dict[str, Any], reason: str | None) -> None:
+    item = one(item_with(category("submitted", 150), category("eligible", 100), category("benefit", 100), entry))
+    if reason is None:
+        assert isinstance(item, ConvertedEob)
+        assert item.value()["lines"][0]["adjustments"] == [adj("CO", "45", "50.00")]  # no CARC '0' from it
+    else:
+        assert isinstance(item, ConversionRejected)
+        assert reason in item.reason
+
+
+def test_a_denial_code_from_a_cms_variable_system_never_becomes_a_carc() -> None:
+    denial = {
+        "category": {"coding": [{"system": DISCRIMINATOR, "code": "denialreason"}]},
+        "reason": {"coding": [{"system": f"{VARIABLES}/carr_line_rdcd_pmt_phys_astn_c", "code": "0"}]},
+    }
+    item = one(item_with(category("submitted", 150), category("eligible", 100), category("benefit", 100), denial))
+    assert isinstance(item, ConvertedEob)
+    assert [a["reason"] for a in item.value()["lines"][0]["adjustments"]] == ["45"]
+
+
+def test_benefit_and_paidtoprovider_must_agree() -> None:
+    same = one(item_with(category("submitted", 100), category("benefit", 100), category("paidtoprovider", 100)))
+    assert isinstance(same, ConvertedEob)
+    differ = one(item_with(category("submitted", 100), category("benefit", 100), category("paidtoprovider", 90)))
+    assert isinstance(differ, ConversionRejected)
+    assert differ.reason == "item[0]: benefit 100 and paidtoprovider 90 differ: what the provider was paid is unsure"
+
+
+def test_co_45_is_not_derived_out_of_network() -> None:
+    network = {
+        "sequence": 1,
+        "category": {
+            "coding": [
+                {
+                    "system": "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBSupportingInfoType",
+                    "code": "benefitpaymentstatus",
+                }
+            ]
+        },
+        "code": {
+            "coding": [
+                {
+                    "system": "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBPayerAdjudicationStatus",
+                    "code": "outofnetwork",
+                }
+            ]
+        },
+    }
+    item = one({**eob(), "supportingInfo": [network]})
+    assert isinstance(item, ConversionRejected)
+    assert item.reason.startswith(
+        "item[0]: out of network (C4BBPayerAdjudicationStatus outofnetwork): submitted 150 - eligible 100 = 50 "
+        "may be the patient's (balance billing) or written off"
+    )
+    in_network = one({**eob(), "supportingInfo": [{**network, "code": {"coding": [{"code": "innetwork"}]}}]})
+    assert isinstance(in_network, ConvertedEob)
+    as_category = item_with(*eob()["item"][0]["adjudication"], {"category": network["code"]})  # CARIN STU1's way
+    stu1 = one(as_category)
+    assert isinstance(stu1, ConversionRejected)
+    assert stu1.reason.startswith("item[0]: out of network (C4BBPayerAdjudicationStatus outofnetwork)")
+
+
+def test_negative_amounts_convert_where_the_contract_allows_them() -> None:
+    """A credit line on a reversed EOB; an allowed amount above the charge gives a negative CO-45."""
+    credit = item_with(
+        category("submitted", -150), category("eligible", -100), category("benefit", -80), category("coinsurance", -20)
+    )
+    reversed_ = one({**credit, "status": "cancelled"})
+    assert isinstance(reversed_, ConvertedEob)
+    assert reversed_.value()["lines"][0]["adjustments"] == [adj("PR", "2", "-20.00"), adj("CO", "45", "-50.00")]
+    above = one(item_with(category("submitted", 100), category("eligible", 110), category("benefit", 110)))
+    assert isinstance(above, ConvertedEob) or "must not be negative" in above.reason  # models/events.py decides
+    if isinstance(above, ConvertedEob):
+        assert above.value()["lines"][0]["adjustments"] == [adj("CO", "45", "-10.00")]
+
+
+# --- the join key (issue 16 item 4) ---------------------------------------------------------------
+
+
+def test_the_provider_claim_id_from_claim_identifier_or_the_claim_in_the_file() -> None:
+    claim = {
+        "resourceType": "Claim",
+        "id": "c-1",
+        "identifier": [{"system": "https://riverbend.example/claims", "value": "CLM-9"}],
+    }
+    contained = one({**eob(claim={"reference": "#c-1"}), "contained": [claim]})
+    assert isinstance(contained, ConvertedEob)
+    assert contained.event.claim_id == "CLM-9"
+    elsewhere = one(eob(claim={"reference": "Claim/c-1"}))
+    assert isinstance(elsewhere, ConversionRejected)
+    assert elsewhere.reason.startswith(
+        "claim.reference: names a Claim that is not in the file, and the id in a reference"
+    )
+
+
+def test_a_member_facing_eob_without_the_providers_claim_id_is_refused_and_says_why() -> None:
+    payer_only = eob(identifier=[{"type": {"coding": [{"code": "uc"}]}, "value": "PAYER-123"}])
+    del payer_only["claim"]
+    item = one(payer_only)
+    assert isinstance(item, ConversionRejected)
+    assert item.reason.startswith("claim: no provider's claim id (claim.identifier, CLP01's equivalent)")
+    assert "Member-facing EOBs (CARIN Blue Button, CMS Blue Button 2.0) carry only that" in item.reason
+
+
+def test_an_institutional_eob_whose_items_carry_no_amounts_is_one_claim_line_from_the_header() -> None:
+    header_only = eob(
+        item=[
+            {
+                "sequence": 1,
+                "revenue": {"coding": [{"code": "0450"}]},
+                "productOrService": {"coding": [{"code": "99284"}]},
+            }
+        ],
+        billablePeriod={"start": "2026-03-01", "end": "2026-03-03"},
+        total=[
+            category("submitted", 1200),
+            category("eligible", 900),
+            category("deductible", 100),
+            category("benefit", 800),
+        ],
+    )
+    item = one(header_only)
+    assert isinstance(item, ConvertedEob)
+    [line] = item.value()["lines"]
+    assert (line["line_id"], line["service_date"], line["charge"], line["paid"]) == (
+        "CLAIM",
+        "2026-03-01",
+        "1200.00",
+        "800.00",
+    )
+    assert line["adjustments"] == [adj("PR", "1", "100.00"), adj("CO", "45", "300.00")]
+    twice = one({**header_only, "adjudication": [category("benefit", 800)]})
+    assert isinstance(twice, ConversionRejected)
+    assert "2 amounts of category 'benefit': 800 (adjudication[0]), 800 (total[3])" in twice.reason
 
 
 # --- identity -----------------------------------------------------------------------------------
@@ -328,7 +609,7 @@ def test_the_same_file_twice_gives_the_same_event_ids_and_a_changed_resource_a_n
     assert ids == [e.event.event_id for e in converted(convert_fhir(data))]
     assert len(set(ids)) == 4  # the cancelled version of eob-rc-1 is a new event
     changed = copy.deepcopy(eob())
-    changed["item"][0]["adjudication"][2] = category("benefit", 79)
+    changed["item"][0]["adjudication"][3] = category("benefit", 79)
     changed["item"][0]["adjudication"].append(category("deductible", 1))
     assert one(eob()).event.event_id != one(changed).event.event_id  # type: ignore[union-attr]
 
@@ -399,3 +680,105 @@ def test_convert_fhir_exit_status(tmp_path: Path) -> None:
 def test_the_speed_measurement_converts_every_generated_eob() -> None:
     result = measure_fhir(25, repeats=1)
     assert (result["claims"], result["converted"]) == (25, 25)
+
+
+# --- the public corpus, given what a provider-facing feed would add (tests/data/corpus/fhir) -------
+
+CORPUS = ROOT / "tests" / "data" / "corpus" / "fhir"
+PROVIDERS_CLAIM = {"claim": {"identifier": {"value": "PCN-1"}}}
+
+
+def corpus_eob(name: str, **changes: Any) -> dict[str, Any]:
+    """A corpus EOB as a payer-to-provider feed would send it: the same resource plus `changes`."""
+    resource = json.loads((CORPUS / name).read_text())
+    return {**resource, **changes}
+
+
+def test_a_carin_professional_eob_given_the_providers_claim_id_converts_from_its_stated_amounts() -> None:
+    item = one(corpus_eob("carin-bb--ExplanationOfBenefit_EOBProfessionalEx1.json", **PROVIDERS_CLAIM))
+    assert isinstance(item, ConvertedEob)
+    value = item.value()
+    assert (value["claim_id"], value["payer_id"], value["payer_claim_number"]) == (
+        "PCN-1",
+        "PayerOrgEx1",
+        "XXXYYYZZZ123456",
+    )
+    [line] = value["lines"]
+    assert (line["charge"], line["paid"], line["allowed"]) == ("96.40", "29.46", "43.46")
+    # copay 14.00 and submitted - eligible; the innetwork status coded as a category is not an amount
+    assert line["adjustments"] == [adj("PR", "3", "14.00"), adj("CO", "45", "52.94")]
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "reason"),
+    [
+        (  # CMS Blue Button's "Line Primary Payer Allowed Charge Amount" coded next to HL7's eligible
+            "carin-bb--ExplanationOfBenefit_OutpatientEOBExample1.json",
+            PROVIDERS_CLAIM,
+            "item[0].adjudication[2].category: 'eligible' is also coded https://bluebutton.cms.gov/resources/"
+            "codesystem/adjudication#https://bluebutton.cms.gov/resources/variables/line_prmry_alowd_chrg_amt",
+        ),
+        (  # the header says submitted 2650 and paid 620, the totals and the items 84.4 and 56.52
+            "carin-bb--ExplanationOfBenefit_88897664101-HNXXXZZZWWW546879.json",
+            PROVIDERS_CLAIM,
+            "total[0]: 2 amounts of category 'submitted': 2650 (adjudication[1]), 84.4 (total[0])",
+        ),
+        (  # items without amounts: the claim-level line from the totals, whose "allowed" is not an HL7 code
+            "carin-bb--connDmdEOBInpatient1.json",
+            {**PROVIDERS_CLAIM, "insurer": {"identifier": {"value": "PAYER"}}, "insurance": [{"focal": True}]},
+            f"total[1].category.coding[0]: 'allowed' is not a category of {HL7} this converter reads",
+        ),
+        (  # item 4: noncovered 224.11 with no CARC saying why
+            "carin-bb--ExplanationOfBenefit_ProfessionalEOBExample1.json",
+            PROVIDERS_CLAIM,
+            "item[3].adjudication[5]: noncovered 224.11 needs one CARC as its reason (adjustmentreason); 0 given",
+        ),
+    ],
+)
+def test_corpus_eobs_given_a_claim_id_are_refused_where_the_reading_is_unsure(
+    name: str, changes: dict[str, Any], reason: str
+) -> None:
+    item = one(corpus_eob(name, **changes))
+    assert isinstance(item, ConversionRejected)
+    assert item.reason.startswith(reason)
+
+
+def test_item_amounts_must_add_up_to_the_eobs_totals() -> None:
+    agreeing = one(eob(total=[category("submitted", 150), category("benefit", 80)]))
+    assert isinstance(agreeing, ConvertedEob)
+    claim_level = one(eob(total=[category("submitted", 150), category("benefit", 95)]))
+    assert isinstance(claim_level, ConversionRejected)
+    assert claim_level.reason == (
+        "total[1]: benefit 95 for the claim, but the items' benefit amounts add up to 80: "
+        "a claim-level amount the items do not carry cannot be placed on a line"
+    )
+
+
+def test_a_header_carc_applies_to_every_line() -> None:
+    item = one(eob(adjudication=[category("adjustmentreason", system=DISCRIMINATOR, reason=(CARC, "22"))]))
+    assert isinstance(item, ConvertedEob)
+    assert item.value()["lines"][0]["adjustments"][-1] == adj("OA", "22", "0.00")
+
+
+def test_an_only_insurance_marked_not_focal_names_no_adjudicated_coverage() -> None:
+    item = one(eob(insurance=[{"focal": False, "coverage": {"display": "PPO"}}]))
+    assert isinstance(item, ConversionRejected)
+    assert item.reason.startswith(
+        "insurance[0].focal: is not true: the EOB names no coverage as the one it adjudicates"
+    )
+
+
+def test_credit_lines_convert_on_a_reversed_eob_only() -> None:
+    """ProfessionalEOBExample1's items 1-3: 75710 charged 68.80, credited -68.80, charged again."""
+    sample = corpus_eob("carin-bb--ExplanationOfBenefit_ProfessionalEOBExample1.json", **PROVIDERS_CLAIM)
+    first_three = {**sample, "item": sample["item"][:3], "total": []}
+    processed = one(first_three)
+    assert isinstance(processed, ConversionRejected)
+    assert processed.reason.startswith("item[1]: the contract refuses this EOB: lines[1].charge: must not be negative")
+    reversed_ = one({**first_three, "status": "cancelled"})
+    assert isinstance(reversed_, ConvertedEob)
+    assert [(x["charge"], x["paid"], x["adjustments"]) for x in reversed_.value()["lines"]] == [
+        ("68.80", "34.80", [adj("CO", "45", "34.00")]),
+        ("-68.80", "-34.80", [adj("CO", "45", "-34.00")]),
+        ("68.80", "34.80", [adj("CO", "45", "34.00")]),
+    ]

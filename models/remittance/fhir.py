@@ -2,9 +2,10 @@
 
 The order of the payers is `insurance`: the focal entry is the coverage this EOB adjudicates,
 and its place in the list is its place in the order (first primary, second secondary). Status
-`cancelled` or `entered-in-error` is a reversal; outcome `error` a denial. Each item's
-adjudication categories give its amounts and adjustments (docs/FHIR.md has the table). Every
-produced event is validated by the contract; a resource it refuses becomes one rejection.
+`cancelled` or `entered-in-error` is a reversal; outcome `error` a denial. The join key is the
+provider's claim id (`claim.identifier`); an EOB without it is refused. Each item's adjudication
+categories give its amounts and adjustments (fhir_adjudication.py, fhir_lines.py, docs/FHIR.md).
+Every produced event is validated by the contract; a resource it refuses becomes one rejection.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pydantic import ValidationError
 
 from models.decode import describe
 from models.events import EobEvent, EobStatus, Role
-from models.remittance.fhir_lines import claim_line, item_line
+from models.remittance.fhir_adjudication import read_adjudications, states_out_of_network
+from models.remittance.fhir_lines import agree_with_totals, claim_line, has_amounts, item_line
 from models.remittance.fhir_read import (
     FhirError,
     Located,
@@ -65,7 +67,7 @@ def convert_eob(found: Located, references: References) -> ConvertedEob | Conver
         fields = _fields(eob, references, status, role, secondary)
         event = _validated(fields)
     except FhirError as exc:
-        claim_id = reference_id(eob.get("claim"))
+        claim_id = _claim_identifier(eob)
         return ConversionRejected(
             f"ExplanationOfBenefit {resource_id or '(no id)'} ({found.label})",
             f"{exc.path}: {exc.reason}",
@@ -102,7 +104,12 @@ def _role(eob: dict[str, Any], references: References) -> tuple[Role, str | None
         raise FhirError("insurance", "at least one insurance entry is required to know the payer's place in the order")
     focal = [n for n, entry in enumerate(insurance) if entry.get("focal") is True]
     if len(insurance) == 1 and not focal:
-        focal = [0]
+        if "focal" in insurance[0]:
+            raise FhirError(
+                "insurance[0].focal",
+                "is not true: the EOB names no coverage as the one it adjudicates; mark that one focal: true",
+            )
+        focal = [0]  # the only coverage, not said otherwise
     if len(focal) != 1:
         raise FhirError("insurance", f"exactly one entry must be focal, {len(focal)} are: the payer's place is unknown")
     place = focal[0]
@@ -138,13 +145,7 @@ def _fields(
     eob: dict[str, Any], references: References, status: EobStatus, role: Role, secondary: str | None
 ) -> dict[str, Any]:
     payer_id, payer_name = _payer(eob, references)
-    claim_id = reference_id(eob.get("claim"))
-    if not claim_id:
-        raise FhirError("claim", "the provider's claim id (claim.identifier or claim.reference) is required")
-    items = eob.get("item")
-    if items is not None and not isinstance(items, list):
-        raise FhirError("item", "must be a list")
-    lines = [item_line(item, n, eob, role) for n, item in enumerate(items, 1)] if items else [claim_line(eob, role)]
+    claim_id = _claim_id(eob, references)
     return {
         "event_id": _event_id(eob, payer_id),
         "claim_id": claim_id,
@@ -154,8 +155,66 @@ def _fields(
         "status": status,
         "adjudicated_at": moment(eob.get("created"), "created"),
         "secondary_payer_id": secondary,
-        "lines": lines,
+        "lines": _lines(eob),
     }
+
+
+def _lines(eob: dict[str, Any]) -> list[dict[str, Any]]:
+    """One line per item; one claim-level line from the header when no item carries an amount."""
+    items = eob.get("item")
+    if items is not None and not isinstance(items, list):
+        raise FhirError("item", "must be a list")
+    header = read_adjudications(eob.get("adjudication"), "adjudication")
+    header.out_of_network = header.out_of_network or states_out_of_network(eob)
+    if items and any(has_amounts(item) for item in items):
+        lines = [item_line(item, n, eob, header) for n, item in enumerate(items, 1)]
+        agree_with_totals(lines, read_adjudications(eob.get("total"), "total", header))
+        return lines
+    return [claim_line(eob, header)]
+
+
+NO_JOIN_KEY = (
+    "no provider's claim id (claim.identifier, CLP01's equivalent), the only key that joins an EOB to the "
+    "claim; an identifier of type uc is the payer's own number. Member-facing EOBs (CARIN Blue Button, CMS "
+    "Blue Button 2.0) carry only that: reconcile from the payer's 835, or an EOB that gives claim.identifier"
+)
+
+
+def _claim_identifier(eob: dict[str, Any]) -> str | None:
+    claim = eob.get("claim")
+    identifier = claim.get("identifier") if isinstance(claim, dict) else None
+    return string(identifier.get("value")) if isinstance(identifier, dict) else None
+
+
+def _claim_id(eob: dict[str, Any], references: References) -> str:
+    """The provider's claim id: claim.identifier, else the identifier of the Claim that claim.reference
+    names in the file (a Claim's identifier is the provider's). The id inside a reference is only the
+    sender's resource id, not the provider's claim number."""
+    claim = eob.get("claim")
+    if not isinstance(claim, dict):
+        raise FhirError("claim", NO_JOIN_KEY)
+    if given := _claim_identifier(eob):
+        return given
+    resource = references.resolve(claim, eob)
+    if resource is not None and resource.get("resourceType") == "Claim":
+        values = list(
+            dict.fromkeys(
+                v for i in array(resource.get("identifier")) if isinstance(i, dict) if (v := string(i.get("value")))
+            )
+        )
+        if len(values) != 1:
+            raise FhirError(
+                "claim.reference",
+                f"the Claim it names has {len(values)} identifiers: which is the provider's claim id is unsure",
+            )
+        return values[0]
+    if string(claim.get("reference")):
+        raise FhirError(
+            "claim.reference",
+            "names a Claim that is not in the file, and the id in a reference is the sender's resource id, not "
+            "the provider's claim number: give claim.identifier, or include the Claim with its identifier",
+        )
+    raise FhirError("claim", NO_JOIN_KEY)
 
 
 def _payer(eob: dict[str, Any], references: References) -> tuple[str, str | None]:
