@@ -1,4 +1,4 @@
-"""The claims agent: the worker's driver of the claim processor (`models.processor`, the one
+"""The claims agent: the worker's driver of the claim processor (`models.cob.processor`, the one
 replay drives too). Each claim event goes to the processor over the claims table
 (`streams.claim_store.TableStore`, which also keeps the outbox that makes a redelivery publish
 exactly what it published the first time), and what it returns is published. The timer asks the
@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 from faust.types import StreamT
 
-from models.census import CensusStore
-from models.decode import Rejected, dead_letter
-from models.processor import ClaimProcessor
+from models.cob.census import CensusStore
+from models.cob.processor import ClaimProcessor
+from models.remittance.decode import Rejected, dead_letter
 from streams import kafka_internals, metrics
 from streams.app import app, claims, reference, settings, topics
 from streams.claim_store import Events, TableStore

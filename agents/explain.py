@@ -1,6 +1,6 @@
 """The worker's explanation page: `GET /claims/{claim_id}/explanation` on its Faust web server.
 
-It answers with one claim's `models.explain.ClaimExplanation` as JSON: the claim's state from
+It answers with one claim's `models.explain.claim.ClaimExplanation` as JSON: the claim's state from
 the claims table, explained with the reference data this worker has read and the wall clock.
 The claims table is partitioned across the workers, so the request goes through Faust's table
 routing (`app.table_route`, key = the claim id): a worker that does not own the claim's
@@ -21,7 +21,7 @@ import aiohttp
 from faust.web import Request, Response, View
 from faust.web.exceptions import ServiceUnavailable
 
-from models.explain import explain_claim
+from models.explain.claim import explain_claim
 from streams.app import app, claims, reference
 
 PATH = "/claims/{claim_id}/explanation"

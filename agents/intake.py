@@ -18,8 +18,8 @@ from datetime import datetime
 from faust.types import StreamT
 from faust.types.tuples import Message
 
-from models.claim import EobReceived
-from models.decode import Decoded, Rejected, dead_letter, decode
+from models.cob.claim import EobReceived
+from models.remittance.decode import Decoded, Rejected, dead_letter, decode
 from models.remittance.intake import Report, decode_remittance
 from streams import metrics
 from streams.app import app, settings, topics

@@ -35,14 +35,14 @@ from typing import IO, Any
 import orjson
 from pydantic import ValidationError
 
-from models.claim import EobReceived
-from models.decode import REMITTANCE_X12, Rejected, decode_reference
-from models.events import FeeScheduleEntry, PayerProfile
-from models.outcomes import Outcome
-from models.processor import ClaimProcessor, DictStore
-from models.reference import Reference, ReferenceChange, apply_reference_change
+from models.cob.claim import EobReceived
+from models.cob.processor import ClaimProcessor, DictStore
+from models.cob.reference import Reference, ReferenceChange, apply_reference_change
+from models.contract.events import FeeScheduleEntry, PayerProfile
+from models.contract.outcomes import Outcome
+from models.contract.types import format_timestamp
+from models.remittance.decode import REMITTANCE_X12, Rejected, decode_reference
 from models.remittance.intake import decode_remittance
-from models.types import format_timestamp
 from streams.codec import ClaimEvent, kafka_key_text
 from streams.kafka_internals import cluster_metadata
 from streams.settings import Settings, SettingsError
@@ -376,7 +376,7 @@ def _replay(
     by_partition: defaultdict[int, list[tuple[Record, ClaimEvent]]] = defaultdict(list)
     for record, event in events:
         by_partition[record.partition].append((record, event))
-    # The claims agent's own processor (models.processor), over a dict: the judge cannot drift
+    # The claims agent's own processor (models.cob.processor), over a dict: the judge cannot drift
     # from the worker. Its reference is the one `reference.at` brings up to each record's time.
     processor = ClaimProcessor(DictStore(), reference.reference, retention)
     replayed: set[str] = set()

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from models.types import parse_timestamp
+from models.contract.types import parse_timestamp
 
 Command = Callable[[argparse.Namespace], int]
 

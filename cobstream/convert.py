@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
-    from models.events import Role
+    from models.contract.events import Role
     from models.remittance import ConversionRejected, Item, KnownRoles
 
 FORMATS = ("fhir", "x12")
@@ -141,7 +141,7 @@ class _Run:
             self.counts["reported"] += 1
 
     def _rejected(self, path: str, item: ConversionRejected) -> None:
-        from models.decode import Rejected, dead_letter
+        from models.remittance.decode import Rejected, dead_letter
 
         subject = f"claim {item.claim_id}" if item.claim_id else item.unit
         topic = f" ({item.topic})" if item.topic else ""

@@ -3,7 +3,7 @@ arrival order.
 
 It owns what only replay has: decoding each message (dead letters, reference changes, 835
 remittances) and the clock, which runs on event time as CONTRACT.md's replay format says.
-Claims, their timeouts and their retention are the claim processor's (`models.processor`, the
+Claims, their timeouts and their retention are the claim processor's (`models.cob.processor`, the
 one the worker drives too), here over a dict; payer profiles and the fee schedule are dicts
 where the worker reads the reference topics.
 """
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from models.claim import ClaimState, EobReceived
-from models.decode import REMITTANCE_X12, Rejected, dead_letter, decode
-from models.events import FeeScheduleEntry, PayerProfile
-from models.processor import ClaimProcessor, DictStore, Published
-from models.reference import Reference, ReferenceChange, apply_reference_change
+from models.cob.claim import ClaimState, EobReceived
+from models.cob.processor import ClaimProcessor, DictStore, Published
+from models.cob.reference import Reference, ReferenceChange, apply_reference_change
+from models.contract.events import FeeScheduleEntry, PayerProfile
+from models.remittance.decode import REMITTANCE_X12, Rejected, dead_letter, decode
 from models.remittance.intake import decode_remittance
 from streams.settings import Settings
 

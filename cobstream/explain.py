@@ -1,6 +1,6 @@
 """`cobstream explain CLAIM_ID`: how each figure of one claim came about, for a billing clerk.
 
-Two sources, one explanation (`models.explain.ClaimExplanation`): a replay file run through the
+Two sources, one explanation (`models.explain.claim.ClaimExplanation`): a replay file run through the
 real engine (`explain_from_messages`, which the web UI calls too), or a running worker's
 `GET /claims/{claim_id}/explanation` page (`agents/explain.py`). `render_text` writes it as
 plain text; `--json` prints the model as JSON.
@@ -20,8 +20,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from models.explain import ClaimExplanation
-    from models.explain_lines import LineExplanation
+    from models.explain.claim import ClaimExplanation
+    from models.explain.lines import LineExplanation
 
 # One input message, exactly what `cobstream.engine.Engine.receive` takes: topic, key, value.
 Message = tuple[str | None, str | None, bytes | str | None]
@@ -98,8 +98,8 @@ def replay_messages(lines: Iterable[bytes]) -> Iterator[Message]:
     """Replay JSONL lines as messages. A line that is not a usable record becomes a message with
     no topic (the engine dead-letters it, as `cobstream replay` does); it concerns no claim."""
     from cobstream.replay import key_text, value_text
-    from models.decode import load_json
-    from models.types import NonFinite, RawNumber
+    from models.contract.types import NonFinite, RawNumber
+    from models.remittance.decode import load_json
 
     for line in lines:
         if not line.strip():
@@ -146,7 +146,7 @@ def _run(messages: Iterable[Message], now: datetime | None) -> Any:
 
 
 def _explained(engine: Any, claim_id: str) -> ClaimExplanation | None:
-    from models.explain import explain_claim
+    from models.explain.claim import explain_claim
 
     state = engine.claims.get(claim_id)
     return explain_claim(state, engine.reference, engine.clock) if state is not None else None
@@ -169,7 +169,7 @@ def fetch_explanation(url: str, claim_id: str, timeout: float = WORKER_TIMEOUT) 
 
     from pydantic import ValidationError
 
-    from models.explain import ClaimExplanation
+    from models.explain.claim import ClaimExplanation
 
     address = f"{url.rstrip('/')}/claims/{quote(claim_id, safe='')}/explanation"
     try:
@@ -317,7 +317,7 @@ def _reason_codes(reasons: Any) -> str:
 
 
 def _rate(value: Any) -> str:
-    from models.explain_formulas import rate
+    from models.explain.formulas import rate
 
     return rate(value) if value is not None else ""
 

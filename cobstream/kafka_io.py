@@ -11,8 +11,8 @@ from typing import IO, Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from cobstream.replay import key_text, value_text
-from models.decode import INPUT_TOPICS, REMITTANCE_X12, load_json
 from models.remittance import TransactionMessage, split_transactions
+from models.remittance.decode import INPUT_TOPICS, REMITTANCE_X12, load_json
 from streams.settings import Settings
 from streams.topics import OUTPUT_TOPICS, missing_topics
 

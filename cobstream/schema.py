@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from models.events import EobEvent, FeeScheduleEntry, PayerProfile
-from models.outcomes import DeadLetter, ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy
+from models.contract.events import EobEvent, FeeScheduleEntry, PayerProfile
+from models.contract.outcomes import DeadLetter, ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy
 
 # Inputs are described as they are read, outputs as they are written.
 SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {

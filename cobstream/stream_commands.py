@@ -93,7 +93,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _moment(text: str) -> datetime:
-    from models.types import parse_timestamp
+    from models.contract.types import parse_timestamp
 
     try:
         return parse_timestamp(text)

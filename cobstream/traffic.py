@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from cobstream.engine import Engine
-from models.claim import EobReceived
-from models.decode import decode
-from models.settlement import compute_claim
+from models.cob.claim import EobReceived
+from models.cob.settlement import compute_claim
+from models.remittance.decode import decode
 
 PROCEDURES = ("99213", "99214", "99215", "80053", "36415", "93000", "71046", "97110")
 PRIMARIES = ("BCBS-TX", "UHC", "AETNA-P", "CIGNA-P")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import faust
 from faust.types import TopicT
 
-from models.claim import ClaimState
+from models.cob.claim import ClaimState
 from streams import topics as names
 from streams.codec import ClaimRecord, Utf8, claim_event_codec, claim_record_codec
 from streams.kafka_internals import install

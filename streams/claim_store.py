@@ -2,7 +2,7 @@
 Kafka delivers again.
 
 `TableStore` adapts the claims table (`streams.app.ClaimTable`, `ClaimRecord` values) to
-`models.processor.ClaimStore`. Each write also records the claim-events offset being applied
+`models.cob.processor.ClaimStore`. Each write also records the claim-events offset being applied
 and, in the record's outbox, the outcomes that offset publishes, as the JSON sent, so that a
 redelivery after a crash publishes exactly the same bytes. Outbox entries below the offset the
 worker has committed are pruned: those offsets are never delivered again.
@@ -18,8 +18,8 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from models.claim import ClaimState
-from models.processor import ClaimProcessor, Published
+from models.cob.claim import ClaimState
+from models.cob.processor import ClaimProcessor, Published
 from streams.codec import ClaimEvent, ClaimRecord, OutboxEntry, encode
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ import orjson
 from faust.serializers.codecs import Codec
 from pydantic import BaseModel, ConfigDict
 
-from models.claim import ClaimState, ClockTick, EobReceived
-from models.events import EobEvent, Role
-from models.outcomes import DeadLetter, Outcome
-from models.types import Timestamp
+from models.cob.claim import ClaimState, ClockTick, EobReceived
+from models.contract.events import EobEvent, Role
+from models.contract.outcomes import DeadLetter, Outcome
+from models.contract.types import Timestamp
 
 
 class Utf8(Codec):
@@ -81,7 +81,7 @@ class ClaimEvent(BaseModel):
     source: str | None = None  # topic/partition/offset of the original EOB, for logs
 
     def for_the_core(self) -> EobReceived | ClockTick:
-        """The event as `models.claim.step` takes it."""
+        """The event as `models.cob.claim.step` takes it."""
         if self.kind == "tick":
             return ClockTick()
         return EobReceived(self.role, self.eob)  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 functions the agents call when something happens, and the values read when Prometheus scrapes.
 
 Every label comes from a closed set, so no label can carry patient data: contract topic names,
-discrepancy kinds, partition numbers, claim statuses (`models.census`), table names, and for a
+discrepancy kinds, partition numbers, claim statuses (`models.cob.census`), table names, and for a
 dead letter a reason made from the rejection's wording by `dead_letter_reason`: the contract
 field at fault, the X12 segment id, or the kind of fault, checked against the fields and
 segments this project knows (anything else is `other`), never a value. docs/METRICS.md lists
@@ -28,13 +28,13 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pydantic import BaseModel
 
-from models.census import CLAIM_STATUSES, ClaimCensus
-from models.events import EobEvent, FeeScheduleEntry, PayerProfile
-from models.outcomes import DiscrepancyKind
+from models.cob.census import CLAIM_STATUSES, ClaimCensus
+from models.cob.verdict import BLOCKING
+from models.contract.events import EobEvent, FeeScheduleEntry, PayerProfile
+from models.contract.outcomes import DiscrepancyKind
 from models.remittance.x12_835 import HEADER_NUMBER_SEGMENTS, HEADER_SEGMENTS
 from models.remittance.x12_claim import CLAIM_SEGMENTS, LINE_SEGMENTS
 from models.remittance.x12_envelope import ENVELOPE_IDS
-from models.verdict import BLOCKING
 from streams import kafka_internals
 from streams.kafka_internals import PartitionLag, TableRecovery
 from streams.topics import (
@@ -90,7 +90,7 @@ OUTCOME_LATENCY = Histogram(
     registry=REGISTRY,
 )
 
-census = ClaimCensus()  # the claims agent's claims, kept by models.census.CensusStore
+census = ClaimCensus()  # the claims agent's claims, kept by models.cob.census.CensusStore
 
 # ---- What the agents call -------------------------------------------------------------------------
 
@@ -152,7 +152,7 @@ def _top_level_text(payload: str, opening: str) -> str:
 
 # ---- Dead-letter reasons --------------------------------------------------------------------------
 
-# The wording of models.decode and models.remittance.intake, by what it begins with.
+# The wording of models.remittance.decode and models.remittance.intake, by what it begins with.
 _FAULT_KINDS = (
     ("message is ", "message_too_large"),
     ("value is not UTF-8", "not_utf8"),
@@ -264,7 +264,7 @@ class WorkerCollector(Collector):
     def _census_families(self) -> tuple[GaugeMetricFamily, ...]:
         return (
             GaugeMetricFamily(
-                "cobstream_claims", "Claims this worker holds, per status (models/census.py).", None, ["status"]
+                "cobstream_claims", "Claims this worker holds, per status (models/cob/census.py).", None, ["status"]
             ),
             GaugeMetricFamily("cobstream_open_claims", "Claims this worker holds whose status is not settled."),
         )

@@ -13,9 +13,9 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from models.decode import decode_reference
-from models.events import FeeScheduleEntry, PayerProfile
-from models.reference import Reference, ReferenceChange, apply_reference_change
+from models.cob.reference import Reference, ReferenceChange, apply_reference_change
+from models.contract.events import FeeScheduleEntry, PayerProfile
+from models.remittance.decode import decode_reference
 from streams.codec import kafka_key_text
 from streams.kafka_internals import refresh_metadata
 from streams.settings import Settings

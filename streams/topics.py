@@ -21,7 +21,7 @@ DEAD_LETTER = "eob.dead-letter"
 # with the table's changelog.
 CLAIM_EVENTS = "cobstream.claim-events"
 
-# A claim's state holds up to two EOBs of up to 1 MiB each (models.decode.MAX_MESSAGE_BYTES)
+# A claim's state holds up to two EOBs of up to 1 MiB each (models.remittance.decode.MAX_MESSAGE_BYTES)
 # with its outcomes: what this system writes may be larger than Kafka's 1 MB default.
 MAX_WRITTEN_BYTES = 16 * 1024 * 1024
 LARGE_MESSAGES = {"max.message.bytes": str(MAX_WRITTEN_BYTES)}

@@ -33,10 +33,10 @@ from cobstream.audit import (
 )
 from cobstream.replay import key_text, value_text
 from cobstream.traffic import Traffic
-from models.claim import ClaimState, ClockTick, EobReceived, expires_at, step
-from models.decode import Rejected, dead_letter, decode
-from models.outcomes import TOPIC_OF
-from models.reference import Reference, ReferenceChange, apply_reference_change
+from models.cob.claim import ClaimState, ClockTick, EobReceived, expires_at, step
+from models.cob.reference import Reference, ReferenceChange, apply_reference_change
+from models.contract.outcomes import TOPIC_OF
+from models.remittance.decode import Rejected, dead_letter, decode
 from streams.codec import ClaimEvent, encode, kafka_key_text
 from streams.topics import CLAIM_EVENTS, DEAD_LETTER, READY
 

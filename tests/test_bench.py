@@ -83,12 +83,12 @@ def test_figures_carry_targets_and_never_judge_other_numbers() -> None:
 
 def test_profile_summary_shares() -> None:
     stacks = [
-        "<module> (cobstream/cli.py:1);run (faust/worker.py:5);decode (models/decode.py:10) 60",
+        "<module> (cobstream/cli.py:1);run (faust/worker.py:5);decode (models/remittance/decode.py:10) 60",
         "<module> (cobstream/cli.py:1);run (faust/worker.py:5);send (aiokafka/producer.py:3) 40",
     ]
     summary = summarize_stacks(stacks)
     assert summary["samples"] == 100
-    assert summary["self"][0] == {"name": "decode (models/decode.py)", "share": 0.6}
+    assert summary["self"][0] == {"name": "decode (models/remittance/decode.py)", "share": 0.6}
     inclusive = {row["name"]: row["share"] for row in summary["inclusive"]}
     assert inclusive["run (faust/worker.py)"] == 1.0
     packages = {row["name"]: row["share"] for row in summary["self_by_package"]}

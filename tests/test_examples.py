@@ -17,7 +17,7 @@ import pytest
 
 from cobstream.engine import Engine
 from cobstream.replay import replay_lines, write_jsonl
-from models.types import parse_timestamp
+from models.contract.types import parse_timestamp
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DAY = EXAMPLES / "day-2026-03-24.jsonl"

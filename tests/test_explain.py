@@ -20,8 +20,8 @@ from cobstream.cli import main
 from cobstream.engine import Engine
 from cobstream.explain import Message, explain_from_messages, render_text, replay_messages
 from cobstream.processes import free_port
-from models.explain import ClaimExplanation, explain_claim
-from models.types import parse_timestamp
+from models.contract.types import parse_timestamp
+from models.explain.claim import ClaimExplanation, explain_claim
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DAY = EXAMPLES / "day-2026-03-24.jsonl"

@@ -1,10 +1,10 @@
 """The core's fast paths give exactly what the full paths give.
 
-- An EOB read inside pydantic-core (`models.events.fast_eob`) is the EOB the full validation
+- An EOB read inside pydantic-core (`models.contract.events.fast_eob`) is the EOB the full validation
   reads, or nothing: then the full validation decides, and words the error.
-- An outcome built from the core's values (`models.outcomes.build_outcome`) is the outcome that
+- An outcome built from the core's values (`models.contract.outcomes.build_outcome`) is the outcome that
   full validation builds, and it fails where full validation fails.
-- The deadline index (`models.timers.TimerIndex`) answers "nothing due" without looking at every
+- The deadline index (`models.cob.timers.TimerIndex`) answers "nothing due" without looking at every
   payer only when a look would have found nothing.
 """
 
@@ -24,15 +24,15 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-import models.claim
+import models.cob.claim
 from cobstream.engine import Engine
 from cobstream.replay import value_text
-from models.claim import ArmedTimer, EobReceived
-from models.decode import EOB_TOPICS, Rejected, _plain_json, _validated_eob, decode_eob, load_json
-from models.events import PayerProfile, Role, fast_eob
-from models.outcomes import ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy, build_outcome
-from models.reference import Reference
-from models.timers import TimerIndex
+from models.cob.claim import ArmedTimer, EobReceived
+from models.cob.reference import Reference
+from models.cob.timers import TimerIndex
+from models.contract.events import PayerProfile, Role, fast_eob
+from models.contract.outcomes import ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy, build_outcome
+from models.remittance.decode import EOB_TOPICS, Rejected, _plain_json, _validated_eob, decode_eob, load_json
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT.parent / "shared" / "vectors"
@@ -248,7 +248,7 @@ def test_every_outcome_of_a_replay_is_built_as_full_validation_builds_it(monkeyp
         checked.append(model)
         return built
 
-    monkeypatch.setattr(models.claim, "build_outcome", both)
+    monkeypatch.setattr(models.cob.claim, "build_outcome", both)
     engine = Engine()
     for role, raw in replay_eobs(DAY):
         engine.receive("eob.primary" if role == "primary" else "eob.secondary", None, raw)

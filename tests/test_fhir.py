@@ -535,7 +535,9 @@ def test_negative_amounts_convert_where_the_contract_allows_them() -> None:
     assert isinstance(reversed_, ConvertedEob)
     assert reversed_.value()["lines"][0]["adjustments"] == [adj("PR", "2", "-20.00"), adj("CO", "45", "-50.00")]
     above = one(item_with(category("submitted", 100), category("eligible", 110), category("benefit", 110)))
-    assert isinstance(above, ConvertedEob) or "must not be negative" in above.reason  # models/events.py decides
+    assert (
+        isinstance(above, ConvertedEob) or "must not be negative" in above.reason
+    )  # models/contract/events.py decides
     if isinstance(above, ConvertedEob):
         assert above.value()["lines"][0]["adjustments"] == [adj("CO", "45", "-10.00")]
 

@@ -1,4 +1,4 @@
-"""The worker's metrics without a broker: the claim census (models/census.py) and what the agents'
+"""The worker's metrics without a broker: the claim census (models/cob/census.py) and what the agents'
 hooks and the scrape-time collector put in the registry (streams/metrics.py), including that no
 label can carry a claim id or any other value of the input."""
 
@@ -19,11 +19,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cobstream.engine import DEFAULT_RETENTION, Engine
 from cobstream.replay import replay_lines
-from models.census import CLAIM_STATUSES, CensusStore, ClaimCensus, status_of
-from models.claim import ClaimState, EobReceived
-from models.decode import Rejected, decode
-from models.processor import ClaimProcessor, DictStore
-from models.reference import Reference
+from models.cob.census import CLAIM_STATUSES, CensusStore, ClaimCensus, status_of
+from models.cob.claim import ClaimState, EobReceived
+from models.cob.processor import ClaimProcessor, DictStore
+from models.cob.reference import Reference
+from models.remittance.decode import Rejected, decode
 from models.remittance.intake import decode_remittance
 from streams import kafka_internals, metrics
 from streams.codec import encode

@@ -15,9 +15,9 @@ from test_explain import explained, message
 from test_worked_examples import compute
 
 from cobstream.explain import render_text
-from models.cob import PrimaryLine
-from models.decode import Rejected, decode_eob
-from models.events import EobEvent, ServiceLine
+from models.cob.arithmetic import PrimaryLine
+from models.contract.events import EobEvent, ServiceLine
+from models.remittance.decode import Rejected, decode_eob
 
 # The X12 guide's COB example as the primary reports it: allowed 550.00 above the 541.00 charge.
 GUIDE_PRIMARY = line(

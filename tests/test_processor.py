@@ -1,4 +1,4 @@
-"""The claim processor (models/processor.py) with a dict store, replay's engine over it, and the
+"""The claim processor (models/cob/processor.py) with a dict store, replay's engine over it, and the
 worker's shell (streams/claim_store.py) over a fake claims table: no broker, no Faust app."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import pytest
 from builders import eob, profile, secondary_line
 
 from cobstream.engine import DEFAULT_RETENTION, Engine
-from models.claim import ClaimState, EobReceived
-from models.decode import decode
-from models.events import PayerProfile
-from models.processor import ClaimProcessor, DictStore, Published
-from models.reference import Reference
+from models.cob.claim import ClaimState, EobReceived
+from models.cob.processor import ClaimProcessor, DictStore, Published
+from models.cob.reference import Reference
+from models.contract.events import PayerProfile
+from models.remittance.decode import decode
 from streams.claim_store import TableStore
 from streams.codec import ClaimEvent, ClaimRecord, OutboxEntry, encode
 

@@ -19,11 +19,11 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from cobstream.engine import Emitted, Engine
-from models.cob import LineResult, PrimaryLine, compute_line, secondary_allowable
-from models.events import COB_METHODS, EobEvent, FeeScheduleEntry, PayerProfile, ServiceLine
-from models.outcomes import PATIENT_REASON_ORDER, DeadLetter, PatientBillingReady
-from models.reference import PayerTerms, Reference
-from models.settlement import ClaimComputation, compute_claim
+from models.cob.arithmetic import LineResult, PrimaryLine, compute_line, secondary_allowable
+from models.cob.reference import PayerTerms, Reference
+from models.cob.settlement import ClaimComputation, compute_claim
+from models.contract.events import COB_METHODS, EobEvent, FeeScheduleEntry, PayerProfile, ServiceLine
+from models.contract.outcomes import PATIENT_REASON_ORDER, DeadLetter, PatientBillingReady
 
 PROPERTY = settings(max_examples=200, deadline=None)
 

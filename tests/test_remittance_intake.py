@@ -14,9 +14,9 @@ from cobstream.cli import main as cobstream
 from cobstream.engine import Engine
 from cobstream.kafka_io import remittance_lines
 from cobstream.replay import replay_lines
-from models.claim import EobReceived
-from models.decode import REMITTANCE_X12, Rejected
+from models.cob.claim import EobReceived
 from models.remittance import ConversionRejected, convert_x12
+from models.remittance.decode import REMITTANCE_X12, Rejected
 from models.remittance.intake import decode_remittance
 from models.remittance.results import ProviderAdjustment
 

@@ -23,8 +23,8 @@ from cobstream.ui import queue
 from cobstream.ui.queue import QueueFilter
 from cobstream.ui.records import Record
 from cobstream.ui.store import Store, StoreError, connect
-from models.decode import load_json
-from models.types import parse_timestamp
+from models.contract.types import parse_timestamp
+from models.remittance.decode import load_json
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "day-2026-03-24.jsonl"

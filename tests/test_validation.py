@@ -19,9 +19,9 @@ import pytest
 from pydantic_core import PydanticCustomError
 
 from cobstream.engine import Emitted, Engine
-from models.decode import MAX_DEAD_LETTER_RAW, MAX_MESSAGE_BYTES
-from models.outcomes import DeadLetter, ExpectedSecondaryPayment, PatientBillingReady
-from models.types import parse_money
+from models.contract.outcomes import DeadLetter, ExpectedSecondaryPayment, PatientBillingReady
+from models.contract.types import parse_money
+from models.remittance.decode import MAX_DEAD_LETTER_RAW, MAX_MESSAGE_BYTES
 
 # ---------------------------------------------------------------------------------------------
 # Builders (kept in this file on purpose: other test modules are edited concurrently)
@@ -29,7 +29,7 @@ from models.types import parse_money
 CLAIM = "CLM-1001"
 PRIMARY_AT = datetime(2026, 3, 10, 15, tzinfo=UTC)
 SECONDARY_AT = datetime(2026, 3, 24, 15, tzinfo=UTC)
-SENTINEL = "@@literal@@"
+SENTINEL = "models.literal"
 
 Path = tuple[str | int, ...]
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from builders import adj, line
 
-from models.cob import LineResult, PrimaryLine, compute_line, secondary_allowable
-from models.events import ServiceLine
-from models.reference import PayerTerms
+from models.cob.arithmetic import LineResult, PrimaryLine, compute_line, secondary_allowable
+from models.cob.reference import PayerTerms
+from models.contract.events import ServiceLine
 
 
 def compute(

@@ -26,7 +26,7 @@ from cobstream.kafka_io import summary as outcome_summary
 from cobstream.ui import queue
 from cobstream.ui.queue import QueueFilter
 from cobstream.ui.reader import ReaderStatus
-from models.outcomes import DiscrepancyKind
+from models.contract.outcomes import DiscrepancyKind
 
 KINDS: tuple[str, ...] = DiscrepancyKind.__args__  # type: ignore[attr-defined]
 SHOWN_ROWS = 500

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cobstream.ui.records import EPOCH, key_text
-from models.decode import REFERENCE_TOPICS
+from models.remittance.decode import REFERENCE_TOPICS
 from streams.topics import DISCREPANCY
 
 OPEN_DISCREPANCIES = f"""

@@ -1,7 +1,7 @@
 """What one Kafka record means to the work queue: the claim inputs it carries, the outcome it is,
 or the dead letter it is, read without touching the store.
 
-Inputs are decoded with the contract's own decoders (`models.decode`, and
+Inputs are decoded with the contract's own decoders (`models.remittance.decode`, and
 `models.remittance.intake` for raw 835 messages), so a claim's history and its payers agree
 with what the worker took in. Outcomes are read leniently: the contract lets fields be added,
 so only the fields the queue needs are required, and a record that lacks them (or is not JSON)
@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from models.claim import EobReceived
-from models.decode import EOB_TOPICS, REFERENCE_TOPICS, REMITTANCE_X12, Rejected, decode
+from models.cob.claim import EobReceived
+from models.remittance.decode import EOB_TOPICS, REFERENCE_TOPICS, REMITTANCE_X12, Rejected, decode
 from models.remittance.intake import decode_remittance
 from streams.codec import kafka_key_text as key_text
 from streams.topics import DEAD_LETTER, DISCREPANCY, EXPECTED, READY

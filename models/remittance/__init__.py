@@ -1,4 +1,6 @@
-"""Remittances as payers send them (X12 835, FHIR R4 ExplanationOfBenefit) into EOB events.
+"""The converters: messages and remittances into the core's inputs. The contract's JSON events
+(`decode.py`: one message's bytes to a validated EOB, reference change or dead-letter reason) and
+remittances as payers send them (X12 835, FHIR R4 ExplanationOfBenefit) into EOB events.
 
 Pure functions from the bytes of a file or message to items in file order: `ConvertedEob` (an
 `EobEvent` for `eob.primary` or `eob.secondary`), `ConversionRejected` (one dead letter, naming

@@ -16,8 +16,9 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from models.decode import describe
-from models.events import EobEvent, EobStatus, Role
+from models.contract.events import EobEvent, EobStatus, Role
+from models.contract.types import MAX_ID_LENGTH, NonFinite, RawNumber
+from models.remittance.decode import describe
 from models.remittance.fhir_adjudication import read_adjudications, states_out_of_network
 from models.remittance.fhir_lines import agree_with_totals, claim_line, has_amounts, item_line
 from models.remittance.fhir_read import (
@@ -34,7 +35,6 @@ from models.remittance.fhir_read import (
 )
 from models.remittance.results import ConversionRejected, ConvertedEob, Item, line_at_fault
 from models.remittance.x12 import as_text
-from models.types import MAX_ID_LENGTH, NonFinite, RawNumber
 
 REVERSED_STATUSES = frozenset({"cancelled", "entered-in-error"})
 ROLES_BY_PLACE: tuple[Role, Role] = ("primary", "secondary")

@@ -2,7 +2,7 @@
 resolved within the file; and the few primitive types we need (money, dates, codes), read exactly.
 
 Plain JSON reading rather than `fhir.resources` (docs/FHIR.md says why): numbers keep their
-literal text (`models.decode.load_json`), so money never passes through a binary float.
+literal text (`models.remittance.decode.load_json`), so money never passes through a binary float.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from models.decode import load_json
-from models.types import NonFinite, RawNumber
+from models.contract.types import NonFinite, RawNumber
+from models.remittance.decode import load_json
 
 _DECIMAL = re.compile(r"-?\d{1,15}(?:\.\d{1,10})?")
 _FHIR_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

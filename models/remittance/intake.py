@@ -9,8 +9,8 @@ findings are returned as reports, to be logged: they are not claim events.
 
 from __future__ import annotations
 
-from models.claim import EobReceived
-from models.decode import MAX_MESSAGE_BYTES, Rejected
+from models.cob.claim import EobReceived
+from models.remittance.decode import MAX_MESSAGE_BYTES, Rejected
 from models.remittance.results import ConversionRejected, ConvertedEob, PaymentNotice, ProviderAdjustment
 from models.remittance.x12 import convert_x12
 

@@ -4,7 +4,7 @@
   `eob.secondary`), already validated by the contract.
 - `ConversionRejected`: one claim, transaction, functional group, interchange or resource that
   cannot be used: where (segment id and 1-based position), why, and its original text. It becomes
-  one dead letter (`rejected()` gives the `models.decode.Rejected` the dead-letter code takes).
+  one dead letter (`rejected()` gives the `models.remittance.decode.Rejected` the dead-letter code takes).
 - `ProviderAdjustment`: a provider-level adjustment (X12 PLB): money moved between payer and
   provider outside any claim. Not a claim event; reported so that nothing is dropped silently.
 - `PaymentNotice`: a finding about the payment as a whole (the transaction's total does not
@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from models.claim import EobReceived
-from models.decode import Rejected
-from models.events import EobEvent, Role
-from models.types import format_money
+from models.cob.claim import EobReceived
+from models.contract.events import EobEvent, Role
+from models.contract.types import format_money
+from models.remittance.decode import Rejected
 
 ROLE_TOPICS: dict[Role, str] = {"primary": "eob.primary", "secondary": "eob.secondary"}
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from decimal import Decimal
 
+from models.contract.types import format_money
 from models.remittance.results import PaymentNotice, ProviderAdjustment
 from models.remittance.x12_envelope import Transaction
 from models.remittance.x12_segments import Segment, X12Error, amount_element, date_element, text_element
-from models.types import format_money
 
 HEADER_SEGMENTS = frozenset({"BPR", "TRN", "CUR", "REF", "DTM", "N1", "N3", "N4", "PER", "RDM"})
 HEADER_NUMBER_SEGMENTS = frozenset({"LX", "TS3", "TS2"})  # loop 2000, between groups of claims

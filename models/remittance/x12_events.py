@@ -15,8 +15,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from models.decode import describe
-from models.events import EobEvent, EobStatus, Role
+from models.contract.events import EobEvent, EobStatus, Role
+from models.contract.types import MAX_ID_LENGTH
+from models.remittance.decode import describe
 from models.remittance.results import ConversionRejected, ConvertedEob, line_at_fault
 from models.remittance.x12_835 import Remittance
 from models.remittance.x12_claim import (
@@ -28,7 +29,6 @@ from models.remittance.x12_claim import (
     service_lines,
 )
 from models.remittance.x12_segments import Delimiters, Segment, X12Error
-from models.types import MAX_ID_LENGTH
 
 # CLP02, claim status code: what each says about status and role (None: the role is not said).
 CLAIM_STATUS: dict[str, tuple[Role | None, EobStatus, str]] = {

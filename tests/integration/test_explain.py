@@ -15,7 +15,7 @@ from harness import ROOT, Deployment, replayed, wait_for
 from cobstream.explain import WorkerError, explain_from_messages, fetch_explanation, replay_messages
 from cobstream.processes import free_port
 from cobstream.replay import shift_times
-from models.decode import load_json
+from models.remittance.decode import load_json
 
 EXAMPLE = ROOT / "examples" / "day-2026-03-24.jsonl"
 ODD_ID = "CLM/2026 #7?ü"  # a claim id that must be percent-encoded in the path

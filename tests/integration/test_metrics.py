@@ -23,9 +23,9 @@ from cobstream.engine import Engine
 from cobstream.kafka_io import remittance_lines
 from cobstream.processes import free_port
 from cobstream.replay import replay_lines
-from models.census import ClaimCensus
-from models.claim import EobReceived
-from models.decode import load_json
+from models.cob.census import ClaimCensus
+from models.cob.claim import EobReceived
+from models.remittance.decode import load_json
 from models.remittance.intake import decode_remittance
 from streams.metrics import dead_letter_reason
 

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from cobstream.engine import Emitted, Engine
-from models.decode import MAX_MESSAGE_BYTES
-from models.events import COB_METHODS
+from models.contract.events import COB_METHODS
+from models.remittance.decode import MAX_MESSAGE_BYTES
 from streams.codec import kafka_key_text
 from streams.topics import OUTPUT_TOPICS
 

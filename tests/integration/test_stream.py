@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from harness import Deployment, comparable, replayed, wait_for
 
 from cobstream.replay import shift_times
-from models.decode import load_json
+from models.remittance.decode import load_json
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "day-2026-03-24.jsonl"

@@ -7,8 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import SchemaValidator
 
-from models.events import CobMethod
-from models.types import (
+from models.contract.events import CobMethod
+from models.contract.types import (
     Money,
     Timestamp,
     computed_money_schema,
@@ -160,7 +160,7 @@ TOPIC_OF: dict[type, str] = {
 # ---- Outcomes built from the core's own values ---------------------------------------------------
 # Every outcome is the core's arithmetic and clock, not outside input: its money and its time
 # are checked for their ranges only, inside pydantic-core, instead of one Python call a field
-# (models.types "Validators that stay inside pydantic-core"). Anything refused is validated in
+# (models.contract.types "Validators that stay inside pydantic-core"). Anything refused is validated in
 # full, which returns or raises exactly what it always did.
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import CoreSchema, PydanticCustomError, SchemaValidator, ValidationError
 from pydantic_core import core_schema as cs
 
-from models.types import (
+from models.contract.types import (
     MAX_CODE_LENGTH,
     MAX_ID_LENGTH,
     MAX_TEXT_LENGTH,

@@ -15,11 +15,9 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
-from models.events import EobEvent, Role
-from models.outcomes import Outcome, PatientBillingReady, PaymentDiscrepancy, build_outcome
-from models.reference import PayerTerms, Reference
-from models.settlement import compute_claim
-from models.verdict import (
+from models.cob.reference import PayerTerms, Reference
+from models.cob.settlement import compute_claim
+from models.cob.verdict import (
     Draft,
     discrepancy,
     estimate,
@@ -28,6 +26,8 @@ from models.verdict import (
     orphan_secondary,
     overdue_secondary,
 )
+from models.contract.events import EobEvent, Role
+from models.contract.outcomes import Outcome, PatientBillingReady, PaymentDiscrepancy, build_outcome
 
 TimerKind = Literal["secondary_overdue", "orphan_secondary"]
 

@@ -2,7 +2,7 @@
 numbers put in: B2, the expected secondary payment S by COB method, the ceiling K by the row of
 section 4's table that applies, the patient's share and the write-off.
 
-A step's result is always the engine's figure (`models.cob.LineResult`); only the formula, the
+A step's result is always the engine's figure (`models.cob.arithmetic.LineResult`); only the formula, the
 numbers that went into it and why that formula applies are added here. Pure like the rest of
 models/.
 """
@@ -14,10 +14,10 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
-from models.cob import NETWORK_METHODS, NON_COVERED, OUT_OF_NETWORK, LineResult
-from models.events import EobEvent, ServiceLine
-from models.reference import PayerTerms
-from models.types import Money, format_money
+from models.cob.arithmetic import NETWORK_METHODS, NON_COVERED, OUT_OF_NETWORK, LineResult
+from models.cob.reference import PayerTerms
+from models.contract.events import EobEvent, ServiceLine
+from models.contract.types import Money, format_money
 
 EXPLANATION = ConfigDict(frozen=True, extra="forbid")
 

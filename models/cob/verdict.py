@@ -1,7 +1,7 @@
 """What one claim version says, COB_RULES.md section 6: discrepancies, the estimate, the ready event.
 
 Every function returns drafts: outcome fields without the stamp (event id, revision, time) that
-`models.claim` adds when it emits them in order.
+`models.cob.claim` adds when it emits them in order.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from models.events import EobEvent
-from models.outcomes import (
+from models.cob.reference import Reference
+from models.cob.settlement import ClaimComputation, compute_claim
+from models.contract.events import EobEvent
+from models.contract.outcomes import (
     ExpectedSecondaryPayment,
     Outcome,
     PatientBillingReady,
     PaymentDiscrepancy,
 )
-from models.reference import Reference
-from models.settlement import ClaimComputation, compute_claim
 
 COB_ORDER_CODES = frozenset({"22", "109"})
 MISSING_PRIMARY_CODES = frozenset({"16"})
@@ -43,7 +43,7 @@ BLOCKING = frozenset(
 
 @dataclass(frozen=True)
 class Draft:
-    """An outcome's fields before `models.claim` stamps it."""
+    """An outcome's fields before `models.cob.claim` stamps it."""
 
     model: type[Outcome]
     fields: dict[str, Any]

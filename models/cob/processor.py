@@ -3,8 +3,8 @@
 It owns what replay (`cobstream.engine`) and the worker (`agents/claims.py`) used to do each in
 its own way: routing an EOB or a clock tick to its claim, storing the claim through a
 `ClaimStore` (a dict in replay, the claims table in the worker), the deadlines that say which
-claims to look at (timeouts by payer, `models.timers`, and the end of each claim's retention),
-forgetting a claim once its retention has passed (`models.claim.step_or_forget`), and the topic
+claims to look at (timeouts by payer, `models.cob.timers`, and the end of each claim's retention),
+forgetting a claim once its retention has passed (`models.cob.claim.step_or_forget`), and the topic
 each outcome is published on. Bytewax's StatefulLogic and Quix Streams' state stores are the
 models: the logic is written once, against a store interface with several backends.
 
@@ -20,10 +20,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from models.claim import ClaimState, ClockTick, EobReceived, Transition, armed_timers, expires_at, step, step_or_forget
-from models.outcomes import TOPIC_OF, DeadLetter, Outcome
-from models.reference import Reference
-from models.timers import TimerIndex
+from models.cob.claim import (
+    ClaimState,
+    ClockTick,
+    EobReceived,
+    Transition,
+    armed_timers,
+    expires_at,
+    step,
+    step_or_forget,
+)
+from models.cob.reference import Reference
+from models.cob.timers import TimerIndex
+from models.contract.outcomes import TOPIC_OF, DeadLetter, Outcome
 
 REINDEX_BATCH = 500  # claims indexed between two chances for a driver to let others run
 
@@ -80,7 +89,7 @@ class DictStore:
 
 
 class Deadlines:
-    """Which claims fall due when: their timeouts, by payer (`models.timers.TimerIndex`), and the
+    """Which claims fall due when: their timeouts, by payer (`models.cob.timers.TimerIndex`), and the
     end of their retention. In memory, rebuilt from the store when a driver needs to (the store
     is the truth). Entries are hints: a claim's own state decides what a tick does, so a stale
     entry costs one look at the claim and nothing more."""

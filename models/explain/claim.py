@@ -1,11 +1,11 @@
 """A claim explained: why its figures, its status and its discrepancies are what they are.
 
-`explain_claim(state, reference)` takes a claim as the engine keeps it (`models.claim.ClaimState`)
+`explain_claim(state, reference)` takes a claim as the engine keeps it (`models.cob.claim.ClaimState`)
 and runs its current version through the same functions that publish its outcomes
-(`models.settlement.compute_claim`, `models.verdict.evaluate_version`), keeping every figure the
+(`models.cob.settlement.compute_claim`, `models.cob.verdict.evaluate_version`), keeping every figure the
 engine computes and saying, in the billing team's words, where each came from: the lines in
-`models.explain_lines` (their formulas in `models.explain_formulas`), the discrepancies in
-`models.explain_discrepancies`. Nothing here is a second copy of the rules: a figure is always
+`models.explain.lines` (their formulas in `models.explain.formulas`), the discrepancies in
+`models.explain.discrepancies`. Nothing here is a second copy of the rules: a figure is always
 the engine's, only the words are added.
 
 The reference data given is the one in force now; an outcome published under other payer terms
@@ -20,16 +20,16 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from models.claim import ClaimState, armed_timers
-from models.events import CobMethod, EobEvent, EobStatus
-from models.explain_discrepancies import DiscrepancyExplanation, explain_discrepancies
-from models.explain_formulas import EXPLANATION, METHOD_WORDS, LineContext, money
-from models.explain_lines import LineExplanation, ReasonExplanation, explain_line, reasons
-from models.outcomes import PaymentDiscrepancy
-from models.reference import PayerTerms, Reference
-from models.settlement import ClaimComputation, compute_claim
-from models.types import Money, Rate, Timestamp
-from models.verdict import Draft, evaluate_version, is_cob_order_denial
+from models.cob.claim import ClaimState, armed_timers
+from models.cob.reference import PayerTerms, Reference
+from models.cob.settlement import ClaimComputation, compute_claim
+from models.cob.verdict import Draft, evaluate_version, is_cob_order_denial
+from models.contract.events import CobMethod, EobEvent, EobStatus
+from models.contract.outcomes import PaymentDiscrepancy
+from models.contract.types import Money, Rate, Timestamp
+from models.explain.discrepancies import DiscrepancyExplanation, explain_discrepancies
+from models.explain.formulas import EXPLANATION, METHOD_WORDS, LineContext, money
+from models.explain.lines import LineExplanation, ReasonExplanation, explain_line, reasons
 
 ClaimStatus = Literal[
     "ready",  # billing-ready: the secondary's EOB is in and nothing holds the bill

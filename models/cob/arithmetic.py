@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Literal, NamedTuple
 
-from models.events import ServiceLine
-from models.outcomes import PATIENT_REASON_ORDER, AllowableSource
-from models.reference import PayerTerms
-from models.types import ZERO, round_cents
+from models.cob.reference import PayerTerms
+from models.contract.events import ServiceLine
+from models.contract.outcomes import PATIENT_REASON_ORDER, AllowableSource
+from models.contract.types import ZERO, round_cents
 
 NON_COVERED = frozenset({"96", "204"})
 OUT_OF_NETWORK = frozenset({"242", "243"})

@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Literal, get_args
 
-from models.claim import ClaimState, armed_timers
-from models.processor import ClaimStore, Published
+from models.cob.claim import ClaimState, armed_timers
+from models.cob.processor import ClaimStore, Published
 
 ClaimStatus = Literal["waiting_for_secondary", "waiting_for_primary", "overdue", "on_hold", "settled"]
 CLAIM_STATUSES: tuple[ClaimStatus, ...] = get_args(ClaimStatus)

@@ -10,7 +10,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from models.events import CobMethod, FeeScheduleEntry, PayerProfile, fee_schedule_key
+from models.contract.events import CobMethod, FeeScheduleEntry, PayerProfile, fee_schedule_key
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import NamedTuple
 
-from models.cob import (
+from models.cob.arithmetic import (
     LineResult,
     PrimaryLine,
     compute_line,
@@ -13,9 +13,9 @@ from models.cob import (
     ordered_reasons,
     secondary_allowable,
 )
-from models.events import EobEvent, ServiceLine
-from models.reference import PayerTerms, Reference
-from models.types import ZERO
+from models.cob.reference import PayerTerms, Reference
+from models.contract.events import EobEvent, ServiceLine
+from models.contract.types import ZERO
 
 
 class ClaimComputation(NamedTuple):

@@ -15,11 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from models.claim import EobReceived
-from models.events import EobEvent, FeeScheduleEntry, PayerProfile, Role, fast_eob, fee_schedule_key
-from models.outcomes import DeadLetter
-from models.reference import ReferenceChange
-from models.types import MAX_CODE_LENGTH, MAX_ID_LENGTH, NonFinite, RawNumber
+from models.cob.claim import EobReceived
+from models.cob.reference import ReferenceChange
+from models.contract.events import EobEvent, FeeScheduleEntry, PayerProfile, Role, fast_eob, fee_schedule_key
+from models.contract.outcomes import DeadLetter
+from models.contract.types import MAX_CODE_LENGTH, MAX_ID_LENGTH, NonFinite, RawNumber
 
 MAX_MESSAGE_BYTES = 1_048_576
 # What a dead letter keeps of the original: enough to diagnose, and small enough that even

@@ -1,9 +1,9 @@
 """A claim's discrepancies explained: why each was raised, with its figures, and the action to
 take (COB_RULES.md section 6).
 
-The discrepancies are the engine's own: those `models.verdict.evaluate_version` raises for the
+The discrepancies are the engine's own: those `models.cob.verdict.evaluate_version` raises for the
 claim's current version, and the timeouts (`secondary_overdue`, `orphan_secondary`) that fired
-for its current EOBs, built with `models.verdict.discrepancy`. Only the words are added here.
+for its current EOBs, built with `models.cob.verdict.discrepancy`. Only the words are added here.
 Pure like the rest of models/.
 """
 
@@ -15,13 +15,13 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from models.claim import ClaimState, wait_of
-from models.events import EobEvent
-from models.explain_formulas import EXPLANATION, money
-from models.outcomes import DiscrepancyKind, PaymentDiscrepancy
-from models.reference import PayerTerms, Reference
-from models.types import Money
-from models.verdict import ACTIONS, COB_ORDER_CODES, Draft, is_cob_order_denial, orphan_secondary, overdue_secondary
+from models.cob.claim import ClaimState, wait_of
+from models.cob.reference import PayerTerms, Reference
+from models.cob.verdict import ACTIONS, COB_ORDER_CODES, Draft, is_cob_order_denial, orphan_secondary, overdue_secondary
+from models.contract.events import EobEvent
+from models.contract.outcomes import DiscrepancyKind, PaymentDiscrepancy
+from models.contract.types import Money
+from models.explain.formulas import EXPLANATION, money
 
 
 @dataclass(frozen=True)

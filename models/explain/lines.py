@@ -1,8 +1,8 @@
 """How each figure of one service line comes about, in the billing team's words (COB_RULES.md
 sections 2 to 4): what each payer did, where the secondary allowable came from, and the steps
-(`models.explain_formulas`) from the allowables to the patient's share and the write-off.
+(`models.explain.formulas`) from the allowables to the patient's share and the write-off.
 
-Every figure is the one `models.cob` computed (`LineResult`); this module only says where it came
+Every figure is the one `models.cob.arithmetic` computed (`LineResult`); this module only says where it came
 from, never computes one of its own. Pure like the rest of models/.
 """
 
@@ -12,11 +12,11 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from models.cob import DEDUCTIBLE, Denial, LineResult
-from models.events import Adjustment, EobEvent, ServiceLine
-from models.explain_formulas import EXPLANATION, LineContext, Step, steps
-from models.outcomes import AllowableSource, PatientReason
-from models.types import ZERO, Money, Rate, format_money
+from models.cob.arithmetic import DEDUCTIBLE, Denial, LineResult
+from models.contract.events import Adjustment, EobEvent, ServiceLine
+from models.contract.outcomes import AllowableSource, PatientReason
+from models.contract.types import ZERO, Money, Rate, format_money
+from models.explain.formulas import EXPLANATION, LineContext, Step, steps
 
 GROUP_WORDS = {
     "CO": "contractual: the provider writes it off",

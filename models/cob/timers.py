@@ -3,7 +3,7 @@
 Deadlines are `anchor + wait days of a payer's profile`, and profiles change while claims wait,
 so timers are indexed per (kind, payer) and ordered by anchor: within one payer a later anchor
 always means a later deadline, whatever the profile says when the index is asked. Entries are
-hints: the claim's own state decides (`models.claim.step` with a `ClockTick`), so an entry for a
+hints: the claim's own state decides (`models.cob.claim.step` with a `ClockTick`), so an entry for a
 timer that was disarmed since costs one look and nothing more.
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 import heapq
 from datetime import UTC, datetime, timedelta
 
-from models.claim import ArmedTimer, TimerKind, wait_of
-from models.events import PayerProfile
-from models.reference import Reference
+from models.cob.claim import ArmedTimer, TimerKind, wait_of
+from models.cob.reference import Reference
+from models.contract.events import PayerProfile
 
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
