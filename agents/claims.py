@@ -17,12 +17,12 @@ from faust.types import StreamT
 
 from models.cob.census import CensusStore
 from models.cob.processor import ClaimProcessor
+from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER
 from models.remittance.decode import Rejected, dead_letter
 from streams import kafka_internals, metrics
 from streams.app import app, claims, reference, settings, topics
 from streams.claim_store import Events, TableStore
 from streams.codec import ClaimEvent, encode
-from streams.topics import CLAIM_EVENTS, DEAD_LETTER
 
 log = logging.getLogger(__name__)
 RETENTION = timedelta(days=settings.claim_retention_days)

@@ -19,12 +19,12 @@ from faust.types import StreamT
 from faust.types.tuples import Message
 
 from models.cob.claim import EobReceived
-from models.remittance.decode import Decoded, Rejected, dead_letter, decode
-from models.remittance.intake import Report, decode_remittance
+from models.contract.topics import DEAD_LETTER, EOB_TOPICS, REFERENCE_TOPICS, REMITTANCE_X12
+from models.remittance.decode import Rejected, dead_letter
+from models.remittance.intake import Decoded, Report, decode_message
 from streams import metrics
 from streams.app import app, settings, topics
 from streams.codec import ClaimEvent, encode, kafka_key_text, record_time
-from streams.topics import DEAD_LETTER, EOB_TOPICS, REFERENCE_TOPICS, REMITTANCE_X12
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,9 @@ async def intake(stream: StreamT) -> None:
                 _report(decoded, message)
 
 
-def _decoded(topic: str, message: Message) -> list[Decoded | Report]:
+def _decoded(topic: str, message: Message) -> list[Decoded]:
     try:
-        if topic == REMITTANCE_X12:
-            return decode_remittance(message.value)
-        return [decode(topic, kafka_key_text(message.key), message.value)]
+        return decode_message(topic, kafka_key_text(message.key), message.value)
     except Exception as exc:
         log.exception("unexpected error decoding %s[%s]@%s", topic, message.partition, message.offset)
         return [Rejected(f"internal error while decoding ({type(exc).__name__}); please report")]

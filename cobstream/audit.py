@@ -36,30 +36,29 @@ import orjson
 from pydantic import ValidationError
 
 from models.cob.claim import EobReceived
-from models.cob.processor import ClaimProcessor, DictStore
-from models.cob.reference import Reference, ReferenceChange, apply_reference_change
-from models.contract.events import FeeScheduleEntry, PayerProfile
+from models.cob.processor import DEFAULT_RETENTION, ClaimProcessor, DictStore
+from models.cob.reference import Reference, ReferenceChange
 from models.contract.outcomes import Outcome
-from models.contract.types import format_timestamp
-from models.remittance.decode import REMITTANCE_X12, Rejected, decode_reference
-from models.remittance.intake import decode_remittance
-from streams.codec import ClaimEvent, kafka_key_text
-from streams.kafka_internals import cluster_metadata
-from streams.settings import Settings, SettingsError
-from streams.topics import (
+from models.contract.topics import (
     CLAIM_EVENTS,
     DEAD_LETTER,
     DISCREPANCY,
     EOB_TOPICS,
     EXPECTED,
-    MAX_WRITTEN_BYTES,
     OUTPUT_TOPICS,
     READY,
     REFERENCE_TOPICS,
+    REMITTANCE_X12,
 )
+from models.contract.types import format_timestamp
+from models.remittance.decode import Rejected, decode_reference
+from models.remittance.intake import decode_remittance
+from streams.codec import ClaimEvent, kafka_key_text
+from streams.kafka_internals import cluster_metadata
+from streams.settings import Settings, SettingsError
+from streams.topics import MAX_WRITTEN_BYTES
 
 OUTCOME_TOPICS = (EXPECTED, READY, DISCREPANCY)
-DEFAULT_RETENTION = timedelta(days=180)
 
 # What a finding can say. All but NOT_RECONCILED are problems (exit status 1).
 NOT_TAKEN_IN = "not taken in"  # an EOB with neither a claim event nor a dead letter
@@ -339,9 +338,7 @@ class ReferenceAsOf:
     up to it, as each worker's reference reader applies them while it runs."""
 
     def __init__(self, records: list[Record]) -> None:
-        self.profiles: dict[str, PayerProfile] = {}
-        self.fee_schedule: dict[str, FeeScheduleEntry] = {}
-        self.reference = Reference(self.profiles, self.fee_schedule)
+        self.reference = Reference()
         self._pending = list(_in_record_time_order(records))
         self._pending.reverse()
 
@@ -350,7 +347,7 @@ class ReferenceAsOf:
             record = self._pending.pop()
             change = decode_reference(record.topic, kafka_key_text(record.key), record.value)
             if isinstance(change, ReferenceChange):
-                apply_reference_change(change, self.profiles, self.fee_schedule)
+                self.reference.apply(change)
         return self.reference
 
 

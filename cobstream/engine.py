@@ -10,19 +10,18 @@ where the worker reads the reference topics.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from datetime import datetime, timedelta
 
 from models.cob.claim import ClaimState, EobReceived
-from models.cob.processor import ClaimProcessor, DictStore, Published
-from models.cob.reference import Reference, ReferenceChange, apply_reference_change
-from models.contract.events import FeeScheduleEntry, PayerProfile
-from models.remittance.decode import REMITTANCE_X12, Rejected, dead_letter, decode
-from models.remittance.intake import decode_remittance
-from streams.settings import Settings
+from models.cob.processor import DEFAULT_RETENTION, ClaimProcessor, DictStore, Published
+from models.cob.reference import Reference, ReferenceChange
+from models.contract.events import FeeScheduleEntry
+from models.contract.topics import DEAD_LETTER
+from models.remittance.decode import Rejected, dead_letter
+from models.remittance.intake import decode_message
 
 Emitted = Published  # one event to publish: its (unprefixed) topic, key and value
-# The worker's default COBSTREAM_CLAIM_RETENTION_DAYS: replay forgets claims as the worker does.
-DEFAULT_RETENTION = timedelta(days=Settings.claim_retention_days)
 
 
 class Engine:
@@ -32,9 +31,7 @@ class Engine:
     def __init__(self, retention: timedelta = DEFAULT_RETENTION) -> None:
         self.store = DictStore()
         self.claims: dict[str, ClaimState] = self.store.claims
-        self.profiles: dict[str, PayerProfile] = {}
-        self.fee_schedule: dict[str, FeeScheduleEntry] = {}
-        self.reference = Reference(self.profiles, self.fee_schedule)
+        self.reference = Reference()
         self.processor = ClaimProcessor(self.store, self.reference, retention)
         self.clock: datetime | None = None
 
@@ -48,37 +45,26 @@ class Engine:
         offset: int | None = None,
         rejected: Rejected | None = None,
     ) -> list[Emitted]:
-        """Take one input message; return what it makes the system publish, in order."""
-        if topic == REMITTANCE_X12 and rejected is None:
-            return self._receive_remittance(key, raw, partition=partition, offset=offset)
-        decoded = rejected or (decode(topic, key, raw) if topic is not None else Rejected("message has no topic"))
-        if isinstance(decoded, Rejected):
-            letter = dead_letter(
-                decoded,
-                source_topic=topic,
-                partition=partition,
-                offset=offset,
-                key=key,
-                raw=raw,
-                received_at=self.clock,
-            )
-            return [Emitted("eob.dead-letter", key, letter)]
-        if isinstance(decoded, ReferenceChange):
-            apply_reference_change(decoded, self.profiles, self.fee_schedule)
-            return []
-        return self._receive_eob(decoded)
-
-    def _receive_remittance(
-        self, key: str | None, raw: bytes | str | None, *, partition: int | None, offset: int | None
-    ) -> list[Emitted]:
-        """Each claim payment of an 835 message as an EOB, each unusable part as a dead letter
-        (provider-level adjustments are not claim events: `cobstream convert` reports them)."""
+        """Take one input message; return what it makes the system publish, in order. `rejected`
+        is replay's own reason when the line itself is unusable. An 835's provider-level
+        adjustments are not claim events (`cobstream convert` reports them)."""
         emitted: list[Emitted] = []
-        for item in decode_remittance(raw):
-            if isinstance(item, EobReceived):
-                emitted += self._receive_eob(item)
-            elif isinstance(item, Rejected):
-                emitted += self.receive(REMITTANCE_X12, key, raw, partition=partition, offset=offset, rejected=item)
+        for decoded in [rejected] if rejected else decode_message(topic, key, raw):
+            if isinstance(decoded, Rejected):
+                letter = dead_letter(
+                    decoded,
+                    source_topic=topic,
+                    partition=partition,
+                    offset=offset,
+                    key=key,
+                    raw=raw,
+                    received_at=self.clock,
+                )
+                emitted.append(Emitted(DEAD_LETTER, key, letter))
+            elif isinstance(decoded, ReferenceChange):
+                self.reference.apply(decoded)
+            elif isinstance(decoded, EobReceived):
+                emitted += self._receive_eob(decoded)
         return emitted
 
     def _receive_eob(self, event: EobReceived) -> list[Emitted]:
@@ -88,6 +74,10 @@ class Engine:
             return []
         self.clock = clock
         return [*applied.published, *self.processor.fire_due(clock)]
+
+    @property
+    def fee_schedule(self) -> MutableMapping[str, FeeScheduleEntry]:
+        return self.reference.fee_schedule
 
     def advance(self, now: datetime) -> list[Emitted]:
         """Move the clock (never back) and fire the timers now due."""

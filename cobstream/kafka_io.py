@@ -11,10 +11,11 @@ from typing import IO, Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from cobstream.replay import key_text, value_text
+from models.contract.topics import DISCREPANCY, EXPECTED, INPUT_TOPICS, OUTPUT_TOPICS, READY, REMITTANCE_X12
 from models.remittance import TransactionMessage, split_transactions
-from models.remittance.decode import INPUT_TOPICS, REMITTANCE_X12, load_json
+from models.remittance.decode import load_json
 from streams.settings import Settings
-from streams.topics import OUTPUT_TOPICS, missing_topics
+from streams.topics import missing_topics
 
 
 def producer(settings: Settings, **options: Any) -> AIOKafkaProducer:
@@ -92,13 +93,13 @@ def remittance_lines(data: bytes) -> list[bytes]:
 
 
 def summary(topic: str, value: dict[str, Any]) -> str:
-    """One line a billing team can read."""
-    if topic.endswith("billing.ready"):
+    """One line a billing team can read, for an outcome of a contract topic (unprefixed)."""
+    if topic == READY:
         return (
             f"{value['status']:<7} patient {value['patient_responsibility']:>9}  write-off {value['write_off']:>9}"
             f"  secondary paid {value['secondary_paid']}"
         )
-    if topic.endswith("billing.discrepancy"):
+    if topic == DISCREPANCY:
         money = ", ".join(
             f"{name} {value[field]}"
             for name, field in (
@@ -109,7 +110,7 @@ def summary(topic: str, value: dict[str, Any]) -> str:
             if value.get(field) is not None
         )
         return f"{value['kind']}{' (blocking)' if value['blocking'] else ''}  {money}"
-    if topic.endswith("secondary.expected"):
+    if topic == EXPECTED:
         return (
             f"{value['cob_method']}: secondary should pay {value['expected_secondary_paid']}, "
             f"patient {value['expected_patient_responsibility']}"
@@ -157,7 +158,7 @@ async def tail(
                     else:
                         print(
                             f"{names[record.topic]:<20} {key or '-':<16} {value.get('revision', ''):>3}  "
-                            f"{summary(record.topic, value)}",
+                            f"{summary(names[record.topic], value)}",
                             file=out,
                         )
                     seen += 1

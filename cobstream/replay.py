@@ -9,8 +9,9 @@ from typing import IO, Any
 import orjson
 
 from cobstream.engine import Emitted, Engine
+from models.contract.topics import EOB_TOPICS
 from models.contract.types import NonFinite, RawNumber, format_timestamp, parse_timestamp
-from models.remittance.decode import EOB_TOPICS, Rejected, load_json
+from models.remittance.decode import Rejected, load_json
 
 
 def _fragment(value: Any) -> Any:

@@ -15,11 +15,12 @@ import faust
 from faust.types import TopicT
 
 from models.cob.claim import ClaimState
-from streams import topics as names
+from models.contract import topics as names
 from streams.codec import ClaimRecord, Utf8, claim_event_codec, claim_record_codec
 from streams.kafka_internals import install
 from streams.reference import ReferenceReader
 from streams.settings import Settings
+from streams.topics import LARGE_MESSAGES, MAX_WRITTEN_BYTES
 
 RAW = "raw"
 
@@ -68,7 +69,7 @@ def create_app(settings: Settings) -> faust.App:
         table_cleanup_interval=settings.timer_interval,
         key_serializer=RAW,
         value_serializer=RAW,
-        producer_max_request_size=names.MAX_WRITTEN_BYTES,
+        producer_max_request_size=MAX_WRITTEN_BYTES,
         # Batch what one burst of claim events writes (changelog, outcomes) into fewer requests.
         producer_linger=0.005,
         # How far the consumer reads ahead: throughput against memory (docs/PERFORMANCE.md).
@@ -157,7 +158,7 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
             value_serializer=claim_event_codec,
             partitions=settings.partitions,
             internal=True,
-            config=names.LARGE_MESSAGES,
+            config=LARGE_MESSAGES,
         ),
         outputs={
             name: app.topic(settings.topic(name), key_serializer=Utf8(), value_serializer=RAW)
@@ -175,7 +176,7 @@ claims = ClaimTable(
         partitions=settings.partitions,
         key_type=bytes,
         value_type=bytes,
-        extra_topic_configs=names.LARGE_MESSAGES,
+        extra_topic_configs=LARGE_MESSAGES,
         # RocksDB per partition. Faust's defaults (a 2 GiB block cache, 3 x 64 MiB write
         # buffers) let a full scan of the table (the schedule rebuild) grow the worker by GBs.
         options={

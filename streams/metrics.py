@@ -32,12 +32,7 @@ from models.cob.census import CLAIM_STATUSES, ClaimCensus
 from models.cob.verdict import BLOCKING
 from models.contract.events import EobEvent, FeeScheduleEntry, PayerProfile
 from models.contract.outcomes import DiscrepancyKind
-from models.remittance.x12_835 import HEADER_NUMBER_SEGMENTS, HEADER_SEGMENTS
-from models.remittance.x12_claim import CLAIM_SEGMENTS, LINE_SEGMENTS
-from models.remittance.x12_envelope import ENVELOPE_IDS
-from streams import kafka_internals
-from streams.kafka_internals import PartitionLag, TableRecovery
-from streams.topics import (
+from models.contract.topics import (
     CLAIM_EVENTS,
     DISCREPANCY,
     EOB_TOPICS,
@@ -47,6 +42,11 @@ from streams.topics import (
     REFERENCE_TOPICS,
     REMITTANCE_X12,
 )
+from models.remittance.x12_835 import HEADER_NUMBER_SEGMENTS, HEADER_SEGMENTS
+from models.remittance.x12_claim import CLAIM_SEGMENTS, LINE_SEGMENTS
+from models.remittance.x12_envelope import ENVELOPE_IDS
+from streams import kafka_internals
+from streams.kafka_internals import PartitionLag, TableRecovery
 
 log = logging.getLogger(__name__)
 

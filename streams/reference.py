@@ -13,13 +13,12 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from models.cob.reference import Reference, ReferenceChange, apply_reference_change
-from models.contract.events import FeeScheduleEntry, PayerProfile
+from models.cob.reference import Reference, ReferenceChange
+from models.contract.topics import REFERENCE_TOPICS
 from models.remittance.decode import decode_reference
 from streams.codec import kafka_key_text
 from streams.kafka_internals import refresh_metadata
 from streams.settings import Settings
-from streams.topics import REFERENCE_TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +26,7 @@ log = logging.getLogger(__name__)
 class ReferenceReader:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.profiles: dict[str, PayerProfile] = {}
-        self.fee_schedule: dict[str, FeeScheduleEntry] = {}
-        self.reference = Reference(self.profiles, self.fee_schedule)
+        self.reference = Reference()
         self.caught_up = asyncio.Event()
         self._names = {settings.topic(t): t for t in REFERENCE_TOPICS}
 
@@ -57,8 +54,8 @@ class ReferenceReader:
                 if not self.caught_up.is_set() and all(await _positions(consumer, ends)):
                     log.info(
                         "reference data loaded: %d payer profiles, %d fee schedule entries",
-                        len(self.profiles),
-                        len(self.fee_schedule),
+                        len(self.reference.profiles),
+                        len(self.reference.fee_schedule),
                     )
                     self.caught_up.set()
         finally:
@@ -67,7 +64,7 @@ class ReferenceReader:
     def apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
         change = decode_reference(self._names[topic], kafka_key_text(key), value)
         if isinstance(change, ReferenceChange):
-            apply_reference_change(change, self.profiles, self.fee_schedule)
+            self.reference.apply(change)
 
 
 async def _partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:

@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.cob.processor import DEFAULT_RETENTION
+from models.contract.topics import TopicNames
+
 PREFIX = "COBSTREAM_"
 MIB = 1024 * 1024
 
@@ -109,7 +112,7 @@ class Settings:
     state_dir: Path = Path("var/state")
     store: str = "rocksdb://"
     processing_guarantee: str = "at_least_once"
-    claim_retention_days: float = 180.0
+    claim_retention_days: float = DEFAULT_RETENTION.days
     timer_interval: float = 60.0
     web_host: str = "127.0.0.1"
     web_port: int = 6066
@@ -146,7 +149,7 @@ class Settings:
             state_dir=Path(_env("STATE_DIR", "var/state")),
             store=store,
             processing_guarantee=guarantee,
-            claim_retention_days=_float("CLAIM_RETENTION_DAYS", 180.0),
+            claim_retention_days=_float("CLAIM_RETENTION_DAYS", cls.claim_retention_days),
             timer_interval=_float("TIMER_INTERVAL", 60.0),
             web_host=_env("WEB_HOST", "127.0.0.1"),
             web_port=_int("WEB_PORT", 6066),
@@ -160,9 +163,14 @@ class Settings:
             security=Security.from_env(),
         )
 
+    @property
+    def names(self) -> TopicNames:
+        """The contract's topic names behind this environment's prefix, both ways."""
+        return TopicNames(self.topic_prefix)
+
     def topic(self, name: str) -> str:
         """The full name of a contract topic, with the environment's prefix."""
-        return f"{self.topic_prefix}{name}"
+        return self.names.full(name)
 
     @property
     def broker_list(self) -> list[str]:

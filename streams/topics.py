@@ -1,34 +1,29 @@
-"""Every topic of CONTRACT.md, plus the internal one that keys EOBs by claim, and how to create them."""
+"""How every topic of CONTRACT.md (named in `models.contract.topics`), plus the internal one that
+keys EOBs by claim, is created on Kafka: partitions, compaction, message size."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 
+from models.contract.topics import (
+    CLAIM_EVENTS,
+    DEAD_LETTER,
+    DISCREPANCY,
+    EXPECTED,
+    FEE_SCHEDULE,
+    PAYERS,
+    PRIMARY,
+    READY,
+    REMITTANCE_X12,
+    SECONDARY,
+)
 from streams.settings import Settings
-
-PRIMARY = "eob.primary"
-SECONDARY = "eob.secondary"
-PAYERS = "reference.payers"
-FEE_SCHEDULE = "reference.fee-schedule"
-REMITTANCE_X12 = "remittance.x12"  # raw X12 835: one interchange or one ST/SE transaction a message
-EXPECTED = "secondary.expected"
-READY = "billing.ready"
-DISCREPANCY = "billing.discrepancy"
-DEAD_LETTER = "eob.dead-letter"
-# EOBs re-keyed by claim id (upstream keys are not to be relied on), and clock ticks for claims
-# with a timeout due: the one stream that changes the claims table, so it is co-partitioned
-# with the table's changelog.
-CLAIM_EVENTS = "cobstream.claim-events"
 
 # A claim's state holds up to two EOBs of up to 1 MiB each (models.remittance.decode.MAX_MESSAGE_BYTES)
 # with its outcomes: what this system writes may be larger than Kafka's 1 MB default.
 MAX_WRITTEN_BYTES = 16 * 1024 * 1024
 LARGE_MESSAGES = {"max.message.bytes": str(MAX_WRITTEN_BYTES)}
-
-EOB_TOPICS = (PRIMARY, SECONDARY)
-REFERENCE_TOPICS = (PAYERS, FEE_SCHEDULE)
-OUTPUT_TOPICS = (EXPECTED, READY, DISCREPANCY, DEAD_LETTER)
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,11 @@ from cobstream.audit import (
 from cobstream.replay import key_text, value_text
 from cobstream.traffic import Traffic
 from models.cob.claim import ClaimState, ClockTick, EobReceived, expires_at, step
-from models.cob.reference import Reference, ReferenceChange, apply_reference_change
+from models.cob.reference import Reference, ReferenceChange
 from models.contract.outcomes import TOPIC_OF
+from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, READY
 from models.remittance.decode import Rejected, dead_letter, decode
 from streams.codec import ClaimEvent, encode, kafka_key_text
-from streams.topics import CLAIM_EVENTS, DEAD_LETTER, READY
 
 PARTITIONS = 3
 RETENTION = timedelta(days=180)
@@ -56,9 +56,7 @@ class Stream:
         self.next_offset: Counter[tuple[str, int]] = Counter()
         self.clock = int(START.timestamp() * 1000)
         self.claims: dict[str, ClaimState] = {}
-        self.profiles: dict = {}
-        self.fee_schedule: dict = {}
-        self.reference = Reference(self.profiles, self.fee_schedule)
+        self.reference = Reference()
 
     def append(self, topic: str, partition: int, key: bytes | None, value: bytes | None) -> Record:
         self.clock += 10
@@ -96,7 +94,7 @@ class Stream:
             )
             self.append(DEAD_LETTER, record.partition, record.key, encode(letter))
         elif isinstance(decoded, ReferenceChange):
-            apply_reference_change(decoded, self.profiles, self.fee_schedule)
+            self.reference.apply(decoded)
         else:
             claim_id = decoded.eob.claim_id
             event = ClaimEvent(

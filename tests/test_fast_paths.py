@@ -32,7 +32,8 @@ from models.cob.reference import Reference
 from models.cob.timers import TimerIndex
 from models.contract.events import PayerProfile, Role, fast_eob
 from models.contract.outcomes import ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy, build_outcome
-from models.remittance.decode import EOB_TOPICS, Rejected, _plain_json, _validated_eob, decode_eob, load_json
+from models.contract.topics import EOB_TOPICS
+from models.remittance.decode import Rejected, _plain_json, _validated_eob, decode_eob, load_json
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT.parent / "shared" / "vectors"

@@ -17,11 +17,11 @@ from faust.types import TP
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cobstream.engine import DEFAULT_RETENTION, Engine
+from cobstream.engine import Engine
 from cobstream.replay import replay_lines
 from models.cob.census import CLAIM_STATUSES, CensusStore, ClaimCensus, status_of
 from models.cob.claim import ClaimState, EobReceived
-from models.cob.processor import ClaimProcessor, DictStore
+from models.cob.processor import DEFAULT_RETENTION, ClaimProcessor, DictStore
 from models.cob.reference import Reference
 from models.remittance.decode import Rejected, decode
 from models.remittance.intake import decode_remittance

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from builders import eob, profile, secondary_line
 
-from cobstream.engine import DEFAULT_RETENTION, Engine
+from cobstream.engine import Engine
 from models.cob.claim import ClaimState, EobReceived
-from models.cob.processor import ClaimProcessor, DictStore, Published
+from models.cob.processor import DEFAULT_RETENTION, ClaimProcessor, DictStore, Published
 from models.cob.reference import Reference
 from models.contract.events import PayerProfile
 from models.remittance.decode import decode

@@ -15,8 +15,9 @@ from cobstream.engine import Engine
 from cobstream.kafka_io import remittance_lines
 from cobstream.replay import replay_lines
 from models.cob.claim import EobReceived
+from models.contract.topics import REMITTANCE_X12
 from models.remittance import ConversionRejected, convert_x12
-from models.remittance.decode import REMITTANCE_X12, Rejected
+from models.remittance.decode import Rejected
 from models.remittance.intake import decode_remittance
 from models.remittance.results import ProviderAdjustment
 

@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     import faust
 
     from cobstream.gc_tuning import tune_gc
+    from models.contract.topics import CLAIM_EVENTS, EOB_TOPICS
     from streams import app as worker_app
-    from streams.topics import CLAIM_EVENTS, EOB_TOPICS
 
     app = worker_app.create_app(settings)
     source = app.topic(

@@ -14,7 +14,7 @@ import orjson
 from cobstream.bench.kafka import consumer, partitions_of
 from cobstream.bench.options import BenchError, Sizes
 from cobstream.bench.workers import REBUILT, Deployment
-from streams.topics import CLAIM_EVENTS
+from models.contract.topics import CLAIM_EVENTS
 
 
 def slope(points: list[tuple[float, float]]) -> float:
@@ -68,7 +68,7 @@ class LatencyProbe:
 
     async def offer(self) -> None:
         from cobstream.kafka_io import producer
-        from streams import topics
+        from models.contract import topics
 
         names = {self.settings.topic(t): t for t in (topics.READY, topics.DISCREPANCY, topics.CLAIM_EVENTS)}
         reader = consumer(self.settings, fetch_max_wait_ms=100)
@@ -151,7 +151,7 @@ class LatencyProbe:
         return found
 
     def summary(self) -> dict[str, Any]:
-        from streams.topics import DISCREPANCY, READY
+        from models.contract.topics import DISCREPANCY, READY
 
         steady = {k: t for k, t in self.sent.items() if t >= self.began + self.warmup}
         timed = sorted(

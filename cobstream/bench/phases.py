@@ -141,7 +141,7 @@ class Bench:
 
     async def baseline(self, workload: Workload) -> None:
         from cobstream.kafka_io import producer
-        from streams.topics import CLAIM_EVENTS, EOB_TOPICS
+        from models.contract.topics import CLAIM_EVENTS, EOB_TOPICS
 
         deployment = self.deployment("baseline")
         settings = deployment.settings
@@ -197,7 +197,7 @@ class Bench:
         """A minimal Faust app (`cobstream.bench.faust_app`, built by the worker's `create_app`)
         passes the pipeline's backlog through to `claim-events`; with `faust_table` it also
         writes each message to a table like the worker's claims table."""
-        from streams.topics import CLAIM_EVENTS
+        from models.contract.topics import CLAIM_EVENTS
 
         deployment = self.deployment(phase)
         settings = deployment.settings
@@ -238,7 +238,7 @@ class Bench:
     # ---- pipeline and scale-out: draining a backlog ----
 
     async def drain_backlog(self, workload: Workload, phase: str, workers: int, *, keep: bool = False) -> Any:
-        from streams.topics import CLAIM_EVENTS, DEAD_LETTER, OUTPUT_TOPICS
+        from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, OUTPUT_TOPICS
 
         deployment = self.deployment(phase)
         settings = deployment.settings
@@ -380,8 +380,8 @@ class Bench:
 
     async def state(self) -> None:
         from cobstream.traffic import Traffic
+        from models.contract.topics import CLAIM_EVENTS, EXPECTED
         from streams.preflight import changelog_topic
-        from streams.topics import CLAIM_EVENTS, EXPECTED
 
         m = self.sizes.state_claims
         deployment = self.deployment("state")

@@ -29,8 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cobstream.ui.records import EPOCH, key_text
-from models.remittance.decode import REFERENCE_TOPICS
-from streams.topics import DISCREPANCY
+from models.contract.topics import DISCREPANCY, REFERENCE_TOPICS
 
 OPEN_DISCREPANCIES = f"""
 SELECT d.*, m.value AS value, p.payer_id AS primary_payer_id,

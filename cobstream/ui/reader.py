@@ -22,8 +22,9 @@ from aiokafka.errors import KafkaError
 
 from cobstream.ui.records import Record
 from cobstream.ui.store import Store
+from models.contract.topics import EOB_TOPICS, OUTPUT_TOPICS, REFERENCE_TOPICS, REMITTANCE_X12
 from streams.settings import Settings
-from streams.topics import EOB_TOPICS, OUTPUT_TOPICS, REFERENCE_TOPICS, REMITTANCE_X12, existing_partitions
+from streams.topics import existing_partitions
 
 READ_TOPICS = (*EOB_TOPICS, REMITTANCE_X12, *REFERENCE_TOPICS, *OUTPUT_TOPICS)
 BATCH_RECORDS = 2000

@@ -18,10 +18,18 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from models.cob.claim import EobReceived
-from models.remittance.decode import EOB_TOPICS, REFERENCE_TOPICS, REMITTANCE_X12, Rejected, decode
-from models.remittance.intake import decode_remittance
+from models.contract.topics import (
+    DEAD_LETTER,
+    DISCREPANCY,
+    EOB_TOPICS,
+    EXPECTED,
+    READY,
+    REFERENCE_TOPICS,
+    REMITTANCE_X12,
+)
+from models.remittance.decode import Rejected
+from models.remittance.intake import decode_message
 from streams.codec import kafka_key_text as key_text
-from streams.topics import DEAD_LETTER, DISCREPANCY, EXPECTED, READY
 
 OUTCOME_TOPICS = (EXPECTED, READY, DISCREPANCY)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -100,10 +108,8 @@ class Unreadable(ValueError):
 
 def read_record(record: Record) -> Meaning:
     """The record's meaning for the queue; an unreadable output record is reported in `problem`."""
-    if record.topic in EOB_TOPICS:
-        return Meaning(inputs=_eob_inputs(record))
-    if record.topic == REMITTANCE_X12:
-        return Meaning(inputs=_remittance_inputs(record))
+    if record.topic in EOB_TOPICS or record.topic == REMITTANCE_X12:
+        return Meaning(inputs=_claim_inputs(record))
     if record.topic in REFERENCE_TOPICS:
         return Meaning()
     try:
@@ -117,14 +123,12 @@ def read_record(record: Record) -> Meaning:
     return Meaning(problem=f"not a topic the work queue reads: {record.topic}")
 
 
-def _eob_inputs(record: Record) -> list[ClaimInput]:
-    if record.value is None:
+def _claim_inputs(record: Record) -> list[ClaimInput]:
+    """The EOBs of an EOB message or an 835 message, and its unusable parts."""
+    if record.value is None and record.topic in EOB_TOPICS:
         return []
-    return [item for item in [_claim_input(0, decode(record.topic, key_text(record.key), record.value))] if item]
-
-
-def _remittance_inputs(record: Record) -> list[ClaimInput]:
-    items = [_claim_input(seq, item) for seq, item in enumerate(decode_remittance(record.value))]
+    decoded = decode_message(record.topic, key_text(record.key), record.value)
+    items = [_claim_input(seq, item) for seq, item in enumerate(decoded)]
     return [item for item in items if item]
 
 

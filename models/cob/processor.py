@@ -34,6 +34,9 @@ from models.cob.reference import Reference
 from models.cob.timers import TimerIndex
 from models.contract.outcomes import TOPIC_OF, DeadLetter, Outcome
 
+# How long a claim is kept after its last change once no timeout is pending (README; the
+# worker's COBSTREAM_CLAIM_RETENTION_DAYS, replay and the audit alike).
+DEFAULT_RETENTION = timedelta(days=180)
 REINDEX_BATCH = 500  # claims indexed between two chances for a driver to let others run
 
 

@@ -1,16 +1,16 @@
-"""Reference data: payer profiles and fee schedules, and the terms they give a payer.
-
-The stream worker keeps reference data in global tables and the replay in dicts; both are
-plain mappings here, so the core reads them the same way.
+"""Reference data: payer profiles and fee schedules, the terms they give a payer, and the one
+way they change (`Reference.apply`), for replay, the audit and the worker's reference reader
+alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from models.contract.events import CobMethod, FeeScheduleEntry, PayerProfile, fee_schedule_key
+from models.contract.topics import PAYERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +37,11 @@ class PayerTerms:
 
 @dataclass(frozen=True, slots=True)
 class Reference:
-    """Read access to the reference data in force."""
+    """The reference data in force: payer profiles by payer id and fee-schedule entries by their
+    key, read by the core and changed only through `apply`."""
 
-    profiles: Mapping[str, PayerProfile]
-    fee_schedule: Mapping[str, FeeScheduleEntry]
+    profiles: MutableMapping[str, PayerProfile] = field(default_factory=dict)
+    fee_schedule: MutableMapping[str, FeeScheduleEntry] = field(default_factory=dict)
     # Terms as last derived, with the profile they came from: a payer's terms are asked for on
     # every line and every timer check, and change only when its profile is replaced.
     _terms: dict[str, tuple[PayerProfile | None, PayerTerms]] = field(default_factory=dict)
@@ -54,6 +55,14 @@ class Reference:
         self._terms[payer_id] = (profile, terms)
         return terms
 
+    def apply(self, change: ReferenceChange) -> None:
+        """One accepted reference message: upsert or delete in the mapping its topic feeds."""
+        target: MutableMapping = self.profiles if change.topic == PAYERS else self.fee_schedule
+        if change.value is None:
+            target.pop(change.key, None)
+        else:
+            target[change.key] = change.value
+
     def allowable(self, payer_id: str, procedure_code: str, modifiers: tuple[str, ...]) -> Decimal | None:
         entry = self.fee_schedule.get(fee_schedule_key(payer_id, procedure_code, modifiers))
         return entry.allowed if entry is not None else None
@@ -63,19 +72,6 @@ class Reference:
 class ReferenceChange:
     """One accepted reference-topic message: upsert `value` at `key`, or delete when None."""
 
-    topic: str  # "reference.payers" or "reference.fee-schedule"
+    topic: str  # PAYERS or FEE_SCHEDULE
     key: str
     value: PayerProfile | FeeScheduleEntry | None
-
-
-def apply_reference_change(
-    change: ReferenceChange,
-    profiles: MutableMapping[str, PayerProfile],
-    fee_schedule: MutableMapping[str, FeeScheduleEntry],
-) -> None:
-    """Store one change in the mapping its topic feeds (a dict in replay, a table in the worker)."""
-    target: MutableMapping = profiles if change.topic == "reference.payers" else fee_schedule
-    if change.value is None:
-        target.pop(change.key, None)
-    else:
-        target[change.key] = change.value

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import SchemaValidator
 
 from models.contract.events import CobMethod
+from models.contract.topics import DEAD_LETTER, DISCREPANCY, EXPECTED, READY
 from models.contract.types import (
     Money,
     Timestamp,
@@ -150,10 +151,10 @@ class DeadLetter(BaseModel):
 OutcomeEvent = ExpectedSecondaryPayment | PatientBillingReady | PaymentDiscrepancy
 
 TOPIC_OF: dict[type, str] = {
-    ExpectedSecondaryPayment: "secondary.expected",
-    PatientBillingReady: "billing.ready",
-    PaymentDiscrepancy: "billing.discrepancy",
-    DeadLetter: "eob.dead-letter",
+    ExpectedSecondaryPayment: EXPECTED,
+    PatientBillingReady: READY,
+    PaymentDiscrepancy: DISCREPANCY,
+    DeadLetter: DEAD_LETTER,
 }
 
 

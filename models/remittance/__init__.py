@@ -9,18 +9,10 @@ claim events). docs/X12.md has the mapping and every rule.
 """
 
 from models.remittance.fhir import convert_fhir
-from models.remittance.results import (
-    ROLE_TOPICS,
-    ConversionRejected,
-    ConvertedEob,
-    Item,
-    PaymentNotice,
-    ProviderAdjustment,
-)
+from models.remittance.results import ConversionRejected, ConvertedEob, Item, PaymentNotice, ProviderAdjustment
 from models.remittance.x12 import KnownRoles, TransactionMessage, convert_x12, split_transactions
 
 __all__ = [
-    "ROLE_TOPICS",
     "ConversionRejected",
     "ConvertedEob",
     "Item",

@@ -19,6 +19,7 @@ from models.cob.claim import EobReceived
 from models.cob.reference import ReferenceChange
 from models.contract.events import EobEvent, FeeScheduleEntry, PayerProfile, Role, fast_eob, fee_schedule_key
 from models.contract.outcomes import DeadLetter
+from models.contract.topics import EOB_TOPICS, INPUT_TOPICS, PAYERS, REFERENCE_TOPICS
 from models.contract.types import MAX_CODE_LENGTH, MAX_ID_LENGTH, NonFinite, RawNumber
 
 MAX_MESSAGE_BYTES = 1_048_576
@@ -26,11 +27,6 @@ MAX_MESSAGE_BYTES = 1_048_576
 # with JSON escaping (up to 6 bytes per byte) the dead letter fits a default Kafka message.
 MAX_DEAD_LETTER_RAW = 65_536
 MAX_ERRORS_SHOWN = 3
-
-EOB_TOPICS: dict[str, Role] = {"eob.primary": "primary", "eob.secondary": "secondary"}
-REFERENCE_TOPICS = ("reference.payers", "reference.fee-schedule")
-REMITTANCE_X12 = "remittance.x12"  # raw X12 835 (models.remittance.decode_remittance)
-INPUT_TOPICS = (*EOB_TOPICS, *REFERENCE_TOPICS, REMITTANCE_X12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +36,6 @@ class Rejected:
     error: str
     claim_id: str | None = None
     part: str | None = None  # the part of the message at fault, when not all of it (an 835 claim)
-
-
-Decoded = EobReceived | ReferenceChange | Rejected
 
 
 def load_json(text: str | bytes) -> Any:
@@ -79,7 +72,7 @@ def _utf8_size(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def decode(topic: str, key: str | None, raw: bytes | str | None) -> Decoded:
+def decode(topic: str, key: str | None, raw: bytes | str | None) -> EobReceived | ReferenceChange | Rejected:
     """One input message (value bytes, or None for a tombstone) to what it means."""
     if topic in EOB_TOPICS:
         if raw is None:
@@ -137,11 +130,11 @@ def _validated_eob(role: Role, raw: bytes | str) -> EobReceived | Rejected:
 
 
 def decode_reference(topic: str, key: str | None, raw: bytes | str | None) -> ReferenceChange | Rejected:
-    model: type[BaseModel] = PayerProfile if topic == "reference.payers" else FeeScheduleEntry
+    model: type[BaseModel] = PayerProfile if topic == PAYERS else FeeScheduleEntry
     if raw is None:
         normal = _delete_key(topic, key)
         if normal is None:
-            shape = "the payer_id" if topic == "reference.payers" else "payer_id|procedure_code|modifiers"
+            shape = "the payer_id" if topic == PAYERS else "payer_id|procedure_code|modifiers"
             return Rejected(f"a null value deletes an entry and needs its key ({shape}); the key is {key!r}")
         return ReferenceChange(topic, normal, None)
     value, rejected = parse_value(raw)
@@ -162,7 +155,7 @@ def decode_reference(topic: str, key: str | None, raw: bytes | str | None) -> Re
 def _delete_key(topic: str, key: str | None) -> str | None:
     if not key or len(key) > 2 * MAX_ID_LENGTH:
         return None
-    if topic == "reference.payers":
+    if topic == PAYERS:
         return key
     parts = key.split("|")
     if len(parts) != 3 or not parts[0] or not parts[1] or len(parts[1]) > MAX_CODE_LENGTH:

@@ -1,20 +1,35 @@
-"""One message of the `remittance.x12` topic as the intake takes it, in the worker and in replay.
+"""One input message as the intake takes it, in the worker, in replay, in the audit and in the
+work queue: `decode_message` is the one place that says which decoder a topic's messages need
+(X12 for `remittance.x12`, the contract's JSON for the others).
 
-A message holds one interchange or one ST/SE transaction (`cobstream produce` splits files by
-transaction). Each claim payment becomes an `EobReceived` for its payer's role; each part that
-cannot be used becomes a `Rejected` carrying that part's segments, for one dead letter each (the
-good claims of the same message still go through); provider-level adjustments and payment
-findings are returned as reports, to be logged: they are not claim events.
+A `remittance.x12` message holds one interchange or one ST/SE transaction (`cobstream produce`
+splits files by transaction). Each claim payment becomes an `EobReceived` for its payer's role;
+each part that cannot be used becomes a `Rejected` carrying that part's segments, for one dead
+letter each (the good claims of the same message still go through); provider-level adjustments
+and payment findings are returned as reports, to be logged: they are not claim events.
 """
 
 from __future__ import annotations
 
 from models.cob.claim import EobReceived
-from models.remittance.decode import MAX_MESSAGE_BYTES, Rejected
+from models.cob.reference import ReferenceChange
+from models.contract.topics import REMITTANCE_X12
+from models.remittance.decode import MAX_MESSAGE_BYTES, Rejected, decode
 from models.remittance.results import ConversionRejected, ConvertedEob, PaymentNotice, ProviderAdjustment
 from models.remittance.x12 import convert_x12
 
 Report = ProviderAdjustment | PaymentNotice
+Decoded = EobReceived | ReferenceChange | Rejected | Report
+
+
+def decode_message(topic: str | None, key: str | None, raw: bytes | str | None) -> list[Decoded]:
+    """What one message of an input topic (unprefixed) means, in order: one item for a JSON
+    message, one per claim payment, unusable part and report for an X12 835."""
+    if topic == REMITTANCE_X12:
+        return decode_remittance(raw)  # type: ignore[return-value]
+    if topic is None:
+        return [Rejected("message has no topic")]
+    return [decode(topic, key, raw)]
 
 
 def decode_remittance(raw: bytes | str | None) -> list[EobReceived | Rejected | Report]:

@@ -22,10 +22,9 @@ from pydantic import ValidationError
 
 from models.cob.claim import EobReceived
 from models.contract.events import EobEvent, Role
+from models.contract.topics import ROLE_TOPICS
 from models.contract.types import format_money
 from models.remittance.decode import Rejected
-
-ROLE_TOPICS: dict[Role, str] = {"primary": "eob.primary", "secondary": "eob.secondary"}
 
 RejectedUnit = Literal["claim", "transaction", "group", "interchange", "file", "resource", "provider adjustment"]
 

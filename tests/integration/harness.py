@@ -28,8 +28,9 @@ from cobstream.kafka_io import produce_file
 from cobstream.processes import free_port, stop_process
 from cobstream.replay import replay_lines
 from cobstream.traffic import Traffic
+from models.contract.topics import OUTPUT_TOPICS
 from streams.settings import Settings
-from streams.topics import OUTPUT_TOPICS, create_topics
+from streams.topics import create_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER = os.environ.get("COBSTREAM_TEST_BROKER")

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from harness import ROOT, Deployment, replayed
 
 from cobstream.replay import shift_times
-from streams.topics import READY
+from models.contract.topics import READY
 
 EXAMPLE = ROOT / "examples" / "day-2026-03-24.jsonl"
 

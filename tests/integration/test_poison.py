@@ -30,9 +30,9 @@ from hypothesis.strategies import SearchStrategy
 
 from cobstream.engine import Emitted, Engine
 from models.contract.events import COB_METHODS
+from models.contract.topics import OUTPUT_TOPICS
 from models.remittance.decode import MAX_MESSAGE_BYTES
 from streams.codec import kafka_key_text
-from streams.topics import OUTPUT_TOPICS
 
 PRIMARY, SECONDARY = "eob.primary", "eob.secondary"
 PAYERS, FEES = "reference.payers", "reference.fee-schedule"

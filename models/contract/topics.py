@@ -1,0 +1,50 @@
+"""The contract's topics (CONTRACT.md "Topics"), written down once: every name, the role an EOB
+topic gives its events, which topics are inputs, reference data and outputs, and the
+environment's prefix both ways. `streams.topics` creates and declares them on Kafka; everything
+else asks here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.contract.events import Role
+
+PRIMARY = "eob.primary"
+SECONDARY = "eob.secondary"
+PAYERS = "reference.payers"
+FEE_SCHEDULE = "reference.fee-schedule"
+REMITTANCE_X12 = "remittance.x12"  # raw X12 835: one interchange or one ST/SE transaction a message
+EXPECTED = "secondary.expected"
+READY = "billing.ready"
+DISCREPANCY = "billing.discrepancy"
+DEAD_LETTER = "eob.dead-letter"
+# Not the contract's: the worker's internal topic of EOBs re-keyed by claim id and clock ticks,
+# the one stream that changes the claims table (so co-partitioned with its changelog).
+CLAIM_EVENTS = "cobstream.claim-events"
+
+EOB_TOPICS: dict[str, Role] = {PRIMARY: "primary", SECONDARY: "secondary"}
+ROLE_TOPICS: dict[Role, str] = {role: topic for topic, role in EOB_TOPICS.items()}
+REFERENCE_TOPICS = (PAYERS, FEE_SCHEDULE)
+INPUT_TOPICS = (*EOB_TOPICS, *REFERENCE_TOPICS, REMITTANCE_X12)
+OUTPUT_TOPICS = (EXPECTED, READY, DISCREPANCY, DEAD_LETTER)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """The names of one environment: the contract's names behind a prefix (CONTRACT.md: several
+    environments on one cluster)."""
+
+    prefix: str = ""
+
+    def full(self, name: str) -> str:
+        """The name on the cluster of a contract topic."""
+        return f"{self.prefix}{name}"
+
+    def contract(self, full: str) -> str | None:
+        """The contract's name of a topic on the cluster; None for a topic not of this
+        environment or not of the contract."""
+        name = full.removeprefix(self.prefix) if full.startswith(self.prefix) else None
+        return name if name in _KNOWN else None
+
+
+_KNOWN = frozenset((*INPUT_TOPICS, *OUTPUT_TOPICS, CLAIM_EVENTS))
