@@ -1,152 +1,142 @@
-"""The claims agent: the worker's driver of the claim processor (`models.cob.processor`, the one
-replay drives too). Each claim event goes to the processor over the claims table
-(`streams.claim_store.TableStore`, which also keeps the outbox that makes a redelivery publish
-exactly what it published the first time), and what it returns is published. The timer asks the
-processor's deadlines which claims have a timeout (or their retention) due and sends each a tick
-through the same topic, so every change to a claim happens here, in order, on the partition
-that owns it.
+"""The claims agent: every change to a claim happens here, in order, on the partition that owns
+it. Each claim event goes through the worker's one write path (`streams.claim_writer`, which runs
+the claim processor replay runs too) and what it returns is published. The timer asks the
+deadline index which claims have a timeout or the end of their retention due and sends each a
+tick through the same topic. After each assignment the deadline index (and the census) are
+rebuilt from the recovered claims table: Faust calls the table's `on_recover` callback, and the
+timer sends nothing until the rebuild is done.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from faust.types import StreamT
+from faust.types import EventT, StreamT
 
-from models.cob.census import CensusStore
-from models.cob.processor import ClaimProcessor
 from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER
 from models.remittance.decode import Rejected, dead_letter
-from streams import kafka_internals, metrics
-from streams.app import app, claims, reference, settings, topics
-from streams.claim_store import Events, TableStore
-from streams.codec import ClaimEvent, encode
+from streams import metrics
+from streams.app import Worker
+from streams.codec import ClaimEvent, Sent, encode
 
 log = logging.getLogger(__name__)
-RETENTION = timedelta(days=settings.claim_retention_days)
 
 
-def committed_offset(partition: int) -> int:
-    """The claim-events offset this worker last committed for a partition (-1 if none): outbox
-    entries below it will never be delivered again."""
-    found = kafka_internals.committed_offset(app, topics.claim_events.get_topic_name(), partition)
-    return found if found is not None else -1
+def register(worker: Worker) -> None:
+    """The claims agent, the deadline index's rebuild and the timer, on the worker's app."""
+    app, rebuild = worker.app, DeadlineRebuild(worker)
+
+    @app.agent(worker.topics.claim_events, name="agents.claims.reconcile")
+    async def reconcile(stream: StreamT) -> None:
+        await worker.reference.caught_up.wait()
+        async for event in stream.events():
+            await _apply(worker, event)
+
+    @app.task
+    async def rebuild_deadlines_after_recovery() -> None:
+        await rebuild.run_forever()
+
+    @app.timer(interval=worker.settings.timer_interval, name="agents.claims.send_due_ticks")
+    async def send_due_ticks() -> None:
+        if not worker.serving() or rebuild.pending:
+            return  # the deadline index is being rebuilt: the next tick sends what is due
+        now = datetime.now(UTC)
+        for claim_id in worker.writer.due(now):
+            await worker.topics.claim_events.send(
+                key=claim_id, value=ClaimEvent(kind="tick", claim_id=claim_id, at=now)
+            )
+
+    @app.on_partitions_assigned.connect
+    async def _assignment_changed(*_: object, **__: object) -> None:
+        rebuild.assigned()
+        worker.claims.forget_cached()
+
+    worker.claims.table.on_recover(rebuild.recovered)
+
+    @app.task
+    async def read_reference_data() -> None:
+        await worker.reference.run()
 
 
-store = TableStore(claims, committed_offset)
-processor = ClaimProcessor(CensusStore(store, metrics.census), reference.reference, RETENTION)
-
-
-async def publish(claim_id: str, events: Events, received_at: datetime) -> None:
-    for topic, payload in events:
-        await topics.outputs[topic].send(key=claim_id, value=payload.encode())
-        metrics.count_outcome_published(topic, payload, received_at)
-
-
-async def apply(event: ClaimEvent, partition: int, offset: int) -> None:
-    """One claim event: the processor decides and stores, the outputs publish."""
-    events = store.apply_once(processor, event, partition, offset)
-    await publish(event.claim_id, events, event.at)
-    if events:
-        log.debug("claim %s: %s", event.claim_id, ", ".join(topic for topic, _ in events))
-
-
-class Reindex:
-    """Whether the processor's deadlines still cover this worker's partitions: after each
-    assignment they are rebuilt from the claims table (the table is the truth; the deadlines
-    only say which claims to look at)."""
-
-    def __init__(self) -> None:
-        self.stale = True
-        self.running = False
-
-    async def run(self) -> None:
-        """Index every claim again, letting the agents run every few hundred claims."""
-        self.stale, self.running = False, True
-        try:
-            for _ in processor.reindex():  # one claim in memory at a time
-                await asyncio.sleep(0)
-        except Exception:
-            self.stale = True
-            raise
-        finally:
-            self.running = False
-
-
-reindex = Reindex()
-
-
-@app.agent(topics.claim_events)
-async def reconcile(stream: StreamT) -> None:
-    await reference.caught_up.wait()
-    async for event in stream.events():
-        message, claim_event = event.message, event.value
-        try:
-            await apply(claim_event, message.partition, message.offset)
-        except Exception as exc:  # one bad claim must not stop the others
-            # Ids only: the exception's text may quote amounts.
-            log.error(
-                "claim %s: %s while reconciling claim-events[%s]@%s; claim left unchanged",
+async def _apply(worker: Worker, event: EventT) -> None:
+    """One claim event: written once, its outcomes published; one bad claim never stops the others."""
+    message, claim_event = event.message, event.value
+    try:
+        sent = worker.writer.write(claim_event, message.partition, message.offset)
+        await publish(worker, claim_event.claim_id, sent, claim_event.at)
+    except Exception as exc:
+        # Ids only: the exception's text may quote amounts.
+        log.error(
+            "claim %s: %s while reconciling claim-events[%s]@%s; claim left unchanged",
+            claim_event.claim_id,
+            type(exc).__name__,
+            message.partition,
+            message.offset,
+        )
+        log.debug("reconcile failure", exc_info=True)
+        letter = dead_letter(
+            Rejected(
+                f"internal error while reconciling ({type(exc).__name__}); the claim was left unchanged",
                 claim_event.claim_id,
-                type(exc).__name__,
-                message.partition,
-                message.offset,
-            )
-            log.debug("reconcile failure", exc_info=True)
-            letter = dead_letter(
-                Rejected(
-                    f"internal error while reconciling ({type(exc).__name__}); the claim was left unchanged",
-                    claim_event.claim_id,
-                ),
-                source_topic=CLAIM_EVENTS,
-                partition=message.partition,
-                offset=message.offset,
-                key=claim_event.claim_id,
-                raw=message.value,
-                received_at=claim_event.at,
-            )
-            await topics.outputs[DEAD_LETTER].send(key=claim_event.claim_id, value=encode(letter))
-            metrics.count_dead_letter(CLAIM_EVENTS, letter.error)
+            ),
+            source_topic=CLAIM_EVENTS,
+            partition=message.partition,
+            offset=message.offset,
+            key=claim_event.claim_id,
+            raw=message.value,
+            received_at=claim_event.at,
+        )
+        await worker.topics.outputs[DEAD_LETTER].send(key=claim_event.claim_id, value=encode(letter))
+        metrics.count_dead_letter(CLAIM_EVENTS, letter.error)
 
 
-def settled() -> bool:
-    """Not rebalancing, the table recovered and the reference data read: claims can be looked at."""
-    return not app.rebalancing and app.tables.recovery.completed.is_set() and reference.caught_up.is_set()
+async def publish(worker: Worker, claim_id: str, sent: tuple[Sent, ...], received_at: datetime) -> None:
+    for outcome in sent:
+        await worker.topics.outputs[outcome.topic].send(key=claim_id, value=outcome.json.encode())
+        metrics.count_outcome_published(outcome.topic, outcome.kind, received_at)
+    if sent:
+        log.debug("claim %s: %s", claim_id, ", ".join(outcome.topic for outcome in sent))
 
 
-@app.task
-async def rebuild_schedule_after_assignment() -> None:
-    """Rebuild the deadlines as soon as an assignment has recovered, while the table holds only
-    what was recovered (each rebuilt claim is decoded: rebuilt at the timer's first tick instead,
-    the rebuild once stalled a loaded worker for 5 s, docs/PERFORMANCE.md)."""
-    while True:
-        await asyncio.sleep(0.5)
-        if reindex.stale and not reindex.running and settled():
+class DeadlineRebuild:
+    """Whether the deadline index still covers this worker's partitions: after each assignment it
+    is rebuilt from the claims table once the table has recovered (the table is the truth; the
+    index only says which claims to look at). Rebuilt right after recovery, while the table holds
+    only what was recovered: at the timer's first tick instead, a loaded worker once stalled for
+    5 s decoding the claims written meanwhile (docs/PERFORMANCE.md)."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.assignments = 0  # counts assignments: a rebuild covers the one it started under
+        self._rebuilt_for = -1
+        self._recovered = asyncio.Event()
+
+    @property
+    def pending(self) -> bool:
+        """Whether the index may miss claims of the current assignment."""
+        return self._rebuilt_for != self.assignments
+
+    def assigned(self) -> None:
+        self.assignments += 1
+
+    async def recovered(self) -> None:
+        """Faust's `on_recover` callback: the claims table has recovered an assignment."""
+        self._recovered.set()
+
+    async def run_forever(self) -> None:
+        while True:
+            await self._recovered.wait()
+            self._recovered.clear()
+            assignment = self.assignments
             try:
-                await reindex.run()
+                for _ in self.worker.writer.rebuild():  # one claim in memory at a time
+                    await asyncio.sleep(0)
             except Exception as exc:  # e.g. partitions taken away mid-scan: tried again
-                log.warning("schedule rebuild interrupted (%s); retrying", type(exc).__name__)
+                log.warning("deadline index rebuild interrupted (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(0.5)
+                self._recovered.set()
                 continue
-            log.info("schedule rebuilt for %d claims", len(claims))
-
-
-@app.timer(interval=settings.timer_interval)
-async def fire_due_timers() -> None:
-    if not settled() or reindex.stale or reindex.running:
-        return  # the deadlines are being rebuilt: the next tick fires what is due
-    now = datetime.now(UTC)
-    for claim_id in processor.due(now):
-        await topics.claim_events.send(key=claim_id, value=ClaimEvent(kind="tick", claim_id=claim_id, at=now))
-
-
-@app.on_partitions_assigned.connect
-async def _assignment_changed(*_: object, **__: object) -> None:
-    reindex.stale = True
-    claims.forget_cached()
-
-
-@app.task
-async def read_reference_data() -> None:
-    await reference.run()
+            self._rebuilt_for = assignment
+            log.info("deadline index rebuilt for %d claims", len(self.worker.claims))

@@ -1,7 +1,7 @@
 """Intake: every input topic in one agent, so messages are taken in the order they are consumed.
 
-Each message is decoded with the contract (`models.decode.decode`), or, on `remittance.x12`, as
-an X12 835 (`models.remittance.intake.decode_remittance`: one EOB per claim payment). Invalid
+Each message is decoded by `models.remittance.intake.decode_message`: with the contract, or, on
+`remittance.x12`, as an X12 835 (one EOB per claim payment). Invalid
 input goes to `eob.dead-letter` with its topic, partition, offset and the reason (for an 835,
 one dead letter per unusable claim or transaction, naming the segment and its position, while
 the good claims go through); valid EOBs are re-keyed by claim id onto the claim-events topic
@@ -19,33 +19,37 @@ from faust.types import StreamT
 from faust.types.tuples import Message
 
 from models.cob.claim import EobReceived
-from models.contract.topics import DEAD_LETTER, EOB_TOPICS, REFERENCE_TOPICS, REMITTANCE_X12
+from models.contract.topics import DEAD_LETTER, INPUT_TOPICS, REMITTANCE_X12
 from models.remittance.decode import Rejected, dead_letter
 from models.remittance.intake import Decoded, Report, decode_message
 from streams import metrics
-from streams.app import app, settings, topics
+from streams.app import Worker
 from streams.codec import ClaimEvent, encode, kafka_key_text, record_time
 
 log = logging.getLogger(__name__)
 
-_UNPREFIXED = {settings.topic(name): name for name in (*EOB_TOPICS, *REFERENCE_TOPICS, REMITTANCE_X12)}
-inputs = app.topic(*_UNPREFIXED, key_serializer="raw", value_serializer="raw")
 
+def register(worker: Worker) -> None:
+    """The intake agent, on every input topic of the worker's environment."""
+    names = worker.settings.names
+    inputs = worker.app.topic(
+        *(names.full(name) for name in INPUT_TOPICS), key_serializer="raw", value_serializer="raw"
+    )
 
-@app.agent(inputs)
-async def intake(stream: StreamT) -> None:
-    async for event in stream.events():
-        message = event.message
-        topic = _UNPREFIXED[message.topic]
-        received = record_time(message.timestamp)
-        metrics.count_message_read(topic)
-        for decoded in _decoded(topic, message):
-            if isinstance(decoded, Rejected):
-                await _dead_letter(decoded, topic, message, received)
-            elif isinstance(decoded, EobReceived):
-                await _to_claim(decoded, topic, message, received)
-            elif isinstance(decoded, Report):
-                _report(decoded, message)
+    @worker.app.agent(inputs, name="agents.intake.intake")
+    async def intake(stream: StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            topic = names.contract(message.topic)
+            received = record_time(message.timestamp)
+            metrics.count_message_read(topic)
+            for decoded in _decoded(topic, message):
+                if isinstance(decoded, Rejected):
+                    await _dead_letter(worker, decoded, topic, message, received)
+                elif isinstance(decoded, EobReceived):
+                    await _to_claim(worker, decoded, topic, message, received)
+                elif isinstance(decoded, Report):
+                    _report(decoded, message)
 
 
 def _decoded(topic: str, message: Message) -> list[Decoded]:
@@ -56,7 +60,7 @@ def _decoded(topic: str, message: Message) -> list[Decoded]:
         return [Rejected(f"internal error while decoding ({type(exc).__name__}); please report")]
 
 
-async def _dead_letter(rejected: Rejected, topic: str, message: Message, received: datetime) -> None:
+async def _dead_letter(worker: Worker, rejected: Rejected, topic: str, message: Message, received: datetime) -> None:
     letter = dead_letter(
         rejected,
         source_topic=topic,
@@ -75,13 +79,13 @@ async def _dead_letter(rejected: Rejected, topic: str, message: Message, receive
         rejected.claim_id,
         rejected.error.split(":", 1)[0],
     )
-    await topics.outputs[DEAD_LETTER].send(key=message.key, value=encode(letter))
+    await worker.topics.outputs[DEAD_LETTER].send(key=message.key, value=encode(letter))
     metrics.count_dead_letter(topic, rejected.error)
 
 
-async def _to_claim(decoded: EobReceived, topic: str, message: Message, received: datetime) -> None:
+async def _to_claim(worker: Worker, decoded: EobReceived, topic: str, message: Message, received: datetime) -> None:
     claim_id = decoded.eob.claim_id
-    await topics.claim_events.send(
+    await worker.topics.claim_events.send(
         key=claim_id,
         # From parts the contract just validated: not validated again.
         value=ClaimEvent.model_construct(

@@ -1,8 +1,7 @@
 """The worker's `/metrics` page: the Prometheus exposition of `streams.metrics` on the worker's
 Faust web server, which binds `COBSTREAM_WEB_HOST` (127.0.0.1 unless set otherwise).
 
-Importing this module registers the page and the values read at each scrape (claim census,
-consumer lag, table recovery) for this process's app. docs/METRICS.md describes every metric.
+`register` adds the page to a worker's app. docs/METRICS.md describes every metric.
 """
 
 from __future__ import annotations
@@ -11,13 +10,16 @@ from faust.web import Request, Response, View
 from prometheus_client.exposition import choose_encoder
 
 from streams import metrics
-from streams.app import app, settings
-
-metrics.watch_worker(app, settings.topic_prefix)
+from streams.app import Worker
 
 
-@app.page("/metrics")
-async def prometheus_metrics(self: View, request: Request) -> Response:
-    # Prometheus' text format, or OpenMetrics when the scraper asks for it.
-    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return self.bytes(encode(metrics.REGISTRY), headers={"Content-Type": content_type})
+def register(worker: Worker) -> None:
+    """The page and the values read at each scrape (claim census, consumer lag, table
+    recovery), for this worker's app (once per process)."""
+    metrics.watch_worker(worker.app, worker.settings.topic_prefix)
+
+    @worker.app.page("/metrics")
+    async def prometheus_metrics(self: View, request: Request) -> Response:
+        # Prometheus' text format, or OpenMetrics when the scraper asks for it.
+        encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+        return self.bytes(encode(metrics.REGISTRY), headers={"Content-Type": content_type})

@@ -1,4 +1,4 @@
-"""`cobstream convert x12|fhir FILE...`: payers' remittances into replay JSON Lines.
+"""`cobstream convert x12|fhir FILE...`'s body: payers' remittances into replay JSON Lines.
 
 Standard output gets one replay line (`{"topic", "key", "value"}`, CONTRACT.md) per converted
 EOB, in file order, so that `cobstream convert x12 a.835 | cobstream replay -` reconciles the
@@ -10,6 +10,7 @@ would dead-letter it for a JSON reason and lose the real one (docs/X12.md, "Reje
 
 Exit status: 0 when everything converted, 1 when something was rejected (the rest is still
 written), 2 when a file or an argument is unusable (unreadable, empty, not X12 / not JSON).
+The command line: `cobstream.commands.convert`.
 """
 
 from __future__ import annotations
@@ -19,48 +20,35 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO
 
 import orjson
 
-if TYPE_CHECKING:
-    from models.contract.events import Role
-    from models.remittance import ConversionRejected, Item, KnownRoles
+from cobstream.shared.progress import bar
+from models.contract.events import Role
+from models.remittance import (
+    ConversionRejected,
+    ConvertedEob,
+    Item,
+    KnownRoles,
+    PaymentNotice,
+    ProviderAdjustment,
+    convert_fhir,
+    convert_x12,
+)
+from models.remittance.decode import Rejected, dead_letter
 
-FORMATS = ("fhir", "x12")
-Converter = Callable[[bytes, "KnownRoles"], "list[Item]"]
+Converter = Callable[[bytes, KnownRoles], list[Item]]
 
 
 def converter(kind: str) -> Converter:
-    """The conversion for a format (imported on use, so other commands do not pay for it)."""
-    from models.remittance import convert_fhir, convert_x12
-
+    """The conversion for a format."""
     if kind == "x12":
         return lambda data, known: convert_x12(data, known_roles=known)
     return lambda data, _known: convert_fhir(data)  # FHIR's insurance list says the role
 
 
-def register(commands: Any) -> None:
-    convert = commands.add_parser(
-        "convert",
-        help="convert X12 835 or FHIR ExplanationOfBenefit files into replay JSONL",
-        description="Write one replay line ({topic, key, value}) per EOB on standard output, ready for "
-        "`cobstream replay -` or `cobstream produce -`. Rejections and provider adjustments are reported on "
-        "standard error. Exit 0: all converted; 1: something rejected; 2: unusable file or argument.",
-    )
-    convert.add_argument("format", choices=FORMATS, help="x12 (835 5010) or fhir (R4 JSON, NDJSON, Bundle)")
-    convert.add_argument("files", nargs="+", metavar="FILE", help="files to convert, in order; - for standard input")
-    convert.add_argument(
-        "--dead-letters",
-        metavar="PATH",
-        help="also write each rejection as an eob.dead-letter event (JSONL) with its reason and original text",
-    )
-    convert.set_defaults(run=cmd_convert)
-
-
 def cmd_convert(args: argparse.Namespace) -> int:
-    from cobstream.progress import bar
-
     try:
         letters = open(args.dead_letters, "wb") if args.dead_letters else None  # noqa: SIM115
     except OSError as exc:
@@ -99,8 +87,6 @@ class _Run:
         self.status = 0
 
     def file(self, path: str) -> None:
-        from models.remittance import ConversionRejected
-
         data = self._read(path)
         if data is None:
             return
@@ -128,8 +114,6 @@ class _Run:
         self.status = 2
 
     def _emit(self, path: str, item: Item) -> None:
-        from models.remittance import ConversionRejected, ConvertedEob, PaymentNotice, ProviderAdjustment
-
         if isinstance(item, ConvertedEob):
             self.out.write(orjson.dumps(item.replay_line()) + b"\n")
             self.known_roles[(item.event.payer_id, item.event.claim_id)] = item.role
@@ -141,8 +125,6 @@ class _Run:
             self.counts["reported"] += 1
 
     def _rejected(self, path: str, item: ConversionRejected) -> None:
-        from models.remittance.decode import Rejected, dead_letter
-
         subject = f"claim {item.claim_id}" if item.claim_id else item.unit
         topic = f" ({item.topic})" if item.topic else ""
         print(f"{path}: rejected {subject}{topic}: {item.error}", file=self.err)

@@ -1,13 +1,15 @@
-"""`cobstream demo`: the main job in one command, on a real local broker.
+"""`cobstream demo`'s body: the main job in one command, on a real local broker.
 
 Starts the local Apache Kafka broker (scripts/kafka) unless one answers already, creates the
 topics, starts a worker, publishes the example day, and prints the billing-ready and
 discrepancy events as they arrive. It stops by itself once every outcome that `cobstream
-replay` predicts for the file has arrived (or on Ctrl-C), and stops what it started.
+replay` predicts for the file has arrived (or on Ctrl-C), and stops what it started. The command
+line: `cobstream.commands.demo`.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import subprocess
@@ -19,13 +21,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cobstream.engine import Engine
-from cobstream.kafka_io import produce_file, tail
-from cobstream.processes import stop_process
-from cobstream.replay import replay_lines, shift_times
+from cobstream.shared.kafka_io import produce_file, tail
+from cobstream.shared.processes import stop_process
+from cobstream.shared.replay_format import replay_lines, shift_times
 from streams.settings import Settings
 from streams.topics import create_topics
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return run_demo(Path(args.file), interval=args.interval, jsonl=args.jsonl)
 
 
 def run_demo(path: Path, *, interval: float, jsonl: bool) -> int:

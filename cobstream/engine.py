@@ -14,14 +14,12 @@ from collections.abc import MutableMapping
 from datetime import datetime, timedelta
 
 from models.cob.claim import ClaimState, EobReceived
-from models.cob.processor import DEFAULT_RETENTION, ClaimProcessor, DictStore, Published
+from models.cob.processor import DEFAULT_RETENTION, InMemoryClaims, Published
 from models.cob.reference import Reference, ReferenceChange
 from models.contract.events import FeeScheduleEntry
 from models.contract.topics import DEAD_LETTER
 from models.remittance.decode import Rejected, dead_letter
 from models.remittance.intake import decode_message
-
-Emitted = Published  # one event to publish: its (unprefixed) topic, key and value
 
 
 class Engine:
@@ -29,10 +27,8 @@ class Engine:
     claim processor."""
 
     def __init__(self, retention: timedelta = DEFAULT_RETENTION) -> None:
-        self.store = DictStore()
-        self.claims: dict[str, ClaimState] = self.store.claims
         self.reference = Reference()
-        self.processor = ClaimProcessor(self.store, self.reference, retention)
+        self.processor = InMemoryClaims(self.reference, retention)
         self.clock: datetime | None = None
 
     def receive(
@@ -44,11 +40,11 @@ class Engine:
         partition: int | None = None,
         offset: int | None = None,
         rejected: Rejected | None = None,
-    ) -> list[Emitted]:
+    ) -> list[Published]:
         """Take one input message; return what it makes the system publish, in order. `rejected`
         is replay's own reason when the line itself is unusable. An 835's provider-level
         adjustments are not claim events (`cobstream convert` reports them)."""
-        emitted: list[Emitted] = []
+        emitted: list[Published] = []
         for decoded in [rejected] if rejected else decode_message(topic, key, raw):
             if isinstance(decoded, Rejected):
                 letter = dead_letter(
@@ -60,14 +56,14 @@ class Engine:
                     raw=raw,
                     received_at=self.clock,
                 )
-                emitted.append(Emitted(DEAD_LETTER, key, letter))
+                emitted.append(Published(DEAD_LETTER, key, letter))
             elif isinstance(decoded, ReferenceChange):
                 self.reference.apply(decoded)
             elif isinstance(decoded, EobReceived):
                 emitted += self._receive_eob(decoded)
         return emitted
 
-    def _receive_eob(self, event: EobReceived) -> list[Emitted]:
+    def _receive_eob(self, event: EobReceived) -> list[Published]:
         clock = max(self.clock, event.eob.adjudicated_at) if self.clock else event.eob.adjudicated_at
         applied = self.processor.on_eob(event, clock)
         if not applied.moves_clock:
@@ -76,10 +72,14 @@ class Engine:
         return [*applied.published, *self.processor.fire_due(clock)]
 
     @property
+    def claims(self) -> dict[str, ClaimState]:
+        return self.processor.claims
+
+    @property
     def fee_schedule(self) -> MutableMapping[str, FeeScheduleEntry]:
         return self.reference.fee_schedule
 
-    def advance(self, now: datetime) -> list[Emitted]:
+    def advance(self, now: datetime) -> list[Published]:
         """Move the clock (never back) and fire the timers now due."""
         if self.clock is not None and now <= self.clock:
             return []

@@ -1,122 +1,25 @@
-"""`cobstream replay`: the replay format of CONTRACT.md, JSON Lines in and out."""
+"""`cobstream replay`'s body: a replay JSONL file through the in-process engine, outcomes as JSONL
+on standard output (the format: `cobstream.shared.replay_format`; the command line:
+`cobstream.commands.replay`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta
-from typing import IO, Any
+import argparse
+import sys
 
-import orjson
-
-from cobstream.engine import Emitted, Engine
-from models.contract.topics import EOB_TOPICS
-from models.contract.types import NonFinite, RawNumber, format_timestamp, parse_timestamp
-from models.remittance.decode import Rejected, load_json
+from cobstream.engine import Engine
+from cobstream.shared.gc_tuning import tune_gc
+from cobstream.shared.replay_format import replay_lines, write_jsonl
 
 
-def _fragment(value: Any) -> Any:
-    if isinstance(value, RawNumber | NonFinite):
-        return orjson.Fragment(str(value))
-    raise TypeError(f"cannot serialize {type(value).__name__}")
-
-
-def value_text(value: Any) -> str | None:
-    """The message text a replay `value` stands for: a string as it is, anything else as JSON
-    (numbers written back exactly as they were read)."""
-    if value is None:
-        return None
-    if isinstance(value, str) and not isinstance(value, RawNumber | NonFinite):
-        return value
-    return orjson.dumps(value, default=_fragment, option=orjson.OPT_PASSTHROUGH_SUBCLASS).decode()
-
-
-def key_text(key: Any) -> str | None:
-    if key is None or (isinstance(key, str) and not isinstance(key, RawNumber | NonFinite)):
-        return key
-    return value_text(key)
-
-
-def replay_lines(lines: Iterable[bytes], engine: Engine, now: datetime | None = None) -> Iterator[Emitted]:
-    """Feed replay lines (bytes, one JSON object each) to the engine; yield what it publishes."""
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        yield from _replay_line(number, line.rstrip(b"\r\n"), engine)
-    if now is not None:
-        yield from engine.advance(now)
-
-
-def _replay_line(number: int, line: bytes, engine: Engine) -> list[Emitted]:
+def cmd_replay(args: argparse.Namespace) -> int:
     try:
-        record = load_json(line)
-    except (ValueError, RecursionError) as exc:
-        reason = "is nested too deeply" if isinstance(exc, RecursionError) else f"is not valid JSON: {exc}"
-        return engine.receive(None, None, line, offset=number, rejected=Rejected(f"replay line {reason}"))
-    if (
-        not isinstance(record, dict)
-        or not isinstance(record.get("topic"), str)
-        or isinstance(record.get("topic"), RawNumber | NonFinite)
-    ):
-        return engine.receive(
-            None, None, line, offset=number, rejected=Rejected('replay line must be an object with a "topic" string')
-        )
-    try:
-        key = key_text(record.get("key"))
-        raw = value_text(record.get("value"))
-    except (TypeError, orjson.JSONEncodeError) as exc:
-        return engine.receive(
-            record["topic"],
-            None,
-            line,
-            offset=number,
-            rejected=Rejected(f"value cannot be written as UTF-8 JSON: {exc}"),
-        )
-    return engine.receive(record["topic"], key, raw, offset=number)
-
-
-def write_jsonl(events: Iterable[Emitted], out: IO[bytes]) -> int:
-    count = 0
-    for event in events:
-        out.write(
-            orjson.dumps({"topic": event.topic, "key": event.key, "value": event.value.model_dump(mode="json")}) + b"\n"
-        )
-        count += 1
-    return count
-
-
-def shift_times(lines: Iterable[bytes], now: datetime) -> list[bytes]:
-    """The same replay lines with every EOB's `adjudicated_at` moved by whole days so that the
-    latest falls in the day before `now`: a past day replayed as if it were yesterday, so that
-    a worker on wall-clock time finds no timeout due yet. Lines that are not events are kept."""
-    parsed: list[tuple[bytes, Any]] = []
-    latest: datetime | None = None
-    for line in lines:
-        try:
-            record = load_json(line) if line.strip() else None
-        except (ValueError, RecursionError):
-            record = None
-        at = _adjudicated_at(record)
-        if at is not None:
-            latest = at if latest is None else max(latest, at)
-        parsed.append((line, record))
-    if latest is None:
-        return [line for line, _ in parsed]
-    delta = timedelta(days=(now - latest).days - 1)
-    shifted = []
-    for line, record in parsed:
-        at = _adjudicated_at(record)
-        if at is None:
-            shifted.append(line)
-            continue
-        record["value"]["adjudicated_at"] = format_timestamp(at + delta)
-        shifted.append(value_text(record).encode() + b"\n")
-    return shifted
-
-
-def _adjudicated_at(record: Any) -> datetime | None:
-    if not (isinstance(record, dict) and record.get("topic") in EOB_TOPICS and isinstance(record.get("value"), dict)):
-        return None
-    try:
-        return parse_timestamp(record["value"].get("adjudicated_at"))
-    except ValueError:
-        return None
+        source = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
+    except OSError as exc:
+        print(f"cobstream replay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    tune_gc()
+    with source:
+        write_jsonl(replay_lines(source, Engine(), args.now), sys.stdout.buffer)
+    sys.stdout.flush()
+    return 0

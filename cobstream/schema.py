@@ -1,7 +1,9 @@
-"""`cobstream schema`: the JSON Schema of every event of the contract."""
+"""`cobstream schema`'s body: the JSON Schema of every event of the contract (the command line:
+`cobstream.commands.schema`)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -39,3 +41,7 @@ def write_schemas(folder: str | None) -> int:
         (out / f"{name}.schema.json").write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {len(schemas)} schemas to {out}", file=sys.stderr)
     return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    return write_schemas(args.out)

@@ -12,6 +12,15 @@ import logging
 import os
 import sys
 
+import faust
+import mode.loop
+
+from agents import build_worker
+from cobstream.shared.gc_tuning import tune_gc
+from streams.preflight import PreflightError, run_preflight
+from streams.restore import restore_before_start
+from streams.settings import Settings, SettingsError
+
 CONFIG_ERROR = 2
 
 # Debug lines of Faust and aiokafka that print whole messages (EOBs: patient data, amounts), by
@@ -71,50 +80,33 @@ def report_bulk_restore(app: object, line: str | None) -> None:
 
 
 def run_worker(loglevel: str | None = None) -> int:
-    from streams.settings import Settings, SettingsError
-
     try:
         found = Settings.from_env()
     except SettingsError as exc:
         return fail(str(exc), CONFIG_ERROR)
 
     if os.environ.get("COBSTREAM_EVENT_LOOP", "asyncio") == "uvloop":
-        import mode.loop
-
         # Faster (see docs/PERFORMANCE.md), but not the default until the two-worker stall
         # seen in the scale-out benchmark is understood.
         mode.loop.use("uvloop")  # before anything creates an event loop
-
-    from streams.preflight import PreflightError, run_preflight
 
     try:
         run_preflight(found)
     except PreflightError as exc:
         return fail(str(exc), exc.exit_code)
 
-    try:
-        import agents.claims
-        import agents.explain
-        import agents.intake
-        import agents.metrics  # noqa: F401 - registers the agents and pages on the app
-        from streams.app import app, claims, settings
-        from streams.restore import restore_before_start
-    except SettingsError as exc:
-        return fail(str(exc), CONFIG_ERROR)
-    import faust
-
-    from cobstream.gc_tuning import tune_gc
-
+    worker = build_worker(found)
+    settings, app = worker.settings, worker.app
     redact_payloads()
     tune_gc()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    report_bulk_restore(app, restore_before_start(settings, claims.table))
-    worker = faust.Worker(
+    report_bulk_restore(app, restore_before_start(settings, worker.claims.table))
+    faust_worker = faust.Worker(
         app,
         loglevel=loglevel or settings.log_level,
         redirect_stdouts=False,
         quiet=True,
     )
     logging.getLogger("cobstream").info("worker for group %s on %s", settings.group_id, settings.brokers)
-    worker.execute_from_commandline()  # exits the process when the worker stops
+    faust_worker.execute_from_commandline()  # exits the process when the worker stops
     return 0

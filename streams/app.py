@@ -1,7 +1,5 @@
-"""The Faust app: settings from the environment, topic and table declarations.
-
-Importing this module builds the app from `COBSTREAM_*` environment variables; `agents/`
-registers the agents on it. It knows Kafka and nothing about COB.
+"""The Faust app, its topics and its claims table, and the `Worker` that holds them: built by
+`agents.build_worker(settings)`, never at import time. It knows Kafka and nothing about COB.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from faust.types import TopicT
 
 from models.cob.claim import ClaimState
 from models.contract import topics as names
+from streams.claim_writer import ClaimWriter
 from streams.codec import ClaimRecord, Utf8, claim_event_codec, claim_record_codec
 from streams.kafka_internals import install
 from streams.reference import ReferenceReader
@@ -134,24 +133,15 @@ class ClaimTable:
 
 @dataclass(frozen=True)
 class Topics:
-    primary: TopicT
-    secondary: TopicT
-    payers: TopicT
-    fee_schedule: TopicT
+    """The topics the worker writes: the claim-events topic (which its claims agent also reads)
+    and the outputs by contract name."""
+
     claim_events: TopicT
     outputs: dict[str, TopicT]
 
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
-    def source(name: str) -> TopicT:
-        # Inputs are read as bytes: decoding is the agents' job, so bad bytes become dead letters.
-        return app.topic(settings.topic(name), key_serializer=RAW, value_serializer=RAW, partitions=settings.partitions)
-
     return Topics(
-        primary=source(names.PRIMARY),
-        secondary=source(names.SECONDARY),
-        payers=source(names.PAYERS),
-        fee_schedule=source(names.FEE_SCHEDULE),
         claim_events=app.topic(
             settings.topic(names.CLAIM_EVENTS),
             key_serializer=Utf8(),
@@ -167,25 +157,44 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
     )
 
 
-settings = Settings.from_env()
-app = create_app(settings)
-topics = declare_topics(app, settings)
-claims = ClaimTable(
-    app.Table(
-        "claims",
-        partitions=settings.partitions,
-        key_type=bytes,
-        value_type=bytes,
-        extra_topic_configs=LARGE_MESSAGES,
-        # RocksDB per partition. Faust's defaults (a 2 GiB block cache, 3 x 64 MiB write
-        # buffers) let a full scan of the table (the schedule rebuild) grow the worker by GBs.
-        options={
-            "block_cache_size": 32 * 1024**2,
-            "block_cache_compressed_size": 8 * 1024**2,
-            "write_buffer_size": 16 * 1024**2,
-            "max_write_buffer_number": 2,
-        },
-        help="Claim state by claim id: current EOBs, outcomes so far, timers fired.",
+def declare_claims_table(app: faust.App, settings: Settings) -> ClaimTable:
+    """The claims table: claim records by claim id, co-partitioned with the claim-events topic."""
+    return ClaimTable(
+        app.Table(
+            "claims",
+            partitions=settings.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            extra_topic_configs=LARGE_MESSAGES,
+            # RocksDB per partition. Faust's defaults (a 2 GiB block cache, 3 x 64 MiB write
+            # buffers) let a full scan of the table (the deadline index's rebuild) grow the
+            # worker by GBs.
+            options={
+                "block_cache_size": 32 * 1024**2,
+                "block_cache_compressed_size": 8 * 1024**2,
+                "write_buffer_size": 16 * 1024**2,
+                "max_write_buffer_number": 2,
+            },
+            help="Claim state by claim id: current EOBs, outcomes so far, timers fired.",
+        )
     )
-)
-reference = ReferenceReader(settings)
+
+
+@dataclass
+class Worker:
+    """One worker process: its settings, the Faust app with its topics and claims table, the
+    reference data it reads, and the claims' one write path. `agents.build_worker` builds it and
+    registers the agents on it."""
+
+    settings: Settings
+    app: faust.App
+    topics: Topics
+    claims: ClaimTable
+    reference: ReferenceReader
+    writer: ClaimWriter
+
+    def serving(self) -> bool:
+        """Claims can be looked at: not rebalancing, the claims table recovered, the reference
+        data read (the timer, the deadline index's rebuild and the explanation page ask this)."""
+        app = self.app
+        return not app.rebalancing and app.tables.recovery.completed.is_set() and self.reference.caught_up.is_set()

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 from faust.serializers.codecs import Codec
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from models.cob.claim import ClaimState, ClockTick, EobReceived
 from models.contract.events import EobEvent, Role
 from models.contract.outcomes import DeadLetter, Outcome
+from models.contract.topics import DEAD_LETTER, DISCREPANCY, READY
 from models.contract.types import Timestamp
 
 
@@ -87,13 +88,32 @@ class ClaimEvent(BaseModel):
         return EobReceived(self.role, self.eob)  # type: ignore[arg-type]
 
 
+class Sent(NamedTuple):
+    """One outcome as it is sent: its (unprefixed) topic, its kind (`Published.kind`) and its JSON."""
+
+    topic: str
+    kind: str
+    json: str
+
+
 class OutboxEntry(BaseModel):
-    """What one claim event published: (topic, JSON) pairs, kept to publish the same again."""
+    """What one claim event published, kept to publish exactly the same again."""
 
     model_config = ConfigDict(frozen=True)
 
     offset: int
-    events: tuple[tuple[str, str], ...]
+    events: tuple[Sent, ...]
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _kinds_of_older_records(cls, events: Any) -> Any:
+        """Records written before the outbox kept kinds hold (topic, JSON) pairs: the kind is read
+        from the JSON once, when such a record is read."""
+        if isinstance(events, list | tuple):
+            return [
+                _with_kind(*event) if isinstance(event, list | tuple) and len(event) == 2 else event for event in events
+            ]
+        return events
 
 
 class ClaimRecord(BaseModel):
@@ -112,8 +132,19 @@ class ClaimRecord(BaseModel):
     applied_offset: int = -1
     outbox: tuple[OutboxEntry, ...] = ()
 
-    def published_at(self, offset: int) -> tuple[tuple[str, str], ...]:
+    def published_at(self, offset: int) -> tuple[Sent, ...]:
         return next((entry.events for entry in self.outbox if entry.offset == offset), ())
+
+
+def _with_kind(topic: str, payload: str) -> Sent:
+    value = orjson.loads(payload)
+    if topic == DISCREPANCY:
+        kind = value["kind"]
+    elif topic == READY:
+        kind = value["status"]
+    else:
+        kind = "dead_letter" if topic == DEAD_LETTER else "expected_payment"
+    return Sent(topic, kind, payload)
 
 
 claim_record_codec = PydanticCodec(ClaimRecord)

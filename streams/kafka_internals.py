@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from aiokafka.conn import create_conn  # PRIVATE API: used by open_connection only
 from faust.exceptions import ConsumerNotStarted, ProducerSendError
 from faust.transport.consumer import TransactionManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -365,8 +366,6 @@ async def cluster_metadata(consumer: Any) -> Any:
 async def open_connection(host: str, port: int, **options: Any) -> Any:
     """One bare Kafka connection with these options (bootstrapping would swallow its error)."""
     # PRIVATE API: aiokafka.conn.create_conn.
-    from aiokafka.conn import create_conn
-
     return await create_conn(host, port, **options)
 
 

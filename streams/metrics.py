@@ -90,7 +90,7 @@ OUTCOME_LATENCY = Histogram(
     registry=REGISTRY,
 )
 
-census = ClaimCensus()  # the claims agent's claims, kept by models.cob.census.CensusStore
+census = ClaimCensus()  # the claims agent's claims, kept by streams.claim_writer.ClaimWriter
 
 # ---- What the agents call -------------------------------------------------------------------------
 
@@ -124,30 +124,11 @@ def count_dead_letter(topic: str | None, error: str) -> None:
     DEAD_LETTERS.labels(topic if topic in KNOWN_TOPICS else "other", dead_letter_reason(error)).inc()
 
 
-def count_outcome_published(topic: str, payload: str, received_at: datetime) -> None:
-    """One outcome (its JSON as published) sent on an output topic, for a claim event whose
-    input record was received at `received_at`."""
-    (_OUTCOMES.get((topic, _kind_of(topic, payload))) or OUTCOMES.labels("other", "other", "false")).inc()
+def count_outcome_published(topic: str, kind: str, received_at: datetime) -> None:
+    """One outcome of `kind` (`models.cob.processor.Published.kind`) sent on an output topic, for
+    a claim event whose input record was received at `received_at`."""
+    (_OUTCOMES.get((topic, kind)) or OUTCOMES.labels("other", "other", "false")).inc()
     OUTCOME_LATENCY.observe(max(0.0, time.time() - received_at.timestamp()))
-
-
-def _kind_of(topic: str, payload: str) -> str:
-    if topic == DISCREPANCY:
-        return _top_level_text(payload, '"kind":"')
-    if topic == READY:
-        return _top_level_text(payload, '"status":"')
-    return "expected_payment"
-
-
-def _top_level_text(payload: str, opening: str) -> str:
-    """The text after `opening` up to the next quote: a contract field of the compact JSON that
-    `streams.codec.encode` writes (a quote inside a string value is escaped, so `opening` cannot
-    start inside one). The caller counts it only when it is one of the closed set."""
-    start = payload.find(opening)
-    if start < 0:
-        return "other"
-    start += len(opening)
-    return payload[start : payload.find('"', start)]
 
 
 # ---- Dead-letter reasons --------------------------------------------------------------------------

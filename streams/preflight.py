@@ -20,6 +20,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import IllegalSaslStateError, KafkaError, UnsupportedSaslMechanismError
+
+from streams.kafka_internals import open_connection
 from streams.settings import PREFIX, Settings
 from streams.topics import topic_specs
 
@@ -191,9 +195,6 @@ async def _topic_partitions(
     settings: Settings, options: dict[str, object], reachable: list[Address], deadline: float
 ) -> dict[str, int | None]:
     """Partition counts of every topic the worker needs (None: missing) and of the changelog."""
-    from aiokafka.admin import AIOKafkaAdminClient
-    from aiokafka.errors import KafkaError
-
     request_ms = int(max(1.0, min(5.0, deadline - time.monotonic())) * 1000)
     admin = AIOKafkaAdminClient(bootstrap_servers=[str(a) for a in reachable], request_timeout_ms=request_ms, **options)
     try:
@@ -228,8 +229,6 @@ async def _login_problem(
     where = _list(reachable)
     detail = await _connection_error(options, reachable[0])
     if "SASL" in protocol:
-        from aiokafka.errors import IllegalSaslStateError, UnsupportedSaslMechanismError
-
         if isinstance(detail, IllegalSaslStateError):
             return (
                 f"Kafka at {where} does not take SASL on that listener (it is probably a PLAINTEXT one); "
@@ -259,8 +258,6 @@ async def _login_problem(
 
 async def _connection_error(options: dict[str, object], address: Address) -> BaseException | None:
     """The error of one direct connection with these options (what bootstrapping swallows)."""
-    from streams.kafka_internals import open_connection
-
     try:
         conn = await asyncio.wait_for(
             open_connection(

@@ -1,9 +1,9 @@
 """Reference data on every worker: each worker reads the compacted reference topics in full.
 
 A Faust global table would do the same through a second changelog; reading the two compacted
-topics directly is simpler and has no moving parts. Invalid messages are skipped here (the
-reference agents, which see each message once per group, dead-letter them), so the entry in
-force stays.
+topics directly is simpler and has no moving parts. Invalid messages are skipped here (the intake
+agent, which sees each message once per group, dead-letters them), so the entry in force stays.
+Every change goes through `Reference.apply`, as in replay and the audit.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 
 class ReferenceReader:
+    """This worker's copy of the reference data, read from the beginning of both topics and kept
+    up to date; `caught_up` is set once it has read what the topics held when it started."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.reference = Reference()

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiokafka.helpers import create_ssl_context
+
 from models.cob.processor import DEFAULT_RETENTION
 from models.contract.topics import TopicNames
 
@@ -88,8 +90,6 @@ class Security:
         """Keyword arguments for aiokafka clients (producer, consumer, admin)."""
         options: dict[str, object] = {"security_protocol": self.protocol}
         if "SSL" in self.protocol:
-            from aiokafka.helpers import create_ssl_context
-
             options["ssl_context"] = create_ssl_context(
                 cafile=self.ssl_cafile, certfile=self.ssl_certfile, keyfile=self.ssl_keyfile
             )

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
 from models.contract.topics import (
     CLAIM_EVENTS,
     DEAD_LETTER,
@@ -58,8 +60,6 @@ async def create_topics(settings: Settings, *, timeout: float = 30.0) -> list[st
 
     Returns one line per topic saying what happened.
     """
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.broker_list,
         request_timeout_ms=int(timeout * 1000),
@@ -106,8 +106,6 @@ async def missing_topics(settings: Settings, names: list[str], *, timeout: float
 
 async def partition_counts(settings: Settings, names: list[str], *, timeout: float = 30.0) -> dict[str, int]:
     """Partition counts of those of the (prefixed) topic `names` that exist on the broker."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.broker_list,
         request_timeout_ms=int(timeout * 1000),

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from cobstream.engine import Emitted, Engine
+from cobstream.engine import Engine
+from models.cob.processor import Published
 
 
 def adj(group: str, reason: str, amount: str) -> dict[str, str]:
@@ -85,10 +86,10 @@ class Run:
 
     def __init__(self) -> None:
         self.engine = Engine()
-        self.out: list[Emitted] = []
+        self.out: list[Published] = []
         self.offset = 0
 
-    def send(self, topic: str, value: Any, key: str | None = None) -> list[Emitted]:
+    def send(self, topic: str, value: Any, key: str | None = None) -> list[Published]:
         self.offset += 1
         raw = value if value is None or isinstance(value, str | bytes) else json.dumps(value)
         if key is None and isinstance(value, dict):
@@ -97,20 +98,20 @@ class Run:
         self.out += emitted
         return emitted
 
-    def primary(self, value: dict) -> list[Emitted]:
+    def primary(self, value: dict) -> list[Published]:
         return self.send("eob.primary", value)
 
-    def secondary(self, value: dict) -> list[Emitted]:
+    def secondary(self, value: dict) -> list[Published]:
         return self.send("eob.secondary", value)
 
-    def payer(self, value: dict) -> list[Emitted]:
+    def payer(self, value: dict) -> list[Published]:
         return self.send("reference.payers", value, key=value["payer_id"])
 
-    def fee(self, value: dict) -> list[Emitted]:
+    def fee(self, value: dict) -> list[Published]:
         key = f"{value['payer_id']}|{value['procedure_code']}|{','.join(sorted(value['modifiers']))}"
         return self.send("reference.fee-schedule", value, key=key)
 
-    def kinds(self, emitted: list[Emitted] | None = None) -> list[str]:
+    def kinds(self, emitted: list[Published] | None = None) -> list[str]:
         """Each outcome as a short label: topic, with the kind or status where it has one."""
         labels = []
         for e in self.out if emitted is None else emitted:

@@ -1,4 +1,4 @@
-"""`cobstream audit`'s judgement (cobstream.audit.audit), on topics written the way a worker
+"""`cobstream audit`'s judgement (cobstream.audit.judge.audit), on topics written the way a worker
 writes them, without a broker: each test breaks one thing and expects exactly that finding."""
 
 from __future__ import annotations
@@ -14,29 +14,27 @@ import orjson
 import pytest
 from builders import eob, profile, secondary_line
 
-from cobstream.audit import (
+from cobstream.audit.command import run_audit
+from cobstream.audit.judge import audit
+from cobstream.audit.model import (
     CONFLICTING,
     DIFFERS,
     MISSING,
     NO_SUCH_INPUT,
     NOT_RECONCILED,
     NOT_TAKEN_IN,
-    OUTCOME_TOPICS,
     REVISION_GAP,
     UNEXPECTED,
     AuditReport,
     Record,
-    audit,
-    report_json,
-    run_audit,
-    summary,
 )
-from cobstream.replay import key_text, value_text
-from cobstream.traffic import Traffic
+from cobstream.audit.report import report_json, summary
+from cobstream.bench.traffic import Traffic
+from cobstream.shared.replay_format import key_text, value_text
 from models.cob.claim import ClaimState, ClockTick, EobReceived, expires_at, step
 from models.cob.reference import Reference, ReferenceChange
 from models.contract.outcomes import TOPIC_OF
-from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, READY
+from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, OUTCOME_TOPICS, READY
 from models.remittance.decode import Rejected, dead_letter, decode
 from streams.codec import ClaimEvent, encode, kafka_key_text
 

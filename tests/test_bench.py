@@ -6,9 +6,12 @@ import argparse
 
 import pytest
 
-from cobstream.bench import SECTIONS, Sizes, _sections, figures, percentile, sizes_from, summarize_stacks, table
-from cobstream.bench.report import consumer_settings
+from cobstream.bench.latency import percentile
+from cobstream.bench.options import SECTIONS, Sizes, _sections, sizes_from
+from cobstream.bench.profiling import summarize_stacks
+from cobstream.bench.report import consumer_settings, figures, table
 from cobstream.cli import build_parser
+from streams.app import create_app
 from streams.settings import Settings, SettingsError
 
 
@@ -167,7 +170,6 @@ def test_read_ahead_settings_come_from_the_environment_into_the_faust_app(monkey
         5000,
         32_768,
     )
-    from streams.app import create_app
 
     conf = create_app(settings).conf
     assert conf.consumer_max_fetch_size == 8 * 1024**2

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from cobstream.engine import Engine
-from cobstream.replay import replay_lines, write_jsonl
+from cobstream.shared.replay_format import replay_lines, write_jsonl
 from models.contract.types import parse_timestamp
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

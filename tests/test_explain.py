@@ -18,8 +18,9 @@ from builders import adj, eob, fee, line, profile, secondary_line
 
 from cobstream.cli import main
 from cobstream.engine import Engine
-from cobstream.explain import Message, explain_from_messages, render_text, replay_messages
-from cobstream.processes import free_port
+from cobstream.shared.explanation import Message, explain_from_messages, replay_messages
+from cobstream.shared.explanation_text import render_text
+from cobstream.shared.processes import free_port
 from models.contract.types import parse_timestamp
 from models.explain.claim import ClaimExplanation, explain_claim
 

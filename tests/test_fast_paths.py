@@ -4,7 +4,7 @@
   reads, or nothing: then the full validation decides, and words the error.
 - An outcome built from the core's values (`models.contract.outcomes.build_outcome`) is the outcome that
   full validation builds, and it fails where full validation fails.
-- The deadline index (`models.cob.timers.TimerIndex`) answers "nothing due" without looking at every
+- The deadline index (`models.cob.timers.TimeoutIndex`) answers "nothing due" without looking at every
   payer only when a look would have found nothing.
 """
 
@@ -25,11 +25,12 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 import models.cob.claim
+from cobstream.bench.workload import build_workload
 from cobstream.engine import Engine
-from cobstream.replay import value_text
+from cobstream.shared.replay_format import value_text
 from models.cob.claim import ArmedTimer, EobReceived
 from models.cob.reference import Reference
-from models.cob.timers import TimerIndex
+from models.cob.timers import TimeoutIndex
 from models.contract.events import PayerProfile, Role, fast_eob
 from models.contract.outcomes import ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy, build_outcome
 from models.contract.topics import EOB_TOPICS
@@ -94,7 +95,6 @@ def test_every_eob_of_the_vectors_and_the_example_day_reads_the_same() -> None:
 
 
 def test_generated_traffic_takes_the_fast_path() -> None:
-    from cobstream.bench.workload import build_workload
 
     workload = build_workload(60, datetime(2026, 3, 1, tzinfo=UTC))
     for topic, _, value in workload.eobs:
@@ -254,7 +254,6 @@ def test_every_outcome_of_a_replay_is_built_as_full_validation_builds_it(monkeyp
     for role, raw in replay_eobs(DAY):
         engine.receive("eob.primary" if role == "primary" else "eob.secondary", None, raw)
     engine.advance(datetime(2026, 12, 31, tzinfo=UTC))
-    from cobstream.bench.workload import build_workload
 
     workload = build_workload(200, datetime(2026, 3, 1, tzinfo=UTC))
     for topic, key, value in [*workload.reference, *workload.eobs]:
@@ -357,7 +356,7 @@ def test_the_deadline_index_finds_what_a_look_at_every_heap_finds(seed: int, ste
     ref = Reference(profiles, {})
     start = datetime(2026, 1, 1, tzinfo=UTC)
     clock = start
-    index, oracle = TimerIndex(), ScanEveryTime()
+    index, oracle = TimeoutIndex(), ScanEveryTime()
     for _ in range(steps):
         action = rng.random()
         claim_id = f"C{rng.randrange(30)}"

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from remittance_support import converted, labels, reconciled
 
-from cobstream.engine import Emitted
-from cobstream.remittance_speed import measure_fhir
+from cobstream.bench.remittance_speed import measure_fhir
+from models.cob.processor import Published
 from models.remittance import ConversionRejected, ConvertedEob, Item, convert_fhir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +92,7 @@ def one(resource: dict[str, Any]) -> Item:
     return item
 
 
-def reconcile(*data: bytes) -> list[Emitted]:
+def reconcile(*data: bytes) -> list[Published]:
     return reconciled(convert_fhir, data)
 
 

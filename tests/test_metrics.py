@@ -18,15 +18,14 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cobstream.engine import Engine
-from cobstream.replay import replay_lines
-from models.cob.census import CLAIM_STATUSES, CensusStore, ClaimCensus, status_of
+from cobstream.shared.replay_format import replay_lines
+from models.cob.census import CLAIM_STATUSES, ClaimCensus, status_of
 from models.cob.claim import ClaimState, EobReceived
-from models.cob.processor import DEFAULT_RETENTION, ClaimProcessor, DictStore
+from models.cob.processor import DEFAULT_RETENTION, InMemoryClaims
 from models.cob.reference import Reference
 from models.remittance.decode import Rejected, decode
 from models.remittance.intake import decode_remittance
 from streams import kafka_internals, metrics
-from streams.codec import encode
 from streams.kafka_internals import ChangelogRecovery, PartitionLag, TableRecovery
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,9 +51,9 @@ def secondary(event_id: str = "S1", claim_id: str = "CLM-1", paid: str = "10.00"
     return received(value, "eob.secondary")
 
 
-def counted_processor() -> tuple[ClaimProcessor, ClaimCensus]:
+def counted_processor() -> tuple[InMemoryClaims, ClaimCensus]:
     census = ClaimCensus()
-    return ClaimProcessor(CensusStore(DictStore(), census), Reference({}, {}), DEFAULT_RETENTION), census
+    return InMemoryClaims(Reference({}, {}), DEFAULT_RETENTION, census=census), census
 
 
 def recount(states: list[ClaimState]) -> dict[str, int]:
@@ -76,7 +75,7 @@ def test_a_claim_moves_through_the_billing_teams_buckets() -> None:
     status = []
 
     def now_in() -> str:
-        state = processor.store.get("CLM-1")
+        state = processor.claims.get("CLM-1")
         assert state is not None
         status.append(status_of(state))
         return status[-1]
@@ -115,7 +114,7 @@ def _example_day_census() -> Iterator[tuple[ClaimCensus, Engine]]:
     after a clock moved past every timeout and every claim's retention."""
     engine = Engine()
     census = ClaimCensus()
-    engine.processor = ClaimProcessor(CensusStore(engine.store, census), engine.reference, DEFAULT_RETENTION)
+    engine.processor = InMemoryClaims(engine.reference, DEFAULT_RETENTION, census=census)
     for line in EXAMPLE_DAY.read_bytes().splitlines(keepends=True):
         list(replay_lines([line], engine))
         yield census, engine
@@ -140,11 +139,11 @@ def test_a_full_scan_replaces_the_census_and_a_scan_cut_short_does_not() -> None
         processor.on_eob(primary(f"P{n}", claim_id=f"CLM-{n}"), PRIMARY_AT)
     census.counts["settled"] = 99  # e.g. claims of partitions since taken away
     assert not census.recounted
-    scan = processor.store.states()
+    scan = census.counting(list(processor.claims.values()))
     next(scan)
     scan.close()
     assert census.counts["settled"] == 99
-    list(processor.reindex())  # the claims agent's rebuild after an assignment
+    list(processor.rebuild())  # the claims agent's rebuild after an assignment
     assert census.recounted
     assert census.counts == {**dict.fromkeys(CLAIM_STATUSES, 0), "waiting_for_secondary": 3}
 
@@ -189,7 +188,7 @@ def _outcomes_of_three_claims() -> list[tuple[str, str]]:
         ),
     ):
         emitted += engine.receive(topic, event["claim_id"], json.dumps(event))
-    return [(e.topic, encode(e.value).decode()) for e in emitted]
+    return [(e.topic, e.kind) for e in emitted]
 
 
 def test_outcomes_are_counted_per_topic_kind_and_blocking_with_their_latency() -> None:
@@ -205,8 +204,8 @@ def test_outcomes_are_counted_per_topic_kind_and_blocking_with_their_latency() -
     before, latency_count = counts(), sample("cobstream_outcome_latency_seconds_count")
     latency_sum = sample("cobstream_outcome_latency_seconds_sum")
     received_at = datetime.now(UTC) - timedelta(seconds=2)
-    for topic, payload in outcomes:
-        metrics.count_outcome_published(topic, payload, received_at)
+    for topic, kind in outcomes:
+        metrics.count_outcome_published(topic, kind, received_at)
     assert sorted(topic for topic, _ in outcomes) == sorted(t for t, _, _ in kinds)
     assert [after - b for after, b in zip(counts(), before, strict=True)] == [2, 1, 1]
     assert sample("cobstream_outcome_latency_seconds_count") == latency_count + 4
@@ -222,7 +221,7 @@ def test_a_voided_ready_event_is_counted_as_voided() -> None:
         (eob("P1-R", status="reversed"), "eob.primary"),
     ):
         for emitted in engine.receive(topic, "CLM-1", json.dumps(event)):
-            metrics.count_outcome_published(emitted.topic, encode(emitted.value).decode(), datetime.now(UTC))
+            metrics.count_outcome_published(emitted.topic, emitted.kind, datetime.now(UTC))
     assert (
         sample("cobstream_outcomes_published_total", topic="billing.ready", kind="voided", blocking="false")
         == before + 1

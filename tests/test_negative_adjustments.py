@@ -14,7 +14,7 @@ from builders import adj, eob, line, profile, secondary_line
 from test_explain import explained, message
 from test_worked_examples import compute
 
-from cobstream.explain import render_text
+from cobstream.shared.explanation_text import render_text
 from models.cob.arithmetic import PrimaryLine
 from models.contract.events import EobEvent, ServiceLine
 from models.remittance.decode import Rejected, decode_eob

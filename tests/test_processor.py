@@ -1,5 +1,5 @@
-"""The claim processor (models/cob/processor.py) with a dict store, replay's engine over it, and the
-worker's shell (streams/claim_store.py) over a fake claims table: no broker, no Faust app."""
+"""The claim processor (models/cob/processor.py) driven over a dict, replay's engine over it, and the
+worker's write path (streams/claim_writer.py) over a fake claims table: no broker, no Faust app."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from builders import eob, profile, secondary_line
 
+import streams.claim_writer
 from cobstream.engine import Engine
+from models.cob.census import ClaimCensus
 from models.cob.claim import ClaimState, EobReceived
-from models.cob.processor import DEFAULT_RETENTION, ClaimProcessor, DictStore, Published
+from models.cob.processor import DEFAULT_RETENTION, Change, InMemoryClaims, Published
 from models.cob.reference import Reference
 from models.contract.events import PayerProfile
 from models.remittance.decode import decode
-from streams.claim_store import TableStore
+from streams.claim_writer import ClaimWriter
 from streams.codec import ClaimEvent, ClaimRecord, OutboxEntry, encode
 
 PRIMARY_AT = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
@@ -46,21 +48,27 @@ def secondary(event_id: str = "S1", claim_id: str = "CLM-1") -> EobReceived:
     return received(value, "eob.secondary")
 
 
-class RecordingStore(DictStore):
-    """A dict store that remembers every write and delete."""
+class RecordingClaims(InMemoryClaims):
+    """The dict driver, remembering every write and delete (`store`: the name these tests use)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, reference: Reference, retention: timedelta = RETENTION) -> None:
+        super().__init__(reference, retention)
         self.writes: list[tuple[str, int, list[str]]] = []
         self.deletes: list[str] = []
 
-    def put(self, state: ClaimState, published=()) -> None:  # type: ignore[no-untyped-def]
-        self.writes.append((state.claim_id, state.revision, [p.topic for p in published]))
-        super().put(state, published)
+    @property
+    def store(self) -> RecordingClaims:
+        return self
 
-    def delete(self, claim_id: str) -> None:
-        self.deletes.append(claim_id)
-        super().delete(claim_id)
+    def get(self, claim_id: str) -> ClaimState | None:
+        return self.claims.get(claim_id)
+
+    def commit(self, change: Change) -> Change:
+        if change.written and change.after is None:
+            self.deletes.append(change.claim_id)
+        elif change.written and change.after is not None:
+            self.writes.append((change.claim_id, change.after.revision, [p.topic for p in change.published]))
+        return super().commit(change)
 
 
 @pytest.fixture
@@ -69,15 +77,15 @@ def profiles() -> dict[str, PayerProfile]:
 
 
 @pytest.fixture
-def processor(profiles: dict[str, PayerProfile]) -> ClaimProcessor:
-    return ClaimProcessor(RecordingStore(), Reference(profiles, {}), RETENTION)
+def processor(profiles: dict[str, PayerProfile]) -> RecordingClaims:
+    return RecordingClaims(Reference(profiles, {}))
 
 
 def topics(published: list[Published]) -> list[str]:
     return [p.topic for p in published]
 
 
-def reconciled(processor: ClaimProcessor) -> None:
+def reconciled(processor: RecordingClaims) -> None:
     processor.on_eob(primary(), PRIMARY_AT)
     processor.on_eob(secondary(), SECONDARY_AT)
 
@@ -85,7 +93,7 @@ def reconciled(processor: ClaimProcessor) -> None:
 # ---- the processor with a dict store ----------------------------------------------------------
 
 
-def test_an_eob_then_its_secondary_publishes_the_estimate_then_billing_ready(processor: ClaimProcessor) -> None:
+def test_an_eob_then_its_secondary_publishes_the_estimate_then_billing_ready(processor: RecordingClaims) -> None:
     first = processor.on_eob(primary(), PRIMARY_AT)
     assert (topics(first.published), first.moves_clock) == (["secondary.expected"], True)
     second = processor.on_eob(secondary(), SECONDARY_AT)
@@ -98,7 +106,7 @@ def test_an_eob_then_its_secondary_publishes_the_estimate_then_billing_ready(pro
     assert processor.store.writes == [("CLM-1", 1, ["secondary.expected"]), ("CLM-1", 2, ["billing.ready"])]
 
 
-def test_a_duplicate_eob_changes_nothing_and_is_not_stored(processor: ClaimProcessor) -> None:
+def test_a_duplicate_eob_changes_nothing_and_is_not_stored(processor: RecordingClaims) -> None:
     reconciled(processor)
     writes = list(processor.store.writes)
     again = processor.on_eob(primary(), SECONDARY_AT + timedelta(days=1))
@@ -106,7 +114,7 @@ def test_a_duplicate_eob_changes_nothing_and_is_not_stored(processor: ClaimProce
     assert processor.store.writes == writes
 
 
-def test_a_tick_fires_the_secondary_overdue_timeout_once_when_it_is_due(processor: ClaimProcessor) -> None:
+def test_a_tick_fires_the_secondary_overdue_timeout_once_when_it_is_due(processor: RecordingClaims) -> None:
     processor.on_eob(primary(), PRIMARY_AT)
     assert processor.due(PRIMARY_AT + WAIT - timedelta(seconds=1)) == []
     assert processor.due(PRIMARY_AT + WAIT) == ["CLM-1"]
@@ -116,14 +124,14 @@ def test_a_tick_fires_the_secondary_overdue_timeout_once_when_it_is_due(processo
     assert processor.fire_due(PRIMARY_AT + 2 * WAIT) == []  # fired once: nothing is armed any more
 
 
-def test_fire_due_ticks_claims_in_deadline_order(processor: ClaimProcessor) -> None:
+def test_fire_due_ticks_claims_in_deadline_order(processor: RecordingClaims) -> None:
     processor.on_eob(primary("P2", claim_id="CLM-2"), PRIMARY_AT)
     processor.on_eob(received(eob("P1", claim_id="CLM-1", at="2026-03-11T15:00:00Z"), "eob.primary"), PRIMARY_AT)
     fired = processor.fire_due(PRIMARY_AT + 2 * WAIT)
     assert [(p.key, p.value.kind) for p in fired] == [("CLM-2", "secondary_overdue"), ("CLM-1", "secondary_overdue")]
 
 
-def test_a_reconciled_claim_is_forgotten_when_its_retention_ends(processor: ClaimProcessor) -> None:
+def test_a_reconciled_claim_is_forgotten_when_its_retention_ends(processor: RecordingClaims) -> None:
     reconciled(processor)
     assert processor.fire_due(SECONDARY_AT + RETENTION - timedelta(seconds=1)) == []
     assert processor.store.get("CLM-1") is not None
@@ -135,8 +143,8 @@ def test_a_reconciled_claim_is_forgotten_when_its_retention_ends(processor: Clai
     assert [(p.topic, p.value.revision) for p in again.published] == [("secondary.expected", 1)]
 
 
-def test_retention_waits_for_a_pending_timeout(processor: ClaimProcessor) -> None:
-    short = ClaimProcessor(RecordingStore(), processor.reference, timedelta(days=1))
+def test_retention_waits_for_a_pending_timeout(processor: RecordingClaims) -> None:
+    short = RecordingClaims(processor.reference, timedelta(days=1))
     short.on_eob(primary(), PRIMARY_AT)
     assert short.fire_due(PRIMARY_AT + timedelta(days=2)) == []
     assert short.store.get("CLM-1") is not None  # the overdue timeout is still to fire
@@ -146,7 +154,7 @@ def test_retention_waits_for_a_pending_timeout(processor: ClaimProcessor) -> Non
     assert short.store.get("CLM-1") is None
 
 
-def test_a_tick_for_a_forgotten_or_unknown_claim_does_nothing(processor: ClaimProcessor) -> None:
+def test_a_tick_for_a_forgotten_or_unknown_claim_does_nothing(processor: RecordingClaims) -> None:
     assert processor.on_tick("CLM-NEVER", PRIMARY_AT) == []
     reconciled(processor)
     processor.fire_due(SECONDARY_AT + RETENTION)
@@ -156,7 +164,7 @@ def test_a_tick_for_a_forgotten_or_unknown_claim_does_nothing(processor: ClaimPr
 
 
 def test_a_tick_that_finds_nothing_due_keeps_the_timeout_armed(
-    processor: ClaimProcessor, profiles: dict[str, PayerProfile]
+    processor: RecordingClaims, profiles: dict[str, PayerProfile]
 ) -> None:
     processor.on_eob(primary(), PRIMARY_AT)
     assert processor.due(PRIMARY_AT + WAIT) == ["CLM-1"]
@@ -166,16 +174,17 @@ def test_a_tick_that_finds_nothing_due_keeps_the_timeout_armed(
     assert processor.due(PRIMARY_AT + 2 * WAIT) == ["CLM-1"]
 
 
-def test_reindex_rebuilds_the_deadlines_from_the_store(processor: ClaimProcessor) -> None:
+def test_rebuild_indexes_the_deadlines_from_the_claims(processor: RecordingClaims) -> None:
     for n in range(1, 1202):
         processor.on_eob(primary(f"P{n}", claim_id=f"CLM-{n}"), PRIMARY_AT)
-    restarted = ClaimProcessor(processor.store, processor.reference, RETENTION)  # a new owner
+    restarted = RecordingClaims(processor.reference)  # a new owner of the same claims
+    restarted.claims = processor.claims
     assert restarted.due(PRIMARY_AT + WAIT) == []
-    assert list(restarted.reindex()) == [500, 1000]  # a chance for others every 500 claims
+    assert list(restarted.rebuild()) == [500, 1000]  # a chance for others every 500 claims
     assert len(restarted.due(PRIMARY_AT + WAIT)) == 1201
 
 
-def test_apply_routes_an_eob_and_a_tick(processor: ClaimProcessor) -> None:
+def test_apply_routes_an_eob_and_a_tick(processor: RecordingClaims) -> None:
     assert topics(processor.apply("CLM-1", primary(), PRIMARY_AT)) == ["secondary.expected"]
     tick = ClaimEvent(kind="tick", claim_id="CLM-1", at=PRIMARY_AT + WAIT)
     assert topics(processor.apply("CLM-1", tick.for_the_core(), tick.at)) == ["billing.discrepancy"]
@@ -224,28 +233,29 @@ class FakeTable:
 
 
 class Worker:
-    """TableStore and processor wired as agents/claims.py wires them, with a settable commit."""
+    """The write path wired as agents/__init__.py wires it, with a settable commit."""
 
     def __init__(self, retention: timedelta = RETENTION) -> None:
         self.table = FakeTable()
         self.committed = -1
-        self.store = TableStore(self.table, lambda partition: self.committed)
-        self.processor = ClaimProcessor(self.store, Reference({}, {}), retention)
+        self.writer = ClaimWriter(
+            self.table, Reference({}, {}), retention, lambda partition: self.committed, ClaimCensus()
+        )
 
     def eob(self, event: EobReceived, offset: int, at: datetime) -> tuple[tuple[str, str], ...]:
         claim_event = ClaimEvent(kind="eob", claim_id=event.eob.claim_id, at=at, role=event.role, eob=event.eob)
-        return self.store.apply_once(self.processor, claim_event, 0, offset)
+        return self.writer.write(claim_event, 0, offset)
 
     def tick(self, claim_id: str, offset: int, at: datetime) -> tuple[tuple[str, str], ...]:
-        return self.store.apply_once(self.processor, ClaimEvent(kind="tick", claim_id=claim_id, at=at), 0, offset)
+        return self.writer.write(ClaimEvent(kind="tick", claim_id=claim_id, at=at), 0, offset)
 
 
 def test_the_worker_publishes_what_replay_publishes_and_keeps_it_in_the_outbox() -> None:
     worker = Worker()
     events = worker.eob(primary(), 0, PRIMARY_AT)
-    replayed = ClaimProcessor(DictStore(), Reference({}, {}), RETENTION).on_eob(primary(), PRIMARY_AT).published
-    assert events == tuple((p.topic, encode(p.value).decode()) for p in replayed)
-    assert [topic for topic, _ in events] == ["secondary.expected"]
+    replayed = InMemoryClaims(Reference({}, {}), RETENTION).on_eob(primary(), PRIMARY_AT).published
+    assert events == tuple((p.topic, p.kind, encode(p.value).decode()) for p in replayed)
+    assert [topic for topic, _, _ in events] == ["secondary.expected"]
     record = worker.table.get("CLM-1")
     assert record is not None
     assert (record.applied_offset, record.outbox) == (0, (OutboxEntry(offset=0, events=events),))
@@ -257,7 +267,12 @@ def test_a_redelivered_claim_event_publishes_exactly_the_same_without_deciding_a
     worker = Worker()
     first = worker.eob(primary(), 3, PRIMARY_AT)
     decided: list[str] = []
-    monkeypatch.setattr(worker.processor, "apply", lambda claim_id, *_: decided.append(claim_id) or [])
+    process = streams.claim_writer.process
+    monkeypatch.setattr(
+        streams.claim_writer,
+        "process",
+        lambda state, claim_id, *rest: decided.append(claim_id) or process(state, claim_id, *rest),
+    )
     puts, record = worker.table.puts, worker.table.records["CLM-1"]
     assert worker.eob(primary(), 3, PRIMARY_AT + timedelta(hours=1)) == first
     assert worker.eob(primary(), 2, PRIMARY_AT) == ()  # an older offset: it published nothing
@@ -294,7 +309,7 @@ def test_the_worker_forgets_a_claim_on_the_tick_after_its_retention() -> None:
     worker = Worker()
     worker.eob(primary(), 0, PRIMARY_AT)
     worker.eob(secondary(), 1, SECONDARY_AT)
-    assert worker.processor.due(SECONDARY_AT + RETENTION) == ["CLM-1"]
+    assert worker.writer.due(SECONDARY_AT + RETENTION) == ["CLM-1"]
     assert worker.tick("CLM-1", 2, SECONDARY_AT + RETENTION) == ()
     assert worker.table.records == {}
     assert worker.tick("CLM-1", 3, SECONDARY_AT + RETENTION) == ()  # a second tick: nothing to do

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cobstream.progress import bar, wanted
+from cobstream.shared.progress import bar, wanted
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,8 +18,9 @@ from typing import Any
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from cobstream.engine import Emitted, Engine
+from cobstream.engine import Engine
 from models.cob.arithmetic import LineResult, PrimaryLine, compute_line, secondary_allowable
+from models.cob.processor import Published
 from models.cob.reference import PayerTerms, Reference
 from models.cob.settlement import ClaimComputation, compute_claim
 from models.contract.events import COB_METHODS, EobEvent, FeeScheduleEntry, PayerProfile, ServiceLine
@@ -636,7 +637,7 @@ def test_claim_without_secondary_coverage(lines: tuple[PrimarySide, ...]) -> Non
 Message = tuple[str, str | None, str | None]
 
 
-def feed(messages: list[Message], *, now: datetime | None = None) -> list[list[Emitted]]:
+def feed(messages: list[Message], *, now: datetime | None = None) -> list[list[Published]]:
     """Every message to a fresh engine; what each one emitted (and the final clock move)."""
     engine = Engine()
     outputs = [engine.receive(topic, key, raw, offset=n) for n, (topic, key, raw) in enumerate(messages, start=1)]
@@ -655,7 +656,7 @@ def eob_message(topic: str, value: dict[str, Any]) -> Message:
 VOLATILE = {"event_id", "revision", "produced_at", "voids_event_id"}
 
 
-def settled(out: list[Emitted]) -> list[tuple[str, dict[str, Any]]]:
+def settled(out: list[Published]) -> list[tuple[str, dict[str, Any]]]:
     """What a claim version concluded: its discrepancies and its ready event, without the stamps
     (ids, revisions, times) that depend on the history that led there."""
     return [
@@ -800,7 +801,7 @@ def _message(item: tuple[str, dict[str, Any]] | Message) -> Message:
     return eob_message(topic, value)
 
 
-def _dump(outputs: list[list[Emitted]]) -> list[list[tuple[str, str | None, str]]]:
+def _dump(outputs: list[list[Published]]) -> list[list[tuple[str, str | None, str]]]:
     return [[(e.topic, e.key, e.value.model_dump_json()) for e in out] for out in outputs]
 
 

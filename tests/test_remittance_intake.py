@@ -9,17 +9,19 @@ from typing import Any
 
 import orjson
 
-from cobstream.audit import NOT_TAKEN_IN, Record, audit
+from cobstream.audit.judge import audit
+from cobstream.audit.model import NOT_TAKEN_IN, Record
 from cobstream.cli import main as cobstream
 from cobstream.engine import Engine
-from cobstream.kafka_io import remittance_lines
-from cobstream.replay import replay_lines
+from cobstream.shared.kafka_io import remittance_lines
+from cobstream.shared.replay_format import replay_lines
 from models.cob.claim import EobReceived
 from models.contract.topics import REMITTANCE_X12
 from models.remittance import ConversionRejected, convert_x12
 from models.remittance.decode import Rejected
 from models.remittance.intake import decode_remittance
 from models.remittance.results import ProviderAdjustment
+from streams.codec import ClaimEvent
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "remittance-2026-03-24.835"
@@ -96,7 +98,6 @@ def test_the_producer_sends_one_message_per_transaction_keyed_by_interchange() -
 def worker_records(lines: list[bytes]) -> list[Record]:
     """The topics as a worker would leave them after taking `lines` in (via the replay engine's
     outcomes and claim events built like the intake's)."""
-    from streams.codec import ClaimEvent
 
     records: list[Record] = []
     events_offset = 0

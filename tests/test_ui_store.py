@@ -17,8 +17,8 @@ import pytest
 from builders import adj, eob, line, secondary_line
 
 from cobstream.engine import Engine
-from cobstream.kafka_io import remittance_lines
-from cobstream.replay import key_text, replay_lines, value_text
+from cobstream.shared.kafka_io import remittance_lines
+from cobstream.shared.replay_format import key_text, replay_lines, value_text
 from cobstream.ui import queue
 from cobstream.ui.queue import QueueFilter
 from cobstream.ui.records import Record

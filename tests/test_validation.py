@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from pydantic_core import PydanticCustomError
 
-from cobstream.engine import Emitted, Engine
+from cobstream.engine import Engine
+from models.cob.processor import Published
 from models.contract.outcomes import DeadLetter, ExpectedSecondaryPayment, PatientBillingReady
 from models.contract.types import parse_money
 from models.remittance.decode import MAX_DEAD_LETTER_RAW, MAX_MESSAGE_BYTES
@@ -130,7 +131,7 @@ def where(path: Path) -> str:
     return out
 
 
-def feed_reference(engine: Engine) -> list[Emitted]:
+def feed_reference(engine: Engine) -> list[Published]:
     profile = {"payer_id": "AETNA", "cob_method": "lesser_of_allowables", "in_network": True}
     fee = {"payer_id": "AETNA", "procedure_code": "99214", "modifiers": [], "allowed": "90.00"}
     return [
@@ -148,11 +149,11 @@ def primed_engine() -> Engine:
     return engine
 
 
-def dead_letters(out: list[Emitted]) -> list[DeadLetter]:
+def dead_letters(out: list[Published]) -> list[DeadLetter]:
     return [e.value for e in out if e.topic == "eob.dead-letter"]  # type: ignore[misc]
 
 
-def only_dead_letter(out: list[Emitted]) -> DeadLetter:
+def only_dead_letter(out: list[Published]) -> DeadLetter:
     assert [e.topic for e in out] == ["eob.dead-letter"], out
     letter = out[0].value
     assert isinstance(letter, DeadLetter)
@@ -160,11 +161,11 @@ def only_dead_letter(out: list[Emitted]) -> DeadLetter:
     return letter
 
 
-def ready_events(out: list[Emitted]) -> list[PatientBillingReady]:
+def ready_events(out: list[Published]) -> list[PatientBillingReady]:
     return [e.value for e in out if isinstance(e.value, PatientBillingReady)]
 
 
-def assert_article_ready(out: list[Emitted]) -> PatientBillingReady:
+def assert_article_ready(out: list[Published]) -> PatientBillingReady:
     """COB_RULES.md example 1 with its actual secondary payment: S 10, patient 0, write-off 60."""
     assert dead_letters(out) == []
     [ready] = ready_events(out)

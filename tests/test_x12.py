@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from remittance_support import converted, labels, reconciled
 
-from cobstream.engine import Emitted
-from cobstream.remittance_speed import generate_835, measure_x12
+from cobstream.bench.remittance_speed import generate_835, measure_x12
+from models.cob.processor import Published
 from models.remittance import (
     ConversionRejected,
     ConvertedEob,
@@ -96,7 +96,7 @@ def claim(claim_id: str, status: str = "1", *extra: str, charge: str = "150", pa
     ]
 
 
-def reconcile(*texts: str) -> list[Emitted]:
+def reconcile(*texts: str) -> list[Published]:
     return reconciled(convert_x12, texts)
 
 

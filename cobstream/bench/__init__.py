@@ -21,28 +21,11 @@ with other runs or with the integration tests sharing the broker:
 docs/PERFORMANCE.md says exactly what each figure measures. A benchmark reports, it never fails
 on a timing: the exit status is non-zero only when a phase could not be measured at all (no
 broker, a worker that died, outcomes that never came).
+
+The command line is `cobstream.commands.bench` (options: `options.py`); the body `command.py`
+runs the phases (`phases.py`) and writes the report (`report.py`). Bench helpers: the generated
+traffic (`traffic.py`, also used by the resilience tests), the remittance conversion speed
+(`remittance_speed.py`), the workload (`workload.py`), Kafka (`kafka.py`), workers
+(`workers.py`), latency (`latency.py`), profiling (`profiling.py`), Faust passthroughs
+(`faust_app.py`).
 """
-
-from __future__ import annotations
-
-from cobstream.bench.command import run_bench
-from cobstream.bench.latency import percentile
-from cobstream.bench.options import SECTIONS, Sizes, _sections, add_arguments, sizes_from
-from cobstream.bench.profiling import summarize_stacks
-from cobstream.bench.report import figures, table
-from cobstream.bench.workload import build_workload, run_core
-
-__all__ = [
-    "SECTIONS",
-    "Sizes",
-    "_sections",
-    "add_arguments",
-    "build_workload",
-    "figures",
-    "percentile",
-    "run_bench",
-    "run_core",
-    "sizes_from",
-    "summarize_stacks",
-    "table",
-]

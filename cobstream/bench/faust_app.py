@@ -6,7 +6,6 @@
 A minimal Faust app built by `streams.app.create_app` from the same `COBSTREAM_*` environment
 as `cobstream worker` (so the same Faust settings and the same safe transport), with one agent
 that reads the EOB topics and sends each message unchanged to `cobstream.claim-events`:
-
     async for event in stream.events():
         table[key] = event.value          # `table` only
         await out.send(key=event.key, value=event.value)
@@ -14,8 +13,7 @@ that reads the EOB topics and sends each message unchanged to `cobstream.claim-e
 `table` writes each message to a table declared like the worker's claims table (same name, so
 the same changelog topic, store, RocksDB options and topic configs) before sending it on: the
 work the worker's claims agent does per claim event, without decoding anything. Nothing is
-decoded or validated in either. Importing `streams.app` also builds the worker's own app
-object, which is never started here.
+decoded or validated in either.
 """
 
 from __future__ import annotations
@@ -25,6 +23,14 @@ import logging
 import os
 import sys
 
+import faust
+import mode.loop
+
+from cobstream.shared.gc_tuning import tune_gc
+from models.contract.topics import CLAIM_EVENTS, EOB_TOPICS
+from streams import app as worker_app
+from streams.settings import Settings
+
 MODES = ("passthrough", "table")
 
 
@@ -33,19 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode", choices=MODES)
     kind = parser.parse_args(argv).mode
 
-    from streams.settings import Settings
-
     settings = Settings.from_env()
     if os.environ.get("COBSTREAM_EVENT_LOOP", "asyncio") == "uvloop":
-        import mode.loop
-
         mode.loop.use("uvloop")  # as `cobstream worker` does, before any loop exists
-
-    import faust
-
-    from cobstream.gc_tuning import tune_gc
-    from models.contract.topics import CLAIM_EVENTS, EOB_TOPICS
-    from streams import app as worker_app
 
     app = worker_app.create_app(settings)
     source = app.topic(
@@ -55,17 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         partitions=settings.partitions,
     )
     out = app.topic(settings.topic(CLAIM_EVENTS), key_serializer=worker_app.RAW, value_serializer=worker_app.RAW)
-    table = None
-    if kind == "table":
-        claims = worker_app.claims.table  # the worker's declaration, reused: name, RocksDB options, topic configs
-        table = app.Table(
-            claims.name,
-            partitions=settings.partitions,
-            key_type=bytes,
-            value_type=bytes,
-            extra_topic_configs=claims.extra_topic_configs,
-            options=claims.options,
-        )
+    # The worker's own declaration of the claims table (name, RocksDB options, topic configs).
+    table = worker_app.declare_claims_table(app, settings).table if kind == "table" else None
 
     @app.agent(source, name="passthrough")
     async def passthrough(stream: faust.StreamT) -> None:

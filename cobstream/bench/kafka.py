@@ -8,13 +8,17 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
 from cobstream.bench.options import BenchError
 from cobstream.bench.workload import Message
+from cobstream.shared.kafka_io import producer
+from streams.kafka_internals import refresh_metadata
 
 
 async def produce(settings: Any, messages: Iterable[Message], *, linger_ms: int = 5) -> int:
     """Publish as fast as the producer goes (acks=all, idempotent, as `cobstream produce`)."""
-    from cobstream.kafka_io import producer
 
     client = producer(settings, linger_ms=linger_ms, max_batch_size=256 * 1024)
     await client.start()
@@ -37,8 +41,6 @@ async def produce(settings: Any, messages: Iterable[Message], *, linger_ms: int 
 
 
 def consumer(settings: Any, *topics: str, **options: Any) -> Any:
-    from aiokafka import AIOKafkaConsumer
-
     options.setdefault("group_id", None)
     options.setdefault("enable_auto_commit", False)
     return AIOKafkaConsumer(
@@ -47,10 +49,6 @@ def consumer(settings: Any, *topics: str, **options: Any) -> Any:
 
 
 async def partitions_of(client: Any, topic: str) -> list[Any]:
-    from aiokafka import TopicPartition
-
-    from streams.kafka_internals import refresh_metadata
-
     for _ in range(100):
         found = client.partitions_for_topic(topic)
         if found:
@@ -121,8 +119,6 @@ async def edge_time(settings: Any, topics: list[str], *, first: bool) -> float |
 
 
 async def delete_topics(settings: Any, prefix: str) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker_list, **settings.security.aiokafka_options())
     await admin.start()
     try:
@@ -135,7 +131,6 @@ async def delete_topics(settings: Any, prefix: str) -> None:
 
 async def wait_for_leaders(settings: Any, names: list[str], timeout: float = 30.0) -> None:
     """Until every partition of the new topics has a leader (producing earlier only retries)."""
-    from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker_list, **settings.security.aiokafka_options())
     await admin.start()
@@ -155,8 +150,6 @@ async def wait_for_leaders(settings: Any, names: list[str], timeout: float = 30.
 
 
 async def broker_answers(settings: Any, timeout: float = 10.0) -> str | None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.broker_list,
         request_timeout_ms=int(timeout * 1000),

@@ -13,8 +13,11 @@ import orjson
 
 from cobstream.bench.kafka import consumer, partitions_of
 from cobstream.bench.options import BenchError, Sizes
+from cobstream.bench.traffic import Traffic
 from cobstream.bench.workers import REBUILT, Deployment
-from models.contract.topics import CLAIM_EVENTS
+from cobstream.shared.kafka_io import producer
+from models.contract import topics
+from models.contract.topics import CLAIM_EVENTS, DISCREPANCY, READY
 
 
 def slope(points: list[tuple[float, float]]) -> float:
@@ -39,8 +42,6 @@ class LatencyProbe:
     back) and times each secondary EOB from its send to its billing.ready being consumed."""
 
     def __init__(self, deployment: Deployment, rate: float, sizes: Sizes, seed: int = 8) -> None:
-        from cobstream.traffic import Traffic
-
         self.deployment, self.settings, self.rate, self.sizes = deployment, deployment.settings, rate, sizes
         self.claim_rate = rate / 2
         claims = max(2, math.ceil(self.claim_rate * sizes.seconds_latency))
@@ -67,9 +68,6 @@ class LatencyProbe:
         self.offered_for = 0.0
 
     async def offer(self) -> None:
-        from cobstream.kafka_io import producer
-        from models.contract import topics
-
         names = {self.settings.topic(t): t for t in (topics.READY, topics.DISCREPANCY, topics.CLAIM_EVENTS)}
         reader = consumer(self.settings, fetch_max_wait_ms=100)
         sink = producer(self.settings, linger_ms=0)
@@ -151,8 +149,6 @@ class LatencyProbe:
         return found
 
     def summary(self) -> dict[str, Any]:
-        from models.contract.topics import DISCREPANCY, READY
-
         steady = {k: t for k, t in self.sent.items() if t >= self.began + self.warmup}
         timed = sorted(
             (t - self.began, (self.arrived[k][0] - t) * 1000)

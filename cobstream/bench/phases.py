@@ -21,6 +21,8 @@ from cobstream.bench.kafka import Offsets, broker_answers, consumer, edge_time, 
 from cobstream.bench.latency import LatencyProbe
 from cobstream.bench.options import FAUST_PHASES, IN_PROCESS, MIB, MILLION, BenchError, Sizes
 from cobstream.bench.profiling import Profiler
+from cobstream.bench.remittance_speed import measure_fhir, measure_x12
+from cobstream.bench.traffic import Traffic
 from cobstream.bench.workers import (
     DONE_READING,
     FAUST_APP,
@@ -34,12 +36,14 @@ from cobstream.bench.workers import (
     disk_usage,
 )
 from cobstream.bench.workload import Workload, build_workload, open_claims, run_core
+from cobstream.shared.kafka_io import producer
+from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, EOB_TOPICS, EXPECTED, OUTPUT_TOPICS
+from streams.preflight import changelog_topic
+from streams.settings import Settings
 
 
 class Bench:
     def __init__(self, sizes: Sizes, sections: list[str], *, profile: Path | None, keep_topics: bool) -> None:
-        from streams.settings import Settings
-
         self.sizes, self.sections, self.profile_dir, self.keep_topics = sizes, sections, profile, keep_topics
         self.base_settings = Settings.from_env()
         self.run_id = f"bench-{uuid.uuid4().hex[:8]}"
@@ -85,7 +89,6 @@ class Bench:
 
     def conversion_figures(self) -> dict[str, Any]:
         """Remittance files to EOB events in-process (`cobstream convert`, the remittance.x12 intake)."""
-        from cobstream.remittance_speed import measure_fhir, measure_x12
 
         x12, fhir = measure_x12(self.sizes.claims), measure_fhir(self.sizes.claims)
         self.say(f"convert: X12 835 {x12['claims_per_second']:,} claims/s, FHIR {fhir['claims_per_second']:,} EOB/s")
@@ -140,9 +143,6 @@ class Bench:
     # ---- baseline ----
 
     async def baseline(self, workload: Workload) -> None:
-        from cobstream.kafka_io import producer
-        from models.contract.topics import CLAIM_EVENTS, EOB_TOPICS
-
         deployment = self.deployment("baseline")
         settings = deployment.settings
         await deployment.create_topics()
@@ -197,7 +197,6 @@ class Bench:
         """A minimal Faust app (`cobstream.bench.faust_app`, built by the worker's `create_app`)
         passes the pipeline's backlog through to `claim-events`; with `faust_table` it also
         writes each message to a table like the worker's claims table."""
-        from models.contract.topics import CLAIM_EVENTS
 
         deployment = self.deployment(phase)
         settings = deployment.settings
@@ -238,8 +237,6 @@ class Bench:
     # ---- pipeline and scale-out: draining a backlog ----
 
     async def drain_backlog(self, workload: Workload, phase: str, workers: int, *, keep: bool = False) -> Any:
-        from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, OUTPUT_TOPICS
-
         deployment = self.deployment(phase)
         settings = deployment.settings
         await deployment.create_topics()
@@ -350,8 +347,6 @@ class Bench:
                 raise BenchError("needs the pipeline phase in the same run, or --latency-rate")
             rate = pipeline["events_per_s"] / 2
         if deployment is None or not deployment.workers:
-            from cobstream.traffic import Traffic
-
             deployment = self.deployment("latency")
             await deployment.create_topics()
             reference = Traffic(0).reference()
@@ -379,10 +374,6 @@ class Bench:
     # ---- state at scale ----
 
     async def state(self) -> None:
-        from cobstream.traffic import Traffic
-        from models.contract.topics import CLAIM_EVENTS, EXPECTED
-        from streams.preflight import changelog_topic
-
         m = self.sizes.state_claims
         deployment = self.deployment("state")
         settings = deployment.settings

@@ -14,15 +14,14 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cobstream.bench.kafka import Offsets, delete_topics, wait_for_leaders
-from cobstream.bench.options import MIB, ROOT, BenchError
-from cobstream.processes import free_port, stop_process
-from cobstream.progress import bar
-
-if TYPE_CHECKING:
-    from cobstream.bench.phases import Bench
+from cobstream.bench.options import MIB, ROOT, BenchError, Sizes
+from cobstream.shared.processes import free_port, stop_process
+from cobstream.shared.progress import bar
+from streams.settings import Settings
+from streams.topics import create_topics, topic_specs
 
 # What the worker logs, and when.
 READY = "[^Worker]: Ready"
@@ -231,6 +230,19 @@ def disk_usage(path: Path) -> int:
     return total
 
 
+class Bench(Protocol):
+    """What a deployment uses of the run (`cobstream.bench.phases.Bench`), named here so that this
+    module does not import the phases that import it."""
+
+    run_id: str
+    base_settings: Settings
+    sizes: Sizes
+    tmp: Path
+    keep_topics: bool
+
+    def say(self, text: str) -> None: ...
+
+
 class Deployment:
     """One phase's environment on the shared broker: a topic prefix, its settings, its workers."""
 
@@ -243,8 +255,6 @@ class Deployment:
         self.workers: list[Worker] = []
 
     async def create_topics(self) -> None:
-        from streams.topics import create_topics, topic_specs
-
         await create_topics(self.settings)
         await wait_for_leaders(self.settings, [self.settings.topic(s.name) for s in topic_specs(self.settings)])
 

@@ -13,12 +13,16 @@ from typing import Any
 
 import orjson
 
+from cobstream.bench.traffic import Traffic
+from cobstream.engine import Engine
+from cobstream.shared.gc_tuning import tune_gc
+
 Message = tuple[str, str | None, bytes]  # unprefixed topic, key, value
 
 
 @dataclass
 class Workload:
-    """Generated traffic (cobstream.traffic) as Kafka messages, and what the engine makes of it."""
+    """Generated traffic (cobstream.bench.traffic) as Kafka messages, and what the engine makes of it."""
 
     claims: int
     reference: list[Message]
@@ -34,8 +38,6 @@ class Workload:
 
 
 def build_workload(claims: int, now: datetime) -> Workload:
-    from cobstream.traffic import Traffic
-
     # Two days back: no timeout (30 days by default) falls due on the worker's wall clock.
     traffic = Traffic(claims, seed=7, start=now - timedelta(days=2))
     reference, eobs = [], []
@@ -49,8 +51,6 @@ def run_core(workload: Workload) -> None:
     """The engine over the messages, exactly as the worker receives them (topic, key, value
     bytes); sets the expected outcomes (claim histories are order-independent, so the worker's
     interleaving of the two EOB topics yields the same count)."""
-    from cobstream.engine import Engine
-    from cobstream.gc_tuning import tune_gc
 
     tune_gc()  # as `cobstream replay` and the worker do
     engine = Engine()

@@ -22,7 +22,9 @@ from urllib.parse import quote
 import jinja2
 from aiohttp import web
 
-from cobstream.kafka_io import summary as outcome_summary
+from cobstream.shared.explanation import explain_from_messages
+from cobstream.shared.explanation_text import render_text
+from cobstream.shared.kafka_io import summary as outcome_summary
 from cobstream.ui import queue
 from cobstream.ui.queue import QueueFilter
 from cobstream.ui.reader import ReaderStatus
@@ -79,8 +81,6 @@ def templates() -> jinja2.Environment:
 
 def explain(messages: Messages, claim_id: str, now: datetime | None) -> Explanation:
     """`cobstream explain` over the stored messages: the claim replayed through the real engine."""
-    from cobstream.explain import explain_from_messages, render_text
-
     found = explain_from_messages(messages, claim_id, now=now)
     if found is None:
         return Explanation(None, None, "replaying the stored messages leaves no state for this claim")

@@ -22,7 +22,7 @@ from models.contract.topics import (
     DEAD_LETTER,
     DISCREPANCY,
     EOB_TOPICS,
-    EXPECTED,
+    OUTCOME_TOPICS,
     READY,
     REFERENCE_TOPICS,
     REMITTANCE_X12,
@@ -31,7 +31,6 @@ from models.remittance.decode import Rejected
 from models.remittance.intake import decode_message
 from streams.codec import kafka_key_text as key_text
 
-OUTCOME_TOPICS = (EXPECTED, READY, DISCREPANCY)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

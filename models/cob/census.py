@@ -12,19 +12,18 @@ change instead of counted by scanning the claims table (a worker may hold a mill
 - `on_hold`: anything else the billing team has to act on before the patient can be billed (a
   blocking discrepancy, a reversed EOB waiting for its correction, a COB-order denial).
 
-Open claims are every bucket but `settled`. `CensusStore` wraps any `ClaimStore` (the claims
-table in the worker, a dict in tests) and moves a claim between buckets on every put and delete;
-a full scan of the store (the processor's `reindex`) counts every claim again. Pure like the rest
-of models/: no Kafka, no clock.
+Open claims are every bucket but `settled`. The worker's write path moves a claim between
+buckets with every `Change` it persists (`ClaimCensus.account`), and its rebuild after an
+assignment counts every claim again. Pure like the rest of models/: no Kafka, no clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Literal, get_args
 
 from models.cob.claim import ClaimState, armed_timers
-from models.cob.processor import ClaimStore, Published
+from models.cob.processor import Change
 
 ClaimStatus = Literal["waiting_for_secondary", "waiting_for_primary", "overdue", "on_hold", "settled"]
 CLAIM_STATUSES: tuple[ClaimStatus, ...] = get_args(ClaimStatus)
@@ -57,6 +56,12 @@ class ClaimCensus:
         """One more claim (a full recount, one claim at a time)."""
         self.counts[status_of(state)] += 1
 
+    def account(self, change: Change) -> None:
+        """Move the claim of a change between buckets (a claim whose state was not written
+        stays where it was)."""
+        if change.written:
+            self.update(change.before, change.after)
+
     def update(self, before: ClaimState | None, after: ClaimState | None) -> None:
         """A claim changed from `before` to `after` (None: not in the store)."""
         if before is not None:
@@ -69,6 +74,15 @@ class ClaimCensus:
         self.counts = dict(recount.counts)
         self.recounted = True
 
+    def counting(self, states: Iterable[ClaimState]) -> Iterator[ClaimState]:
+        """Every claim of a full scan, counted on the way: the census takes the recount once the
+        scan has seen them all (a scan cut short changes nothing)."""
+        recount = ClaimCensus()
+        for state in states:
+            recount.count(state)
+            yield state
+        self.replace(recount)
+
     @property
     def open(self) -> int:
         """Claims the billing team cannot consider done: every status but `settled`."""
@@ -77,46 +91,3 @@ class ClaimCensus:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
-
-
-class CensusStore:
-    """A `ClaimStore` that keeps `census` in step with the claims it holds.
-
-    The claim processor always reads a claim just before it changes it, so the state read last
-    is the claim's state before a put or a delete; only when it is some other claim is the store
-    asked again."""
-
-    def __init__(self, store: ClaimStore, census: ClaimCensus) -> None:
-        self.store = store
-        self.census = census
-        self._read: tuple[str | None, ClaimState | None] = (None, None)
-
-    def get(self, claim_id: str) -> ClaimState | None:
-        state = self.store.get(claim_id)
-        self._read = (claim_id, state)
-        return state
-
-    def put(self, state: ClaimState, published: Sequence[Published]) -> None:
-        before = self._before(state.claim_id)
-        self.store.put(state, published)
-        self._read = (state.claim_id, state)
-        self.census.update(before, state)
-
-    def delete(self, claim_id: str) -> None:
-        before = self._before(claim_id)
-        self.store.delete(claim_id)
-        self._read = (claim_id, None)
-        self.census.update(before, None)
-
-    def states(self) -> Iterator[ClaimState]:
-        """Every claim, counted again on the way: the census takes the recount once the scan
-        has seen them all (a scan cut short changes nothing)."""
-        recount = ClaimCensus()
-        for state in self.store.states():
-            recount.count(state)
-            yield state
-        self.census.replace(recount)
-
-    def _before(self, claim_id: str) -> ClaimState | None:
-        read_id, state = self._read
-        return state if read_id == claim_id else self.store.get(claim_id)

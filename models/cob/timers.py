@@ -19,7 +19,9 @@ from models.contract.events import PayerProfile
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 
-class TimerIndex:
+class TimeoutIndex:
+    """The claims' armed timeouts by (kind, payer), each heap ordered by anchor."""
+
     def __init__(self) -> None:
         self._heaps: dict[tuple[str, str], list[tuple[datetime, str]]] = {}
         # A tuple, not a set: most claims wait on one timer, and a worker indexes a million
@@ -36,7 +38,7 @@ class TimerIndex:
     def __len__(self) -> int:
         return sum(len(heap) for heap in self._heaps.values())
 
-    def arm(self, claim_id: str, timers: list[ArmedTimer]) -> None:
+    def arm(self, claim_id: str, timers: tuple[ArmedTimer, ...] | list[ArmedTimer]) -> None:
         """Record the timers a claim now waits on (after every change to the claim)."""
         before = self._armed.get(claim_id, ())
         now_armed = tuple(dict.fromkeys(timers))

@@ -26,7 +26,8 @@ EOB_TOPICS: dict[str, Role] = {PRIMARY: "primary", SECONDARY: "secondary"}
 ROLE_TOPICS: dict[Role, str] = {role: topic for topic, role in EOB_TOPICS.items()}
 REFERENCE_TOPICS = (PAYERS, FEE_SCHEDULE)
 INPUT_TOPICS = (*EOB_TOPICS, *REFERENCE_TOPICS, REMITTANCE_X12)
-OUTPUT_TOPICS = (EXPECTED, READY, DISCREPANCY, DEAD_LETTER)
+OUTCOME_TOPICS = (EXPECTED, READY, DISCREPANCY)  # the outputs that carry a claim's revisions
+OUTPUT_TOPICS = (*OUTCOME_TOPICS, DEAD_LETTER)
 
 
 @dataclass(frozen=True, slots=True)

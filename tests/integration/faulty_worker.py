@@ -22,6 +22,7 @@ from typing import Any
 from faust.transport.consumer import ThreadDelegateConsumer
 from faust.transport.producer import ProducerBuffer
 
+from cobstream.cli import main as cobstream
 from streams import kafka_internals
 
 CHANGELOG_DELAY = 0.3
@@ -74,7 +75,6 @@ def main() -> int:
         die_after_first_claim_event_commit()
     if os.environ.get("COBSTREAM_FAULT_STOCK_FAUST") == "1":
         kafka_internals.install = lambda *_args, **_kwargs: None  # type: ignore[assignment]
-    from cobstream.cli import main as cobstream
 
     return cobstream(["worker"])
 

@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from cobstream.bench.traffic import Traffic
 from cobstream.engine import Engine
-from cobstream.kafka_io import produce_file
-from cobstream.processes import free_port, stop_process
-from cobstream.replay import replay_lines
-from cobstream.traffic import Traffic
+from cobstream.shared.kafka_io import produce_file
+from cobstream.shared.processes import free_port, stop_process
+from cobstream.shared.replay_format import replay_lines
 from models.contract.topics import OUTPUT_TOPICS
 from streams.settings import Settings
 from streams.topics import create_topics

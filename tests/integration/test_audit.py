@@ -14,7 +14,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 from harness import ROOT, Deployment, replayed
 
-from cobstream.replay import shift_times
+from cobstream.shared.replay_format import shift_times
 from models.contract.topics import READY
 
 EXAMPLE = ROOT / "examples" / "day-2026-03-24.jsonl"

@@ -12,9 +12,10 @@ from typing import Any
 
 from harness import ROOT, Deployment, replayed, wait_for
 
-from cobstream.explain import WorkerError, explain_from_messages, fetch_explanation, replay_messages
-from cobstream.processes import free_port
-from cobstream.replay import shift_times
+from cobstream.explain import WorkerError, fetch_explanation
+from cobstream.shared.explanation import explain_from_messages, replay_messages
+from cobstream.shared.processes import free_port
+from cobstream.shared.replay_format import shift_times
 from models.remittance.decode import load_json
 
 EXAMPLE = ROOT / "examples" / "day-2026-03-24.jsonl"

@@ -20,9 +20,9 @@ from test_remittance import CORRUPT, moved_to_yesterday
 from test_stream import example_lines
 
 from cobstream.engine import Engine
-from cobstream.kafka_io import remittance_lines
-from cobstream.processes import free_port
-from cobstream.replay import replay_lines
+from cobstream.shared.kafka_io import remittance_lines
+from cobstream.shared.processes import free_port
+from cobstream.shared.replay_format import replay_lines
 from models.cob.census import ClaimCensus
 from models.cob.claim import EobReceived
 from models.remittance.decode import load_json

@@ -28,7 +28,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from cobstream.engine import Emitted, Engine
+from cobstream.engine import Engine
+from models.cob.processor import Published
 from models.contract.events import COB_METHODS
 from models.contract.topics import OUTPUT_TOPICS
 from models.remittance.decode import MAX_MESSAGE_BYTES
@@ -634,9 +635,9 @@ async def read_outputs(deployment: Deployment, count: int, timeout: float, settl
     return events
 
 
-def oracle(messages: list[Message]) -> list[Emitted]:
+def oracle(messages: list[Message]) -> list[Published]:
     engine = Engine()
-    emitted: list[Emitted] = []
+    emitted: list[Published] = []
     for m in messages:
         emitted += engine.receive(m.topic, kafka_key_text(m.key), m.value, partition=m.partition, offset=m.offset)
     return emitted

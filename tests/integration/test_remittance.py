@@ -11,7 +11,7 @@ from pathlib import Path
 
 from harness import ROOT, Deployment, comparable, replayed
 
-from cobstream.kafka_io import remittance_lines
+from cobstream.shared.kafka_io import remittance_lines
 
 EXAMPLE = ROOT / "examples" / "remittance-2026-03-24.835"
 CORRUPT = ROOT / "tests" / "data" / "x12" / "corrupt_segment.835"

@@ -1,6 +1,6 @@
 """Nothing lost, nothing wrong: SIGKILLed workers, a rebalance, a broker restart.
 
-Each test streams generated traffic (cobstream.traffic) in two phases (reference data and every
+Each test streams generated traffic (cobstream.bench.traffic) in two phases (reference data and every
 primary, then every secondary) so that each claim's history has one order, the order of
 `cobstream replay` on the same file. Outcomes must then be exactly the replay's: every one of
 them present, nothing else, and any outcome delivered twice identical to its first delivery.

@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from harness import Deployment, comparable, replayed, wait_for
 
-from cobstream.replay import shift_times
+from cobstream.shared.replay_format import shift_times
 from models.remittance.decode import load_json
 
 ROOT = Path(__file__).resolve().parents[2]

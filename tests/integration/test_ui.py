@@ -27,7 +27,7 @@ from PIL import Image, ImageChops
 from playwright.async_api import Page, async_playwright
 from test_stream import example_lines
 
-from cobstream.processes import free_port, stop_process
+from cobstream.shared.processes import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "ui"

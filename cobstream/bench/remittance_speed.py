@@ -1,7 +1,7 @@
 """How fast remittances convert: a generated N-claim 835 (and the same claims as FHIR NDJSON)
 through `models.remittance`, in claims per second. Reports numbers; never fails on a timing.
 
-    python -m cobstream.remittance_speed [CLAIMS]
+    python -m cobstream.bench.remittance_speed [CLAIMS]
 
 `measure_x12(claims)` and `measure_fhir(claims)` return plain dicts, ready for `cobstream bench`'s JSON.
 """

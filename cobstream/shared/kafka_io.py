@@ -10,7 +10,7 @@ from typing import IO, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from cobstream.replay import key_text, value_text
+from cobstream.shared.replay_format import key_text, value_text
 from models.contract.topics import DISCREPANCY, EXPECTED, INPUT_TOPICS, OUTPUT_TOPICS, READY, REMITTANCE_X12
 from models.remittance import TransactionMessage, split_transactions
 from models.remittance.decode import load_json

@@ -1,0 +1,47 @@
+"""`cobstream audit`'s body: read (`read`), judge (`judge`), print (`report`), and the exit status
+(0 all accounted for, 1 anything missing, unexpected or conflicting, 2 unusable arguments or
+broker). The command line: `cobstream.commands.audit`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import datetime, timedelta
+from typing import IO
+
+import orjson
+
+from cobstream.audit.judge import audit
+from cobstream.audit.read import AuditUnusable, read_records
+from cobstream.audit.report import report_json, summary
+from streams.settings import Settings, SettingsError
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    return run_audit(since=args.since, until=args.until, as_json=args.json)
+
+
+def run_audit(
+    *, since: datetime | None, until: datetime | None, as_json: bool = False, out: IO[str] = sys.stdout
+) -> int:
+    """`cobstream audit`: read, judge, print; the exit status."""
+    if since is not None and until is not None and since > until:
+        print("cobstream audit: --since must not be later than --until", file=sys.stderr)
+        return 2
+    # aiokafka logs each failed connection itself; the one line below says it all.
+    logging.getLogger("aiokafka").addHandler(logging.NullHandler())
+    try:
+        settings = Settings.from_env()
+        records = asyncio.run(read_records(settings, since=since))
+    except (SettingsError, AuditUnusable) as exc:
+        print(f"cobstream audit: {exc}", file=sys.stderr)
+        return 2
+    retention = timedelta(days=settings.claim_retention_days)
+    report = audit(records, since=since, until=until, retention=retention)
+    if as_json:
+        out.write(orjson.dumps(report_json(report), option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        out.write(summary(report, settings.topic_prefix))
+    return report.exit_status
