@@ -139,4 +139,5 @@ class DeadlineRebuild:
                 self._recovered.set()
                 continue
             self._rebuilt_for = assignment
+            metrics.deadline_index_rebuilt()
             log.info("deadline index rebuilt for %d claims", len(self.worker.claims))

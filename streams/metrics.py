@@ -23,7 +23,7 @@ from functools import partial
 from typing import Any, get_args, get_origin
 
 import faust
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pydantic import BaseModel
@@ -90,6 +90,13 @@ OUTCOME_LATENCY = Histogram(
     registry=REGISTRY,
 )
 
+DEADLINE_INDEX_REBUILT = Gauge(
+    "cobstream_deadline_index_rebuilt_timestamp_seconds",
+    "When the deadline index was last rebuilt from the claims table after an assignment (0: not yet): from then "
+    "on the worker sends the ticks due. The bench waits for it.",
+    registry=REGISTRY,
+)
+
 census = ClaimCensus()  # the claims agent's claims, kept by streams.claim_writer.ClaimWriter
 
 # ---- What the agents call -------------------------------------------------------------------------
@@ -106,6 +113,11 @@ _OUTCOMES = {
     for topic, kinds in _KINDS_OF.items()
     for kind in kinds
 }
+
+
+def deadline_index_rebuilt() -> None:
+    """The claims agent rebuilt its deadline index for the current assignment."""
+    DEADLINE_INDEX_REBUILT.set(time.time())
 
 
 def count_message_read(topic: str) -> None:

@@ -66,6 +66,7 @@ class LatencyProbe:
         self.lag = 0.0
         self.began = 0.0
         self.offered_for = 0.0
+        self.rebuilt: list[float | None] = []  # when each worker rebuilt its deadline index (its /metrics)
 
     async def offer(self) -> None:
         names = {self.settings.topic(t): t for t in (topics.READY, topics.DISCREPANCY, topics.CLAIM_EVENTS)}
@@ -90,6 +91,7 @@ class LatencyProbe:
                     break
                 self.deployment.check()
                 await asyncio.sleep(0.1)
+            self.rebuilt = [await w.metric(REBUILT) for w in self.deployment.workers]
         finally:
             done.set()
             with contextlib.suppress(Exception):
@@ -160,9 +162,8 @@ class LatencyProbe:
         samples = sorted(ms for _, ms in timed)
         trend = slope(timed)
         steady_for = timed[-1][0] - timed[0][0]
-        # The worker's first timer tick decodes its whole table once (agents.claims): a stall.
-        rebuilt = [w.marker(REBUILT) for w in self.deployment.workers]
-        rebuilt_at = [round(t - self.began, 1) for t in rebuilt if t is not None]
+        # Each worker decodes its whole table once to rebuild its deadline index (agents.claims).
+        rebuilt_at = [round(t - self.began, 1) for t in self.rebuilt if t]
         window = max(1.0, self.sizes.seconds_latency / 10)
         windows = []
         for n in range(math.ceil(timed[-1][0] / window) + 1):

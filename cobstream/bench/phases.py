@@ -27,7 +27,6 @@ from cobstream.bench.workers import (
     DONE_READING,
     FAUST_APP,
     READY,
-    REBUILT,
     RECOVERED,
     RESTORING,
     CpuSampler,
@@ -412,7 +411,7 @@ class Bench:
         recovered_rss = fresh.rss()
         recovered_at = fresh.marker(RECOVERED) or time.time()
         restoring, done_reading = fresh.marker(RESTORING), fresh.marker(DONE_READING)
-        rebuilt_at = await fresh.wait(REBUILT, max(120.0, m / 500))
+        rebuilt_at = await fresh.wait_rebuilt(max(120.0, m / 500))
         await asyncio.sleep(self.sizes.settle)
         fresh_rss, fresh_peak = fresh.rss(), fresh.peak_rss()
         fresh_disk = disk_usage(fresh.state)

@@ -16,6 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
 from cobstream.bench.kafka import Offsets, delete_topics, wait_for_leaders
 from cobstream.bench.options import MIB, ROOT, BenchError, Sizes
 from cobstream.shared.processes import free_port, stop_process
@@ -23,9 +26,11 @@ from cobstream.shared.progress import bar
 from streams.settings import Settings
 from streams.topics import create_topics, topic_specs
 
-# What the worker logs, and when.
+# What Faust logs, and when: its own recovery steps, which no metric of ours times.
 READY = "[^Worker]: Ready"
-REBUILT = "schedule rebuilt for"  # agents.claims: the deadlines rebuilt from the table after an assignment
+# What the worker says on /metrics (streams/metrics.py): when its deadline index was rebuilt from
+# the table after an assignment (0 until then).
+REBUILT = "cobstream_deadline_index_rebuilt_timestamp_seconds"
 RECOVERED = "]: Worker ready"  # the Recovery service, once the table is restored and streams resume
 RESTORING = "Restoring state from changelog topics"
 DONE_READING = "Done reading from changelog topics"
@@ -106,6 +111,32 @@ class Worker:
             if time.monotonic() > deadline:
                 raise BenchError(f"worker {self.name} did not log {text!r} within {timeout:.0f}s (log {self.log})")
             await asyncio.sleep(0.05)
+
+    async def metric(self, name: str) -> float | None:
+        """A sample of the worker's /metrics page (None when the page or the sample is not there)."""
+        url = f"http://127.0.0.1:{self.env['COBSTREAM_WEB_PORT']}/metrics"
+        try:
+            async with aiohttp.ClientSession() as session, session.get(url, timeout=aiohttp.ClientTimeout(2)) as reply:
+                text = await reply.text()
+        except (aiohttp.ClientError, TimeoutError):
+            return None
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name:
+                    return sample.value
+        return None
+
+    async def wait_rebuilt(self, timeout: float) -> float:
+        """When the worker rebuilt its deadline index (its /metrics says so), waiting for it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = await self.metric(REBUILT)
+            if found:
+                return found
+            self.check()
+            if time.monotonic() > deadline:
+                raise BenchError(f"worker {self.name} did not rebuild its deadline index within {timeout:.0f}s")
+            await asyncio.sleep(0.1)
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time of the worker process so far."""

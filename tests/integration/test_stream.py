@@ -271,4 +271,4 @@ def test_the_schedule_is_rebuilt_once_the_assignment_has_recovered_not_at_the_fi
     # used to, and a worker loaded meanwhile then stalled while it decoded every claim).
     deployment.env_extra["COBSTREAM_TIMER_INTERVAL"] = "600"
     worker = deployment.start_worker()
-    wait_for(lambda: "schedule rebuilt for 0 claims" in worker.text(), 30, "the schedule rebuilt after recovery")
+    wait_for(lambda: "deadline index rebuilt for 0 claims" in worker.text(), 30, "the schedule rebuilt after recovery")
