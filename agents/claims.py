@@ -76,11 +76,13 @@ async def _apply(worker: Worker, event: EventT) -> None:
             message.offset,
         )
         log.debug("reconcile failure", exc_info=True)
+        rejected = Rejected(
+            f"internal error while reconciling ({type(exc).__name__}); the claim was left unchanged",
+            claim_event.claim_id,
+            reason="internal_error",
+        )
         letter = dead_letter(
-            Rejected(
-                f"internal error while reconciling ({type(exc).__name__}); the claim was left unchanged",
-                claim_event.claim_id,
-            ),
+            rejected,
             source_topic=CLAIM_EVENTS,
             partition=message.partition,
             offset=message.offset,
@@ -89,7 +91,7 @@ async def _apply(worker: Worker, event: EventT) -> None:
             received_at=claim_event.at,
         )
         await worker.topics.outputs[DEAD_LETTER].send(key=claim_event.claim_id, value=encode(letter))
-        metrics.count_dead_letter(CLAIM_EVENTS, letter.error)
+        metrics.count_dead_letter(CLAIM_EVENTS, rejected.reason)
 
 
 async def publish(worker: Worker, claim_id: str, sent: tuple[Sent, ...], received_at: datetime) -> None:

@@ -57,7 +57,9 @@ def _decoded(topic: str, message: Message) -> list[Decoded]:
         return decode_message(topic, kafka_key_text(message.key), message.value)
     except Exception as exc:
         log.exception("unexpected error decoding %s[%s]@%s", topic, message.partition, message.offset)
-        return [Rejected(f"internal error while decoding ({type(exc).__name__}); please report")]
+        return [
+            Rejected(f"internal error while decoding ({type(exc).__name__}); please report", reason="internal_error")
+        ]
 
 
 async def _dead_letter(worker: Worker, rejected: Rejected, topic: str, message: Message, received: datetime) -> None:
@@ -70,17 +72,17 @@ async def _dead_letter(worker: Worker, rejected: Rejected, topic: str, message: 
         raw=message.value,
         received_at=received,
     )
-    # The field, not the error's text: that may quote amounts or other values.
+    # The reason code, not the error's text: that may quote amounts or other values.
     log.info(
         "dead letter from %s[%s]@%s (claim %s): %s",
         topic,
         message.partition,
         message.offset,
         rejected.claim_id,
-        rejected.error.split(":", 1)[0],
+        rejected.reason,
     )
     await worker.topics.outputs[DEAD_LETTER].send(key=message.key, value=encode(letter))
-    metrics.count_dead_letter(topic, rejected.error)
+    metrics.count_dead_letter(topic, rejected.reason)
 
 
 async def _to_claim(worker: Worker, decoded: EobReceived, topic: str, message: Message, received: datetime) -> None:

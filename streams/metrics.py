@@ -3,9 +3,9 @@ functions the agents call when something happens, and the values read when Prome
 
 Every label comes from a closed set, so no label can carry patient data: contract topic names,
 discrepancy kinds, partition numbers, claim statuses (`models.cob.census`), table names, and for a
-dead letter a reason made from the rejection's wording by `dead_letter_reason`: the contract
-field at fault, the X12 segment id, or the kind of fault, checked against the fields and
-segments this project knows (anything else is `other`), never a value. docs/METRICS.md lists
+dead letter the reason code set where the input was rejected (`Rejected.reason`): the contract
+field at fault, the X12 segment id, or the kind of fault (anything else is `other`), never a
+value. docs/METRICS.md lists
 every metric and what to alert on.
 
 The agents' hooks are on the hot path: labelled children are bound once, here, so that counting
@@ -15,22 +15,19 @@ an EOB is one dictionary look-up and one `Counter.inc`.
 from __future__ import annotations
 
 import logging
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
-from typing import Any, get_args, get_origin
+from typing import get_args
 
 import faust
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from pydantic import BaseModel
 
 from models.cob.census import CLAIM_STATUSES, ClaimCensus
 from models.cob.verdict import BLOCKING
-from models.contract.events import EobEvent, FeeScheduleEntry, PayerProfile
 from models.contract.outcomes import DiscrepancyKind
 from models.contract.topics import (
     CLAIM_EVENTS,
@@ -42,9 +39,8 @@ from models.contract.topics import (
     REFERENCE_TOPICS,
     REMITTANCE_X12,
 )
-from models.remittance.x12_835 import HEADER_NUMBER_SEGMENTS, HEADER_SEGMENTS
-from models.remittance.x12_claim import CLAIM_SEGMENTS, LINE_SEGMENTS
-from models.remittance.x12_envelope import ENVELOPE_IDS
+from models.remittance.decode import CONTRACT_FIELDS, FAULT_KINDS
+from models.remittance.intake import X12_REASONS
 from streams import kafka_internals
 from streams.kafka_internals import PartitionLag, TableRecovery
 
@@ -130,10 +126,12 @@ def count_eob_received(topic: str) -> None:
     _EOBS_RECEIVED[topic].inc()
 
 
-def count_dead_letter(topic: str | None, error: str) -> None:
-    """One dead letter for input from `topic`, rejected with `error` (the dead letter's text,
-    of which only the reason's field or kind becomes a label)."""
-    DEAD_LETTERS.labels(topic if topic in KNOWN_TOPICS else "other", dead_letter_reason(error)).inc()
+def count_dead_letter(topic: str | None, reason: str) -> None:
+    """One dead letter for input from `topic`, rejected for `reason` (`Rejected.reason`: a code
+    from a closed set, never a value)."""
+    DEAD_LETTERS.labels(
+        topic if topic in KNOWN_TOPICS else "other", reason if reason in DEAD_LETTER_REASONS else "other"
+    ).inc()
 
 
 def count_outcome_published(topic: str, kind: str, received_at: datetime) -> None:
@@ -145,78 +143,9 @@ def count_outcome_published(topic: str, kind: str, received_at: datetime) -> Non
 
 # ---- Dead-letter reasons --------------------------------------------------------------------------
 
-# The wording of models.remittance.decode and models.remittance.intake, by what it begins with.
-_FAULT_KINDS = (
-    ("message is ", "message_too_large"),
-    ("value is not UTF-8", "not_utf8"),
-    ("value is not valid JSON", "invalid_json"),
-    ("value is nested too deeply", "nested_too_deeply"),
-    ("value must be a JSON object", "not_an_object"),
-    ("value is null", "null_value"),
-    ("a null value deletes an entry", "delete_without_key"),
-    ("unknown input topic", "unknown_topic"),
-    ("internal error", "internal_error"),
-)
-_X12_SEGMENT_IDS = frozenset(
-    {*ENVELOPE_IDS, *HEADER_SEGMENTS, *HEADER_NUMBER_SEGMENTS, *CLAIM_SEGMENTS, *LINE_SEGMENTS, "CLP", "SVC", "PLB"}
-)
-_X12_WHERE = re.compile(r"(?:([A-Z0-9]{2,3}) )?segment \d+: ")
-_INDEX = re.compile(r"\[\d+\]")
-
-
-def _field_paths(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
-    """Every field a contract model has, as `describe` names them with the indices dropped
-    (`lines[].adjustments[].amount`)."""
-    for name, field in model.model_fields.items():
-        yield prefix + name
-        yield from _nested_paths(field.annotation, prefix + name)
-
-
-def _nested_paths(annotation: Any, path: str) -> Iterator[str]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        yield from _field_paths(annotation, path + ".")
-        return
-    if get_origin(annotation) in (tuple, list):
-        yield path + "[]"
-        path += "[]"
-    for argument in get_args(annotation):
-        yield from _nested_paths(argument, path)
-
-
-CONTRACT_FIELDS = frozenset(
-    path for model in (EobEvent, PayerProfile, FeeScheduleEntry) for path in _field_paths(model)
-)
-DEAD_LETTER_REASONS = frozenset(
-    {
-        *CONTRACT_FIELDS,
-        *(kind for _, kind in _FAULT_KINDS),
-        *(f"x12:{segment}" for segment in _X12_SEGMENT_IDS),
-        "x12:segment",
-        "x12:not_835",
-        "other",
-    }
-)
-
-
-def dead_letter_reason(error: str) -> str:
-    """A dead letter's reason as a label: the first contract field at fault (`lines[].paid`), the
-    X12 segment at fault (`x12:CAS`; `x12:segment` for one that is not a segment at all), or the
-    kind of fault (`invalid_json`); `other` for anything this project does not name."""
-    for opening, kind in _FAULT_KINDS:
-        if error.startswith(opening):
-            return kind
-    x12 = _X12_WHERE.match(error)
-    if x12 is not None:
-        segment = x12.group(1)
-        return f"x12:{segment}" if segment in _X12_SEGMENT_IDS else "x12:segment"
-    if error.startswith(("start of the data: ", "end of the data: ")):
-        return "x12:not_835"
-    path = _INDEX.sub("[]", error.split(":", 1)[0]) if ": " in error else ""
-    while path:
-        if path in CONTRACT_FIELDS:
-            return path
-        path = path.rpartition(".")[0]  # a validator's step under a known field
-    return "other"
+# Set where each rejection is made (models.remittance.decode.Rejected.reason): the contract
+# field at fault, the kind of fault, the X12 segment.
+DEAD_LETTER_REASONS = frozenset({*CONTRACT_FIELDS, *FAULT_KINDS, *X12_REASONS})
 
 
 # ---- Read when Prometheus scrapes -----------------------------------------------------------------

@@ -154,7 +154,8 @@ class EobEvent(BaseModel):
                 raise PydanticCustomError(
                     "line_id_duplicate",
                     "lines[{index}].line_id: {line_id} appears twice in this EOB",
-                    {"index": index, "line_id": repr(line.line_id)},
+                    # `field`: where the fault is, for an error the model as a whole raises
+                    {"index": index, "line_id": repr(line.line_id), "field": "lines[].line_id"},
                 )
             seen.add(line.line_id)
             if self.status != "reversed":
@@ -164,7 +165,7 @@ class EobEvent(BaseModel):
                             "amount_negative",
                             "lines[{index}].{name}: must not be negative"
                             " (only a reversed EOB carries a negative charge, paid or allowed amount)",
-                            {"index": index, "name": name},
+                            {"index": index, "name": name, "field": f"lines[].{name}"},
                         )
         return self
 

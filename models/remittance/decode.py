@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -36,6 +38,10 @@ class Rejected:
     error: str
     claim_id: str | None = None
     part: str | None = None  # the part of the message at fault, when not all of it (an 835 claim)
+    # Why, as a code from a closed set (`DEAD_LETTER_REASONS`), set where the rejection is made:
+    # the contract field at fault (`lines[].paid`), the X12 segment (`x12:CAS`) or the kind of
+    # fault (`invalid_json`). The metrics label dead letters with it; it never carries a value.
+    reason: str = "other"
 
 
 def load_json(text: str | bytes) -> Any:
@@ -53,18 +59,20 @@ def parse_value(raw: bytes | str) -> tuple[Any, Rejected | None]:
     """Bytes to a JSON value, or the reason they are not one."""
     size = len(raw) if isinstance(raw, bytes) or len(raw) * 4 <= MAX_MESSAGE_BYTES else _utf8_size(raw)
     if size > MAX_MESSAGE_BYTES:
-        return None, Rejected(f"message is {size} bytes, over the {MAX_MESSAGE_BYTES}-byte limit")
+        return None, Rejected(
+            f"message is {size} bytes, over the {MAX_MESSAGE_BYTES}-byte limit", reason="message_too_large"
+        )
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return None, Rejected(f"value is not UTF-8 text ({exc.reason} at byte {exc.start})")
+            return None, Rejected(f"value is not UTF-8 text ({exc.reason} at byte {exc.start})", reason="not_utf8")
     try:
         return load_json(raw), None
     except RecursionError:
-        return None, Rejected("value is nested too deeply to be an event")
+        return None, Rejected("value is nested too deeply to be an event", reason="nested_too_deeply")
     except ValueError as exc:
-        return None, Rejected(f"value is not valid JSON: {exc}")
+        return None, Rejected(f"value is not valid JSON: {exc}", reason="invalid_json")
 
 
 def _utf8_size(text: str) -> int:
@@ -76,11 +84,11 @@ def decode(topic: str, key: str | None, raw: bytes | str | None) -> EobReceived 
     """One input message (value bytes, or None for a tombstone) to what it means."""
     if topic in EOB_TOPICS:
         if raw is None:
-            return Rejected("value is null; only the reference topics accept null (a delete)")
+            return Rejected("value is null; only the reference topics accept null (a delete)", reason="null_value")
         return decode_eob(EOB_TOPICS[topic], raw)
     if topic in REFERENCE_TOPICS:
         return decode_reference(topic, key, raw)
-    return Rejected(f"unknown input topic {topic!r}; expected one of {', '.join(INPUT_TOPICS)}")
+    return Rejected(f"unknown input topic {topic!r}; expected one of {', '.join(INPUT_TOPICS)}", reason="unknown_topic")
 
 
 def decode_eob(role: Role, raw: bytes | str) -> EobReceived | Rejected:
@@ -112,21 +120,22 @@ def _validated_eob(role: Role, raw: bytes | str) -> EobReceived | Rejected:
     if rejected:
         return rejected
     if not isinstance(value, dict):
-        return Rejected(f"value must be a JSON object (an EobEvent), not {_kind(value)}")
+        return Rejected(f"value must be a JSON object (an EobEvent), not {_kind(value)}", reason="not_an_object")
     claim_id = _readable_id(value.get("claim_id"))
     if role == "primary" and "secondary_payer_id" not in value:
         return Rejected(
             "secondary_payer_id: is required on eob.primary (null when the patient has no secondary coverage)",
             claim_id,
+            reason="secondary_payer_id",
         )
     if role == "secondary":
         value.pop("secondary_payer_id", None)  # ignored on eob.secondary, whatever it holds
     try:
         return EobReceived(role, EobEvent.model_validate(value))
     except ValidationError as exc:
-        return Rejected(describe(exc), claim_id)
+        return Rejected(describe(exc), claim_id, reason=field_reason(exc))
     except RecursionError:
-        return Rejected("value is nested too deeply to be an event", claim_id)
+        return Rejected("value is nested too deeply to be an event", claim_id, reason="nested_too_deeply")
 
 
 def decode_reference(topic: str, key: str | None, raw: bytes | str | None) -> ReferenceChange | Rejected:
@@ -135,17 +144,22 @@ def decode_reference(topic: str, key: str | None, raw: bytes | str | None) -> Re
         normal = _delete_key(topic, key)
         if normal is None:
             shape = "the payer_id" if topic == PAYERS else "payer_id|procedure_code|modifiers"
-            return Rejected(f"a null value deletes an entry and needs its key ({shape}); the key is {key!r}")
+            return Rejected(
+                f"a null value deletes an entry and needs its key ({shape}); the key is {key!r}",
+                reason="delete_without_key",
+            )
         return ReferenceChange(topic, normal, None)
     value, rejected = parse_value(raw)
     if rejected:
         return rejected
     if not isinstance(value, dict):
-        return Rejected(f"value must be a JSON object (a {model.__name__}) or null, not {_kind(value)}")
+        return Rejected(
+            f"value must be a JSON object (a {model.__name__}) or null, not {_kind(value)}", reason="not_an_object"
+        )
     try:
         entry = model.model_validate(value)
     except ValidationError as exc:
-        return Rejected(describe(exc))
+        return Rejected(describe(exc), reason=field_reason(exc))
     if isinstance(entry, PayerProfile):
         return ReferenceChange(topic, entry.payer_id, entry)
     assert isinstance(entry, FeeScheduleEntry)
@@ -232,6 +246,60 @@ def describe(exc: ValidationError) -> str:
 
 def _is_list(ctx: dict[str, Any]) -> bool:
     return ctx.get("field_type") in ("List", "Tuple", "Set")
+
+
+def field_reason(exc: ValidationError) -> str:
+    """The contract field of the first error, indices dropped (`lines[].paid`): the closest
+    field of the contract at or above where pydantic placed it, else `other`."""
+    errors = exc.errors()
+    if not errors:
+        return "other"
+    field = (errors[0].get("ctx") or {}).get("field")  # an error of the model as a whole says where
+    path = field if isinstance(field, str) else _INDEX.sub("[]", _location(errors[0]["loc"]))
+    while path:
+        if path in CONTRACT_FIELDS:
+            return path
+        path = path.rpartition(".")[0]  # a validator's step under a known field
+    return "other"
+
+
+def _field_paths(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
+    """Every field a contract model has, as `describe` names them with the indices dropped."""
+    for name, field in model.model_fields.items():
+        yield prefix + name
+        yield from _nested_paths(field.annotation, prefix + name)
+
+
+def _nested_paths(annotation: Any, path: str) -> Iterator[str]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield from _field_paths(annotation, path + ".")
+        return
+    if get_origin(annotation) in (tuple, list):
+        yield path + "[]"
+        path += "[]"
+    for argument in get_args(annotation):
+        yield from _nested_paths(argument, path)
+
+
+_INDEX = re.compile(r"\[\d+\]")
+CONTRACT_FIELDS = frozenset(
+    path for model in (EobEvent, PayerProfile, FeeScheduleEntry) for path in _field_paths(model)
+)
+# Every reason this module gives a rejection.
+FAULT_KINDS = frozenset(
+    {
+        "message_too_large",
+        "not_utf8",
+        "invalid_json",
+        "nested_too_deeply",
+        "not_an_object",
+        "null_value",
+        "delete_without_key",
+        "unknown_topic",
+        "internal_error",
+        "other",
+    }
+)
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

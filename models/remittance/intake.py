@@ -11,12 +11,17 @@ and payment findings are returned as reports, to be logged: they are not claim e
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from models.cob.claim import EobReceived
 from models.cob.reference import ReferenceChange
 from models.contract.topics import REMITTANCE_X12
 from models.remittance.decode import MAX_MESSAGE_BYTES, Rejected, decode
 from models.remittance.results import ConversionRejected, ConvertedEob, PaymentNotice, ProviderAdjustment
 from models.remittance.x12 import convert_x12
+from models.remittance.x12_835 import HEADER_NUMBER_SEGMENTS, HEADER_SEGMENTS
+from models.remittance.x12_claim import CLAIM_SEGMENTS, LINE_SEGMENTS
+from models.remittance.x12_envelope import ENVELOPE_IDS
 
 Report = ProviderAdjustment | PaymentNotice
 Decoded = EobReceived | ReferenceChange | Rejected | Report
@@ -35,15 +40,39 @@ def decode_message(topic: str | None, key: str | None, raw: bytes | str | None) 
 def decode_remittance(raw: bytes | str | None) -> list[EobReceived | Rejected | Report]:
     """The claim payments, rejections and reports of one message, in the order of the file."""
     if raw is None:
-        return [Rejected("value is null; a remittance.x12 message holds an X12 835 interchange or transaction")]
+        return [
+            Rejected(
+                "value is null; a remittance.x12 message holds an X12 835 interchange or transaction",
+                reason="null_value",
+            )
+        ]
     if len(raw) > MAX_MESSAGE_BYTES * 16:
-        return [Rejected(f"message is {len(raw)} bytes; split the 835 by transaction (cobstream produce does)")]
+        return [
+            Rejected(
+                f"message is {len(raw)} bytes; split the 835 by transaction (cobstream produce does)",
+                reason="message_too_large",
+            )
+        ]
     found: list[EobReceived | Rejected | Report] = []
     for item in convert_x12(raw):
         if isinstance(item, ConvertedEob):
             found.append(item.received())
         elif isinstance(item, ConversionRejected):
-            found.append(item.rejected())
+            found.append(replace(item.rejected(), reason=x12_reason(item)))
         else:
             found.append(item)
     return found
+
+
+def x12_reason(rejected: ConversionRejected) -> str:
+    """The reason code of an 835's rejection: the segment at fault (`x12:CAS`; `x12:segment` for
+    one that is not a segment at all or not of the 835), `x12:not_835` for data that is no X12."""
+    if rejected.unit == "file" and rejected.segment_id is None:
+        return "x12:not_835"
+    return f"x12:{rejected.segment_id}" if rejected.segment_id in X12_SEGMENT_IDS else "x12:segment"
+
+
+X12_SEGMENT_IDS = frozenset(
+    {*ENVELOPE_IDS, *HEADER_SEGMENTS, *HEADER_NUMBER_SEGMENTS, *CLAIM_SEGMENTS, *LINE_SEGMENTS, "CLP", "SVC", "PLB"}
+)
+X12_REASONS = frozenset({*(f"x12:{segment}" for segment in X12_SEGMENT_IDS), "x12:segment", "x12:not_835"})
