@@ -24,7 +24,7 @@ from models.remittance.decode import Rejected, dead_letter
 from models.remittance.intake import Decoded, Report, decode_message
 from streams import metrics
 from streams.app import Worker
-from streams.codec import ClaimEvent, encode, kafka_key_text, record_time
+from streams.codec import ClaimEvent, Place, encode, kafka_key_text, record_time
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ async def _to_claim(worker: Worker, decoded: EobReceived, topic: str, message: M
             at=received,
             role=decoded.role,
             eob=decoded.eob,
-            source=f"{topic}[{message.partition}]@{message.offset}",
+            source=str(Place(topic, message.partition, message.offset)),
         ),
     )
     metrics.count_eob_received(topic)

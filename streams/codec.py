@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
 
@@ -63,6 +65,43 @@ def record_time(timestamp: float | None) -> datetime:
     if not timestamp or timestamp < 0:
         return datetime.now(UTC)
     return datetime.fromtimestamp(timestamp, UTC)
+
+
+class Place(NamedTuple):
+    """Where a record is on Kafka: its topic (without the environment's prefix), partition and
+    offset, written `topic[partition]@offset` (a claim event's `source`); `parse` reads it back."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Place | None:
+        found = _PLACE.fullmatch(text or "")
+        return cls(found["topic"], int(found["partition"]), int(found["offset"])) if found else None
+
+
+_PLACE = re.compile(r"(?P<topic>.+)\[(?P<partition>\d+)\]@(?P<offset>\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRecord:
+    """One Kafka record read back (by the audit, by the work queue): its topic without the
+    environment's prefix, partition, offset, key and value bytes, and timestamp (ms)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+
+    @property
+    def place(self) -> str:
+        return str(Place(self.topic, self.partition, self.offset))
 
 
 class ClaimEvent(BaseModel):

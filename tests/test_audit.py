@@ -26,17 +26,16 @@ from cobstream.audit.model import (
     REVISION_GAP,
     UNEXPECTED,
     AuditReport,
-    Record,
 )
 from cobstream.audit.report import report_json, summary
 from cobstream.bench.traffic import Traffic
-from cobstream.shared.replay_format import key_text, value_text
+from cobstream.shared.replay_format import line_key_text, value_text
 from models.cob.claim import ClaimState, ClockTick, EobReceived, expires_at, step
 from models.cob.reference import Reference, ReferenceChange
 from models.contract.outcomes import TOPIC_OF
 from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, OUTCOME_TOPICS, READY
 from models.remittance.decode import Rejected, dead_letter, decode
-from streams.codec import ClaimEvent, encode, kafka_key_text
+from streams.codec import ClaimEvent, TopicRecord, encode, kafka_key_text
 
 PARTITIONS = 3
 RETENTION = timedelta(days=180)
@@ -46,25 +45,25 @@ START = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
 class Stream:
     """The topics as a worker leaves them, written with the core the way agents/intake.py and
     agents/claims.py do: each input decoded, dead-lettered or re-keyed as a claim event; each
-    claim event applied with `step` and its outcomes published. Record times advance 10 ms per
+    claim event applied with `step` and its outcomes published. TopicRecord times advance 10 ms per
     record, so the reference in force is the one published before."""
 
     def __init__(self) -> None:
-        self.records: list[Record] = []
+        self.records: list[TopicRecord] = []
         self.next_offset: Counter[tuple[str, int]] = Counter()
         self.clock = int(START.timestamp() * 1000)
         self.claims: dict[str, ClaimState] = {}
         self.reference = Reference()
 
-    def append(self, topic: str, partition: int, key: bytes | None, value: bytes | None) -> Record:
+    def append(self, topic: str, partition: int, key: bytes | None, value: bytes | None) -> TopicRecord:
         self.clock += 10
         offset = self.next_offset[(topic, partition)]
         self.next_offset[(topic, partition)] += 1
-        record = Record(topic, partition, offset, key, value, self.clock)
+        record = TopicRecord(topic, partition, offset, key, value, self.clock)
         self.records.append(record)
         return record
 
-    def send(self, topic: str, value: object, key: str | None = None, *, lose: bool = False) -> Record:
+    def send(self, topic: str, value: object, key: str | None = None, *, lose: bool = False) -> TopicRecord:
         """One input message; with `lose`, intake never takes it in."""
         raw = value_text(value)
         data = raw.encode() if raw is not None else None
@@ -76,9 +75,9 @@ class Stream:
             self.take_in(record)
         return record
 
-    def take_in(self, record: Record) -> None:
+    def take_in(self, record: TopicRecord) -> None:
         key = kafka_key_text(record.key)
-        at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+        at = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
         decoded = decode(record.topic, key, record.value)
         if isinstance(decoded, Rejected):
             letter = dead_letter(
@@ -100,7 +99,7 @@ class Stream:
             )
             self.claim_event(event)
 
-    def claim_event(self, event: ClaimEvent, *, fail: bool = False) -> Record:
+    def claim_event(self, event: ClaimEvent, *, fail: bool = False) -> TopicRecord:
         """The claim event on its partition, then the claims agent (with `fail`, it raised)."""
         partition = zlib.crc32(event.claim_id.encode()) % PARTITIONS
         record = self.append(CLAIM_EVENTS, partition, event.claim_id.encode(), event.model_dump_json().encode())
@@ -130,10 +129,10 @@ class Stream:
             self.append(TOPIC_OF[type(outcome)], partition, event.claim_id.encode(), encode(outcome))
         return record
 
-    def tick(self, claim_id: str, at: datetime) -> Record:
+    def tick(self, claim_id: str, at: datetime) -> TopicRecord:
         return self.claim_event(ClaimEvent(kind="tick", claim_id=claim_id, at=at))
 
-    def outcomes(self) -> list[Record]:
+    def outcomes(self) -> list[TopicRecord]:
         return [r for r in self.records if r.topic in ("secondary.expected", READY, "billing.discrepancy")]
 
     def audit(self, **options: object) -> AuditReport:
@@ -147,7 +146,7 @@ def traffic_stream(claims: int = 40) -> Stream:
         Traffic(claims=claims, seed=11, duplicate_share=0.1, discrepancy_share=0.2, secondary_first_share=0.3).records()
     )
     for n, record in enumerate(records):
-        stream.send(record["topic"], record["value"], key_text(record["key"]))
+        stream.send(record["topic"], record["value"], line_key_text(record["key"]))
         if n == len(records) // 2:
             stream.send("eob.primary", '{"event_id": "broken", "claim_id": ', key="CLM-BROKEN")
     return stream
@@ -163,7 +162,7 @@ def only(report: AuditReport, kind: str):
     return found[0]
 
 
-def value_of(record: Record) -> dict:
+def value_of(record: TopicRecord) -> dict:
     return orjson.loads(record.value)
 
 
@@ -350,7 +349,9 @@ def test_a_time_range_audits_the_eobs_received_in_it() -> None:
     after_lost = stream.send("eob.primary", eob("P-AFTER", claim_id="CLM-AFTER"), lose=True)
     everything = list(stream.records)
     # The reader starts the output topics at --since: what was published before is not read.
-    stream.records = [r for r in everything if r.topic not in OUTCOME_TOPICS or r.timestamp >= since.timestamp() * 1000]
+    stream.records = [
+        r for r in everything if r.topic not in OUTCOME_TOPICS or r.timestamp_ms >= since.timestamp() * 1000
+    ]
     assert any(r.topic in OUTCOME_TOPICS and r.key == b"CLM-SPLIT" for r in stream.records)
 
     report = stream.audit(since=since, until=until)

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from cobstream.audit.judge import audit
-from cobstream.audit.model import NOT_TAKEN_IN, Record
+from cobstream.audit.model import NOT_TAKEN_IN
 from cobstream.cli import main as cobstream
 from cobstream.engine import Engine
 from cobstream.shared.kafka_io import remittance_lines
@@ -21,7 +21,7 @@ from models.remittance import ConversionRejected, convert_x12
 from models.remittance.decode import Rejected
 from models.remittance.intake import decode_remittance
 from models.remittance.results import ProviderAdjustment
-from streams.codec import ClaimEvent
+from streams.codec import ClaimEvent, TopicRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "remittance-2026-03-24.835"
@@ -95,16 +95,16 @@ def test_the_producer_sends_one_message_per_transaction_keyed_by_interchange() -
     assert all(line["value"].startswith("ISA*") and line["value"].rstrip().endswith("~") for line in lines)
 
 
-def worker_records(lines: list[bytes]) -> list[Record]:
+def worker_records(lines: list[bytes]) -> list[TopicRecord]:
     """The topics as a worker would leave them after taking `lines` in (via the replay engine's
     outcomes and claim events built like the intake's)."""
 
-    records: list[Record] = []
+    records: list[TopicRecord] = []
     events_offset = 0
     for offset, line in enumerate(lines):
         record = json.loads(line)
         value = record["value"].encode("latin-1")
-        records.append(Record(REMITTANCE_X12, 0, offset, None, value, 1_774_000_000_000))
+        records.append(TopicRecord(REMITTANCE_X12, 0, offset, None, value, 1_774_000_000_000))
         for item in decode_remittance(value):
             if isinstance(item, EobReceived):
                 event = ClaimEvent(
@@ -116,7 +116,7 @@ def worker_records(lines: list[bytes]) -> list[Record]:
                     source=f"{REMITTANCE_X12}[0]@{offset}",
                 )
                 records.append(
-                    Record("cobstream.claim-events", 0, events_offset, None, event.model_dump_json().encode(), 0)
+                    TopicRecord("cobstream.claim-events", 0, events_offset, None, event.model_dump_json().encode(), 0)
                 )
                 events_offset += 1
     return records
@@ -140,5 +140,5 @@ def test_dead_letters_of_two_claims_of_one_message_are_not_conflicting_duplicate
         orjson.dumps({"source_topic": REMITTANCE_X12, "partition": 0, "offset": 3, "error": error, "claim_id": None})
         for error in ("CLP segment 20: charge is not a number", "SVC segment 31: no procedure code")
     ]
-    records = [Record("eob.dead-letter", 0, n, None, value, 0) for n, value in enumerate(letters)]
+    records = [TopicRecord("eob.dead-letter", 0, n, None, value, 0) for n, value in enumerate(letters)]
     assert not audit(records).problems

@@ -18,13 +18,13 @@ from builders import adj, eob, line, secondary_line
 
 from cobstream.engine import Engine
 from cobstream.shared.kafka_io import remittance_lines
-from cobstream.shared.replay_format import key_text, replay_lines, value_text
+from cobstream.shared.replay_format import line_key_text, replay_lines, value_text
 from cobstream.ui import queue
 from cobstream.ui.queue import QueueFilter
-from cobstream.ui.records import Record
 from cobstream.ui.store import Store, StoreError, connect
 from models.contract.types import parse_timestamp
 from models.remittance.decode import load_json
+from streams.codec import TopicRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "day-2026-03-24.jsonl"
@@ -40,22 +40,22 @@ class Topics:
 
     def __init__(self) -> None:
         self.engine = Engine()
-        self.records: list[Record] = []
+        self.records: list[TopicRecord] = []
         self._offsets: Counter[str] = Counter()
         self._clock_ms = 0
 
-    def add(self, topic: str, key: str | None, value: bytes | None, timestamp_ms: int) -> Record:
-        record = Record(topic, 0, self._offsets[topic], timestamp_ms, key.encode() if key else None, value)
+    def add(self, topic: str, key: str | None, value: bytes | None, timestamp_ms: int) -> TopicRecord:
+        record = TopicRecord(topic, 0, self._offsets[topic], key.encode() if key else None, value, timestamp_ms)
         self._offsets[topic] += 1
         self.records.append(record)
         return record
 
-    def send(self, topic: str, value: Any, key: str | None = None) -> list[Record]:
+    def send(self, topic: str, value: Any, key: str | None = None) -> list[TopicRecord]:
         """One input message; returns the records it and its outcomes became."""
         line = json.dumps({"topic": topic, "key": key, "value": value}).encode()
         return self.send_line(line)
 
-    def send_line(self, line: bytes) -> list[Record]:
+    def send_line(self, line: bytes) -> list[TopicRecord]:
         start = len(self.records)
         emitted = list(replay_lines([line], self.engine))
         if self.engine.clock is not None:  # the worker stamps outcomes with their input's time
@@ -63,11 +63,11 @@ class Topics:
         record = load_json(line)
         text = value_text(record.get("value"))
         raw = text.encode("utf-8", "surrogatepass") if text is not None else None
-        self.add(record["topic"], key_text(record.get("key")), raw, self._clock_ms)
+        self.add(record["topic"], line_key_text(record.get("key")), raw, self._clock_ms)
         self._outputs(emitted)
         return self.records[start:]
 
-    def advance(self, now: datetime) -> list[Record]:
+    def advance(self, now: datetime) -> list[TopicRecord]:
         start = len(self.records)
         self._outputs(self.engine.advance(now))
         return self.records[start:]
@@ -377,7 +377,7 @@ def test_an_outcome_or_dead_letter_delivered_twice_is_kept_once(store: Store, db
     before = (open_claims(db), queue.store_counts(db)["outcomes"], queue.store_counts(db)["dead_letters"])
     # After a worker crash the same events come again, at new offsets.
     again = [
-        Record(r.topic, 1, r.offset, r.timestamp_ms, r.key, r.value)
+        TopicRecord(r.topic, 1, r.offset, r.key, r.value, r.timestamp_ms)
         for r in records
         if r.topic in ("billing.discrepancy", "billing.ready", "eob.dead-letter")
     ]
@@ -416,9 +416,9 @@ def test_unreadable_output_records_are_recorded_and_the_rest_is_read(store: Stor
     topics = Topics()
     claim_with_secondary(topics, "CLM-1", "5.00")
     bad = [
-        Record("billing.discrepancy", 2, 0, 0, b"CLM-9", b'{"event_id": "x", "claim_id": '),
-        Record("billing.ready", 2, 0, 0, b"CLM-9", b'{"event_id": "x", "claim_id": "CLM-9"}'),
-        Record("eob.dead-letter", 2, 0, 0, None, b"\xff\xfe"),
+        TopicRecord("billing.discrepancy", 2, 0, b"CLM-9", b'{"event_id": "x", "claim_id": ', 0),
+        TopicRecord("billing.ready", 2, 0, b"CLM-9", b'{"event_id": "x", "claim_id": "CLM-9"}', 0),
+        TopicRecord("eob.dead-letter", 2, 0, None, b"\xff\xfe", 0),
     ]
     assert store.ingest([*bad, *topics.records]) == len(bad) + len(topics.records)
     problems = dict(

@@ -6,7 +6,7 @@
   claim's claim events replayed through the core (`replay_through_core`) and compared with the
   output topics; an `AuditReport` of `Finding`s.
 - `report`: the summary and the JSON.
-- `model`: their shared vocabulary (`Record`, the finding kinds, `Finding`, `AuditReport`).
+- `model`: their shared vocabulary (`TopicRecord`, the finding kinds, `Finding`, `AuditReport`).
 - `command`: the command's body (read, judge, print, exit status); its command line is
   `cobstream.commands.audit`.
 

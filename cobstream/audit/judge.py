@@ -13,7 +13,6 @@ counted.
 from __future__ import annotations
 
 import heapq
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -35,7 +34,6 @@ from cobstream.audit.model import (
     UNEXPECTED,
     UNREADABLE,
     AuditReport,
-    Record,
     ms,
 )
 from models.cob.claim import EobReceived
@@ -52,9 +50,7 @@ from models.contract.topics import (
 )
 from models.remittance.decode import Rejected, decode_reference
 from models.remittance.intake import decode_remittance
-from streams.codec import ClaimEvent, kafka_key_text
-
-_PLACE = re.compile(r"(?P<topic>.+)\[(?P<partition>\d+)\]@(?P<offset>\d+)")
+from streams.codec import ClaimEvent, Place, TopicRecord, kafka_key_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +67,15 @@ class ExpectedOutcome:
 
 
 @dataclass(slots=True)
-class Published:
+class Delivered:
     """The first delivery of an outcome on the output topics."""
 
-    record: Record
+    record: TopicRecord
     value: dict[str, Any]
 
 
 def audit(
-    records: Iterable[Record],
+    records: Iterable[TopicRecord],
     *,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -112,8 +108,8 @@ def audit(
     return report
 
 
-def _by_topic(records: Iterable[Record]) -> defaultdict[str, list[Record]]:
-    topics: defaultdict[str, list[Record]] = defaultdict(list)
+def _by_topic(records: Iterable[TopicRecord]) -> defaultdict[str, list[TopicRecord]]:
+    topics: defaultdict[str, list[TopicRecord]] = defaultdict(list)
     for record in records:
         topics[record.topic].append(record)
     for found in topics.values():
@@ -125,11 +121,11 @@ def _in_range(timestamp: int, since: datetime | None, until: datetime | None) ->
     return (since is None or timestamp >= ms(since)) and (until is None or timestamp <= ms(until))
 
 
-def _dead_letters(records: list[Record], report: AuditReport) -> set[tuple[Any, Any, Any]]:
+def _dead_letters(records: list[TopicRecord], report: AuditReport) -> set[tuple[Any, Any, Any]]:
     """Where each dead letter's input was (topic, partition, offset); reasons counted once each.
 
     An 835 message may hold several unusable claims: its dead letters differ by their error."""
-    first: dict[tuple[Any, ...], Record] = {}
+    first: dict[tuple[Any, ...], TopicRecord] = {}
     for record in records:
         try:
             value = orjson.loads(record.value or b"")
@@ -159,7 +155,7 @@ def _place_text(source: tuple[Any, Any, Any]) -> str:
     return f"{source[0]}[{source[1]}]@{source[2]}"
 
 
-def _claim_events(records: list[Record], report: AuditReport) -> list[tuple[Record, ClaimEvent]]:
+def _claim_events(records: list[TopicRecord], report: AuditReport) -> list[tuple[TopicRecord, ClaimEvent]]:
     events = []
     for record in records:
         try:
@@ -175,8 +171,8 @@ def _claim_events(records: list[Record], report: AuditReport) -> list[tuple[Reco
 
 
 def _account_for_inputs(
-    inputs: list[Record],
-    events: list[tuple[Record, ClaimEvent]],
+    inputs: list[TopicRecord],
+    events: list[tuple[TopicRecord, ClaimEvent]],
     letters: set[tuple[Any, Any, Any]],
     report: AuditReport,
 ) -> set[str] | None:
@@ -187,7 +183,7 @@ def _account_for_inputs(
     taken = {event.source: event.claim_id for _, event in events if event.kind == "eob" and event.source}
     audited: set[str] = set()
     for record in inputs:
-        if not _in_range(record.timestamp, report.since, report.until):
+        if not _in_range(record.timestamp_ms, report.since, report.until):
             continue
         report.inputs += 1
         claim_id = taken.get(record.place)
@@ -204,7 +200,7 @@ def _account_for_inputs(
 
 
 def _account_for_remittance(
-    record: Record, claim_id: str | None, letters: set[tuple[Any, Any, Any]], report: AuditReport
+    record: TopicRecord, claim_id: str | None, letters: set[tuple[Any, Any, Any]], report: AuditReport
 ) -> set[str]:
     """An 835 message is taken in when its claim payments have claim events and its unusable
     parts a dead letter (one holding only provider adjustments needs neither); returns the
@@ -232,7 +228,7 @@ def _claim_id_in(value: bytes | None) -> str | None:
 
 
 def _find_claim_events_without_input(
-    inputs: list[Record], events: list[tuple[Record, ClaimEvent]], report: AuditReport
+    inputs: list[TopicRecord], events: list[tuple[TopicRecord, ClaimEvent]], report: AuditReport
 ) -> None:
     """A claim event naming an offset inside the span read of its input partition that holds no
     record: an input that is not there (an aborted transaction read uncommitted, say)."""
@@ -240,12 +236,11 @@ def _find_claim_events_without_input(
     for record in inputs:
         offsets[(record.topic, record.partition)].add(record.offset)
     for record, event in events:
-        found = _PLACE.fullmatch(event.source or "") if event.kind == "eob" else None
-        if found is None:
+        source = Place.parse(event.source) if event.kind == "eob" else None
+        if source is None:
             continue
-        read = offsets.get((found["topic"], int(found["partition"])))
-        offset = int(found["offset"])
-        if read and min(read) <= offset <= max(read) and offset not in read:
+        read = offsets.get((source.topic, source.partition))
+        if read and min(read) <= source.offset <= max(read) and source.offset not in read:
             report.add(NO_SUCH_INPUT, event.claim_id, places=(record.place, event.source or ""))
 
 
@@ -253,13 +248,13 @@ class ReferenceAsOf:
     """The reference data in force at a moment: reference records applied in record-time order
     up to it, as each worker's reference reader applies them while it runs."""
 
-    def __init__(self, records: list[Record]) -> None:
+    def __init__(self, records: list[TopicRecord]) -> None:
         self.reference = Reference()
         self._pending = list(_in_record_time_order(records))
         self._pending.reverse()
 
     def at(self, timestamp: int) -> Reference:
-        while self._pending and self._pending[-1].timestamp <= timestamp:
+        while self._pending and self._pending[-1].timestamp_ms <= timestamp:
             record = self._pending.pop()
             change = decode_reference(record.topic, kafka_key_text(record.key), record.value)
             if isinstance(change, ReferenceChange):
@@ -267,16 +262,16 @@ class ReferenceAsOf:
         return self.reference
 
 
-def _in_record_time_order(records: list[Record]) -> Iterator[Record]:
+def _in_record_time_order(records: list[TopicRecord]) -> Iterator[TopicRecord]:
     """Partitions interleaved by record time, each partition kept in offset order."""
-    partitions: defaultdict[tuple[str, int], list[Record]] = defaultdict(list)
+    partitions: defaultdict[tuple[str, int], list[TopicRecord]] = defaultdict(list)
     for record in sorted(records, key=lambda r: (r.topic, r.partition, r.offset)):
         partitions[(record.topic, record.partition)].append(record)
-    return heapq.merge(*partitions.values(), key=lambda r: r.timestamp)
+    return heapq.merge(*partitions.values(), key=lambda r: r.timestamp_ms)
 
 
 def replay_through_core(
-    events: list[tuple[Record, ClaimEvent]],
+    events: list[tuple[TopicRecord, ClaimEvent]],
     reference: ReferenceAsOf,
     letters: set[tuple[Any, Any, Any]],
     audited: set[str] | None,
@@ -286,7 +281,7 @@ def replay_through_core(
 ) -> tuple[dict[str, ExpectedOutcome], set[str]]:
     """Every claim event through the core, each claim-events partition in offset order; returns
     the outcomes by event id and the claims replayed."""
-    by_partition: defaultdict[int, list[tuple[Record, ClaimEvent]]] = defaultdict(list)
+    by_partition: defaultdict[int, list[tuple[TopicRecord, ClaimEvent]]] = defaultdict(list)
     for record, event in events:
         by_partition[record.partition].append((record, event))
     # The claims agent's own processor (models.cob.processor), over a dict: the judge cannot drift
@@ -294,19 +289,21 @@ def replay_through_core(
     processor = InMemoryClaims(reference.reference, retention)
     replayed: set[str] = set()
     expected: dict[str, ExpectedOutcome] = {}
-    for record, event in heapq.merge(*by_partition.values(), key=lambda pair: pair[0].timestamp):
+    for record, event in heapq.merge(*by_partition.values(), key=lambda pair: pair[0].timestamp_ms):
         if (CLAIM_EVENTS, record.partition, record.offset) in letters:
             report.add(NOT_RECONCILED, event.claim_id, places=(record.place,), note="dead-lettered by the claims agent")
             replayed.add(event.claim_id)
             continue
-        reference.at(record.timestamp)
+        reference.at(record.timestamp_ms)
         try:
             published = processor.apply(event.claim_id, event.for_the_core(), event.at)
         except Exception as exc:  # the worker would have dead-lettered it; this one it did not
             report.add(CORE_FAILED, event.claim_id, places=(record.place,), note=type(exc).__name__)
             continue
         replayed.add(event.claim_id)
-        required = (audited is None or event.claim_id in audited) and (since is None or record.timestamp >= ms(since))
+        required = (audited is None or event.claim_id in audited) and (
+            since is None or record.timestamp_ms >= ms(since)
+        )
         for item in published:
             outcome = item.value
             assert isinstance(outcome, Outcome)
@@ -322,9 +319,9 @@ def replay_through_core(
     return expected, replayed
 
 
-def _published(records: list[Record], report: AuditReport) -> dict[str, Published]:
+def _published(records: list[TopicRecord], report: AuditReport) -> dict[str, Delivered]:
     """The first delivery of each outcome by event id; repeats counted or found conflicting."""
-    found: dict[str, Published] = {}
+    found: dict[str, Delivered] = {}
     for record in records:
         try:
             value = orjson.loads(record.value or b"")
@@ -334,7 +331,7 @@ def _published(records: list[Record], report: AuditReport) -> dict[str, Publishe
         except (orjson.JSONDecodeError, KeyError, TypeError):
             report.add(UNREADABLE, places=(record.place,), note="not an outcome")
             continue
-        first = found.setdefault(event_id, Published(record, value))
+        first = found.setdefault(event_id, Delivered(record, value))
         if first.record is record:
             continue
         if first.record.value == record.value:
@@ -362,7 +359,7 @@ def _revision(value: dict[str, Any]) -> int | None:
 
 
 def _compare(
-    expected: dict[str, ExpectedOutcome], published: dict[str, Published], replayed: set[str], report: AuditReport
+    expected: dict[str, ExpectedOutcome], published: dict[str, Delivered], replayed: set[str], report: AuditReport
 ) -> None:
     for event_id, want in expected.items():
         got = published.get(event_id)
@@ -401,14 +398,14 @@ def _compare(
             )
 
 
-def _differences(want: ExpectedOutcome, got: Published) -> list[str]:
+def _differences(want: ExpectedOutcome, got: Delivered) -> list[str]:
     """Names of the fields that differ (never their values); `topic` when it is on another one."""
     fields = ["topic"] if got.record.topic != want.topic else []
     names = sorted(set(want.value) | set(got.value))
     return fields + [name for name in names if want.value.get(name, ...) != got.value.get(name, ...)]
 
 
-def _check_revisions(published: dict[str, Published], *, first_is_one: bool, report: AuditReport) -> None:
+def _check_revisions(published: dict[str, Delivered], *, first_is_one: bool, report: AuditReport) -> None:
     """Each claim's published revisions run 1..n (from the first one read, with a time range)."""
     revisions: defaultdict[str, set[int]] = defaultdict(set)
     for got in published.values():

@@ -1,5 +1,5 @@
 """The audit's vocabulary, shared by reading, judging and reporting: a Kafka record as the audit
-sees it (`Record`), what a finding can say, a `Finding`, and the `AuditReport` they make up."""
+sees it (`TopicRecord`), what a finding can say, a `Finding`, and the `AuditReport` they make up."""
 
 from __future__ import annotations
 
@@ -22,23 +22,6 @@ NOT_RECONCILED = "not reconciled"  # a claim event the claims agent dead-lettere
 PROBLEMS = frozenset(
     {NOT_TAKEN_IN, NO_SUCH_INPUT, MISSING, DIFFERS, UNEXPECTED, CONFLICTING, REVISION_GAP, UNREADABLE, CORE_FAILED}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One Kafka record as the audit sees it: unprefixed topic, place, bytes, time (ms)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int
-
-    @property
-    def place(self) -> str:
-        """`topic[partition]@offset`, as claim events name their source."""
-        return f"{self.topic}[{self.partition}]@{self.offset}"
 
 
 @dataclass(frozen=True, slots=True)

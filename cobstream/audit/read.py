@@ -1,6 +1,6 @@
 """The audit's reading of Kafka: `read_records(settings)`, every partition of the topics the audit
 needs read with aiokafka (no consumer group, read_committed) up to its end offset, from the
-beginning or from a time, as `Record`s."""
+beginning or from a time, as `TopicRecord`s."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from cobstream.audit.model import Record, ms
+from cobstream.audit.model import ms
 from models.contract.topics import CLAIM_EVENTS, EOB_TOPICS, OUTPUT_TOPICS, REFERENCE_TOPICS, REMITTANCE_X12
+from streams.codec import TopicRecord
 from streams.kafka_internals import cluster_metadata
 from streams.settings import Settings
 from streams.topics import MAX_WRITTEN_BYTES
@@ -24,7 +25,7 @@ class AuditUnusable(Exception):
 
 async def read_records(
     settings: Settings, *, since: datetime | None = None, stall_timeout: float = 30.0
-) -> list[Record]:
+) -> list[TopicRecord]:
     """Every record the audit needs, each partition up to its end offset when its reading starts.
 
     EOB topics from `since` (or the beginning); reference and claim-events topics from the
@@ -61,7 +62,7 @@ async def read_records(
 
 async def _read(
     consumer: Any, cluster: Any, settings: Settings, starts: dict[str, datetime | None], stall_timeout: float
-) -> list[Record]:
+) -> list[TopicRecord]:
     names = {settings.topic(topic): topic for topic in starts}
     partitions = []
     for name in names:
@@ -88,15 +89,15 @@ async def _seek_to_start(consumer: Any, tp: Any, since: datetime | None, end: in
 
 async def _read_to_ends(
     consumer: Any, ends: dict[Any, int], names: dict[str, str], stall_timeout: float
-) -> list[Record]:
-    records: list[Record] = []
+) -> list[TopicRecord]:
+    records: list[TopicRecord] = []
     remaining = {tp for tp, end in ends.items() if await consumer.position(tp) < end}
     progress = time.monotonic()
     while remaining:
         batch = await consumer.getmany(*remaining, timeout_ms=500)
         for tp, got in batch.items():
             records += [
-                Record(names[r.topic], r.partition, r.offset, r.key, r.value, r.timestamp)
+                TopicRecord(names[r.topic], r.partition, r.offset, r.key, r.value, r.timestamp)
                 for r in got
                 if r.offset < ends[tp]
             ]

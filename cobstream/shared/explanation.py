@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from cobstream.engine import Engine
-from cobstream.shared.replay_format import key_text, value_text
+from cobstream.shared.replay_format import line_key_text, value_text
 from models.contract.types import NonFinite, RawNumber
 from models.explain.claim import ClaimExplanation, explain_claim
 from models.remittance.decode import load_json
@@ -32,7 +32,7 @@ def replay_messages(lines: Iterable[bytes]) -> Iterator[Message]:
             topic = record.get("topic") if isinstance(record, dict) else None
             if not isinstance(topic, str) or isinstance(topic, RawNumber | NonFinite):
                 raise ValueError("no topic")
-            message: Message = (topic, key_text(record.get("key")), value_text(record.get("value")))
+            message: Message = (topic, line_key_text(record.get("key")), value_text(record.get("value")))
         except (ValueError, TypeError, RecursionError):  # orjson's encode error is a TypeError
             message = (None, None, line)
         yield message

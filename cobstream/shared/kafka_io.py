@@ -10,7 +10,7 @@ from typing import IO, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from cobstream.shared.replay_format import key_text, value_text
+from cobstream.shared.replay_format import line_key_text, value_text
 from models.contract.topics import DISCREPANCY, EXPECTED, INPUT_TOPICS, OUTPUT_TOPICS, READY, REMITTANCE_X12
 from models.remittance import TransactionMessage, split_transactions
 from models.remittance.decode import load_json
@@ -57,7 +57,7 @@ async def produce_file(settings: Settings, lines: Iterable[bytes], *, interval: 
                 topic = record["topic"]
                 if topic not in INPUT_TOPICS:
                     raise ValueError(f"unknown input topic {topic!r}")
-                key, value = key_text(record.get("key")), value_text(record.get("value"))
+                key, value = line_key_text(record.get("key")), value_text(record.get("value"))
             except (ValueError, KeyError, TypeError) as exc:
                 print(f"line {number}: not published ({exc})", file=sys.stderr)
                 skipped += 1

@@ -32,7 +32,7 @@ def value_text(value: Any) -> str | None:
     return orjson.dumps(value, default=_fragment, option=orjson.OPT_PASSTHROUGH_SUBCLASS).decode()
 
 
-def key_text(key: Any) -> str | None:
+def line_key_text(key: Any) -> str | None:
     if key is None or (isinstance(key, str) and not isinstance(key, RawNumber | NonFinite)):
         return key
     return value_text(key)
@@ -63,7 +63,7 @@ def _replay_line(number: int, line: bytes, engine: Engine) -> list[Published]:
             None, None, line, offset=number, rejected=Rejected('replay line must be an object with a "topic" string')
         )
     try:
-        key = key_text(record.get("key"))
+        key = line_key_text(record.get("key"))
         raw = value_text(record.get("value"))
     except (TypeError, orjson.JSONEncodeError) as exc:
         return engine.receive(

@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cobstream.ui.records import EPOCH, key_text
+from cobstream.ui.records import EPOCH
 from models.contract.topics import DISCREPANCY, REFERENCE_TOPICS
+from streams.codec import kafka_key_text
 
 OPEN_DISCREPANCIES = f"""
 SELECT d.*, m.value AS value, p.payer_id AS primary_payer_id,
@@ -262,7 +263,7 @@ def claim_messages(db: sqlite3.Connection, claim_id: str) -> list[tuple[str, str
         "ORDER BY timestamp_ms, topic, partition, offset",
         [*REFERENCE_TOPICS, claim_id],
     ).fetchall()
-    return [(row["topic"], key_text(row["key"]), row["value"]) for row in rows]
+    return [(row["topic"], kafka_key_text(row["key"]), row["value"]) for row in rows]
 
 
 def store_clock(db: sqlite3.Connection) -> datetime | None:

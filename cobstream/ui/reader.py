@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from cobstream.ui.records import Record
 from cobstream.ui.store import Store
 from models.contract.topics import EOB_TOPICS, OUTPUT_TOPICS, REFERENCE_TOPICS, REMITTANCE_X12
+from streams.codec import TopicRecord
 from streams.settings import Settings
 from streams.topics import existing_partitions
 
@@ -137,7 +137,7 @@ class TopicReader:
     async def _read_batch(self, consumer: AIOKafkaConsumer) -> None:
         batch = await consumer.getmany(timeout_ms=500, max_records=BATCH_RECORDS)
         records = [
-            Record(self._unprefixed[tp.topic], tp.partition, r.offset, r.timestamp, r.key, r.value)
+            TopicRecord(self._unprefixed[tp.topic], tp.partition, r.offset, r.key, r.value, r.timestamp)
             for tp, found in batch.items()
             for r in found
         ]
@@ -152,7 +152,7 @@ class TopicReader:
             if (highwater := consumer.highwater(tp)) is not None
         )
 
-    async def _ingest(self, records: list[Record]) -> None:
+    async def _ingest(self, records: list[TopicRecord]) -> None:
         """Store a batch on a worker thread; a batch begun is finished (with its positions) even
         when the reader is being stopped."""
         ingest = asyncio.ensure_future(asyncio.to_thread(self.store.ingest, records))

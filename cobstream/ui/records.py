@@ -29,21 +29,9 @@ from models.contract.topics import (
 )
 from models.remittance.decode import Rejected
 from models.remittance.intake import decode_message
-from streams.codec import kafka_key_text as key_text
+from streams.codec import TopicRecord, kafka_key_text
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One Kafka record as the reader took it, its topic without the environment's prefix."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int
-    key: bytes | None
-    value: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +93,7 @@ class Unreadable(ValueError):
     """An output record without what the queue needs; the message says what is missing."""
 
 
-def read_record(record: Record) -> Meaning:
+def read_record(record: TopicRecord) -> Meaning:
     """The record's meaning for the queue; an unreadable output record is reported in `problem`."""
     if record.topic in EOB_TOPICS or record.topic == REMITTANCE_X12:
         return Meaning(inputs=_claim_inputs(record))
@@ -122,11 +110,11 @@ def read_record(record: Record) -> Meaning:
     return Meaning(problem=f"not a topic the work queue reads: {record.topic}")
 
 
-def _claim_inputs(record: Record) -> list[ClaimInput]:
+def _claim_inputs(record: TopicRecord) -> list[ClaimInput]:
     """The EOBs of an EOB message or an 835 message, and its unusable parts."""
     if record.value is None and record.topic in EOB_TOPICS:
         return []
-    decoded = decode_message(record.topic, key_text(record.key), record.value)
+    decoded = decode_message(record.topic, kafka_key_text(record.key), record.value)
     items = [_claim_input(seq, item) for seq, item in enumerate(decoded)]
     return [item for item in items if item]
 
@@ -190,7 +178,7 @@ def _outcome(topic: str, value: dict[str, Any]) -> OutcomeRow:
     )
 
 
-def _dead_letter(value: dict[str, Any], record: Record) -> DeadLetterRow:
+def _dead_letter(value: dict[str, Any], record: TopicRecord) -> DeadLetterRow:
     received = value.get("received_at")
     return DeadLetterRow(
         digest=hashlib.sha256(record.value or b"").hexdigest(),

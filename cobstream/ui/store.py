@@ -14,7 +14,8 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from cobstream.ui.records import Meaning, OutcomeRow, Record, read_record
+from cobstream.ui.records import Meaning, OutcomeRow, read_record
+from streams.codec import TopicRecord
 
 DEFAULT_PATH = Path(".cobstream-ui.sqlite3")
 SCHEMA_VERSION = "1"
@@ -115,7 +116,7 @@ class Store:
         rows = self.connection.execute("SELECT topic, partition, next_offset FROM positions").fetchall()
         return {(row["topic"], row["partition"]): row["next_offset"] for row in rows}
 
-    def ingest(self, records: Iterable[Record]) -> int:
+    def ingest(self, records: Iterable[TopicRecord]) -> int:
         """Store a batch in one transaction, with the positions after it; returns how many records
         were new (a record read again is skipped)."""
         added = 0
@@ -129,7 +130,7 @@ class Store:
                 )
         return added
 
-    def _ingest_one(self, record: Record) -> int:
+    def _ingest_one(self, record: TopicRecord) -> int:
         inserted = self.connection.execute(
             "INSERT OR IGNORE INTO messages (topic, partition, offset, timestamp_ms, key, value) VALUES (?,?,?,?,?,?)",
             (record.topic, record.partition, record.offset, record.timestamp_ms, record.key, record.value),
@@ -139,7 +140,7 @@ class Store:
         self._write_meaning(record, read_record(record))
         return 1
 
-    def _write_meaning(self, record: Record, meaning: Meaning) -> None:
+    def _write_meaning(self, record: TopicRecord, meaning: Meaning) -> None:
         place = (record.topic, record.partition, record.offset)
         execute = self.connection.execute
         if meaning.problem is not None:
