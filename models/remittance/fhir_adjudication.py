@@ -106,17 +106,9 @@ def read_adjudications(entries: Any, path: str, found: Adjudications | None = No
 
 def _category(concept: Any, path: str, amount: Decimal | None, found: Adjudications) -> str | None:
     """The category's code in a known system; None when coded only in other systems (not read)."""
-    codings = array(concept.get("coding")) if isinstance(concept, dict) else []
     known: list[tuple[str, str]] = []
     other: list[str] = []
-    for n, coding in enumerate(codings):
-        system, code = (
-            (string(coding.get("system")), string(coding.get("code"))) if isinstance(coding, dict) else (None, None)
-        )
-        if code is None:
-            continue
-        if system is None:
-            raise FhirError(f"{path}.coding[{n}]", f"{code[:40]!r} has no system: {_SYSTEMS_HINT}")
+    for n, system, code in _codings(concept, path, _SYSTEMS_HINT):
         if system in KNOWN_SYSTEMS:
             if not any(code in table.get(system, ()) for table in (READ, NOT_AMOUNTS, UNPLACED)):
                 raise FhirError(
@@ -142,21 +134,29 @@ def _category(concept: Any, path: str, amount: Decimal | None, found: Adjudicati
     return known[0][1]
 
 
-_SYSTEMS_HINT = f"code categories in {HL7_ADJUDICATION} or {CARIN_ADJUDICATION} (docs/FHIR.md)"
-
-
-def _reasons(concept: Any, path: str, category: str, found: Adjudications) -> None:
-    """CARCs and RARCs by their code system; codes of other systems carry no X12 meaning and are not read."""
-    codings = array(concept.get("coding")) if isinstance(concept, dict) else []
-    carcs: list[str] = []
-    for n, coding in enumerate(codings):
+def _codings(concept: Any, path: str, hint: str) -> list[tuple[int, str, str]]:
+    """(position, system, code) of a CodeableConcept's codings that have a code; a coding with a
+    code and no system is refused (`hint` says what to give)."""
+    found = []
+    for n, coding in enumerate(array(concept.get("coding")) if isinstance(concept, dict) else []):
         system, code = (
             (string(coding.get("system")), string(coding.get("code"))) if isinstance(coding, dict) else (None, None)
         )
         if code is None:
             continue
         if system is None:
-            raise FhirError(f"{path}.coding[{n}]", f"{code[:40]!r} has no system: give {CARC_SYSTEM} or {RARC_SYSTEM}")
+            raise FhirError(f"{path}.coding[{n}]", f"{code[:40]!r} has no system: {hint}")
+        found.append((n, system, code))
+    return found
+
+
+_SYSTEMS_HINT = f"code categories in {HL7_ADJUDICATION} or {CARIN_ADJUDICATION} (docs/FHIR.md)"
+
+
+def _reasons(concept: Any, path: str, category: str, found: Adjudications) -> None:
+    """CARCs and RARCs by their code system; codes of other systems carry no X12 meaning and are not read."""
+    carcs: list[str] = []
+    for _, system, code in _codings(concept, path, f"give {CARC_SYSTEM} or {RARC_SYSTEM}"):
         if system == CARC_SYSTEM:
             carcs.append(code)
         elif system == RARC_SYSTEM:
