@@ -17,6 +17,7 @@ def register(worker: Worker) -> None:
     """The page and the values read at each scrape (claim census, consumer lag, table
     recovery), for this worker's app (once per process)."""
     metrics.watch_worker(worker.app, worker.settings.topic_prefix)
+    metrics.SERVING.set_function(lambda: 1.0 if worker.serving() else 0.0)
 
     @worker.app.page("/metrics")
     async def prometheus_metrics(self: View, request: Request) -> Response:

@@ -93,6 +93,12 @@ DEADLINE_INDEX_REBUILT = Gauge(
     registry=REGISTRY,
 )
 
+SERVING = Gauge(
+    "cobstream_worker_serving",
+    "1 while the worker serves its claims (not rebalancing, claims table recovered, reference data read), else 0.",
+    registry=REGISTRY,
+)
+
 census = ClaimCensus()  # the claims agent's claims, kept by streams.claim_writer.ClaimWriter
 
 # ---- What the agents call -------------------------------------------------------------------------

@@ -242,7 +242,7 @@ class Bench:
         await produce(settings, workload.reference + workload.eobs)
         started = [deployment.worker(f"w{n + 1}").start() for n in range(workers)]
         sampler = CpuSampler(started)
-        ready = [await w.wait(READY, 120) - w.spawned for w in started]
+        ready = [await w.wait_serving(120) - w.spawned for w in started]
         profiler = None
         if self.profile_dir is not None and phase == "pipeline":
             profiler = Profiler(self.profile_dir, started[0].pid, "worker-pipeline")
@@ -350,7 +350,7 @@ class Bench:
             await deployment.create_topics()
             reference = Traffic(0).reference()
             await produce(deployment.settings, ((r["topic"], r["key"], orjson.dumps(r["value"])) for r in reference))
-            await deployment.worker("w1").start().wait(READY, 120)
+            await deployment.worker("w1").start().wait_serving(120)
         probe = LatencyProbe(deployment, rate, self.sizes)
         await probe.offer()
         result = probe.summary()

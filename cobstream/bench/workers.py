@@ -26,11 +26,13 @@ from cobstream.shared.progress import bar
 from streams.settings import Settings
 from streams.topics import create_topics, topic_specs
 
-# What Faust logs, and when: its own recovery steps, which no metric of ours times.
-READY = "[^Worker]: Ready"
-# What the worker says on /metrics (streams/metrics.py): when its deadline index was rebuilt from
-# the table after an assignment (0 until then).
+# What a `cobstream worker` says on /metrics (streams/metrics.py): whether it serves its claims,
+# and when its deadline index was rebuilt from the table after an assignment (0 until then).
+SERVING = "cobstream_worker_serving"
 REBUILT = "cobstream_deadline_index_rebuilt_timestamp_seconds"
+# What Faust logs, and when: its own start (the bench's Faust passthroughs have no /metrics) and
+# recovery steps, which no metric of ours times.
+READY = "[^Worker]: Ready"
 RECOVERED = "]: Worker ready"  # the Recovery service, once the table is restored and streams resume
 RESTORING = "Restoring state from changelog topics"
 DONE_READING = "Done reading from changelog topics"
@@ -125,6 +127,16 @@ class Worker:
                 if sample.name == name:
                     return sample.value
         return None
+
+    async def wait_serving(self, timeout: float) -> float:
+        """When the worker's /metrics first said it serves its claims, waiting for it."""
+        deadline = time.monotonic() + timeout
+        while (await self.metric(SERVING)) != 1:
+            self.check()
+            if time.monotonic() > deadline:
+                raise BenchError(f"worker {self.name} did not serve its claims within {timeout:.0f}s (log {self.log})")
+            await asyncio.sleep(0.05)
+        return time.time()
 
     async def wait_rebuilt(self, timeout: float) -> float:
         """When the worker rebuilt its deadline index (its /metrics says so), waiting for it."""
