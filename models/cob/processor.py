@@ -89,8 +89,8 @@ class Change:
 
     @property
     def written(self) -> bool:
-        """Whether the claim's stored state must be written (or deleted)."""
-        return self.after is not self.before and (self.after is not None or self.before is not None)
+        """Whether the claim's stored state must be written (or deleted: `after` None)."""
+        return self.after is not self.before
 
 
 def process(
