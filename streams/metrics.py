@@ -34,9 +34,9 @@ from models.contract.topics import (
     DISCREPANCY,
     EOB_TOPICS,
     EXPECTED,
+    INPUT_TOPICS,
     OUTPUT_TOPICS,
     READY,
-    REFERENCE_TOPICS,
     REMITTANCE_X12,
 )
 from models.remittance.decode import CONTRACT_FIELDS, FAULT_KINDS
@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 disable_created_metrics()
 
 REGISTRY = CollectorRegistry(auto_describe=True)
-INPUT_TOPICS = (*EOB_TOPICS, REMITTANCE_X12, *REFERENCE_TOPICS)
 KNOWN_TOPICS = frozenset((*INPUT_TOPICS, CLAIM_EVENTS, *OUTPUT_TOPICS))
 # From a millisecond (one EOB on an idle worker) to an hour (a backlog after an outage).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)

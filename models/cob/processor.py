@@ -167,15 +167,6 @@ class Census(Protocol):
     def counting(self, states: Iterable[ClaimState]) -> Iterator[ClaimState]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """What one EOB did, for a driver over a dict: the events to publish, in order, and whether it
-    counts for event time (a duplicate changes nothing, not even the replay clock)."""
-
-    published: list[Published]
-    moves_clock: bool
-
-
 class InMemoryClaims:
     """`process` driven over a dict of claims, with its deadline index: replay, the audit, tests."""
 
@@ -188,10 +179,10 @@ class InMemoryClaims:
         self.deadlines = DeadlineIndex()
         self.census = census
 
-    def on_eob(self, event: EobReceived, now: datetime) -> Applied:
-        """One accepted EOB for its claim (a claim never seen starts here)."""
-        change = self.commit(process(self.claims.get(event.eob.claim_id), event.eob.claim_id, event, *self._with(now)))
-        return Applied(change.published, change.moves_clock)
+    def on_eob(self, event: EobReceived, now: datetime) -> Change:
+        """One accepted EOB for its claim (a claim never seen starts here): what it publishes,
+        and whether it counts for event time (a duplicate does not move even the replay clock)."""
+        return self.commit(process(self.claims.get(event.eob.claim_id), event.eob.claim_id, event, *self._with(now)))
 
     def on_tick(self, claim_id: str, now: datetime) -> list[Published]:
         """Time has moved for one claim: fire its timeouts now due, or forget it when its
