@@ -26,7 +26,7 @@ from models.cob.verdict import (
     orphan_secondary,
     overdue_secondary,
 )
-from models.contract.events import EobEvent, Role
+from models.contract.events import ClaimSubmission, EobEvent, Role
 from models.contract.outcomes import Outcome, PatientBillingReady, PaymentDiscrepancy, build_outcome
 
 TimerKind = Literal["secondary_overdue", "orphan_secondary"]
@@ -58,6 +58,13 @@ class EobReceived:
 
     role: Role
     eob: EobEvent
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionReceived:
+    """A claim submission accepted by validation (`claims.submitted`, or an 837 claim)."""
+
+    submission: ClaimSubmission
 
 
 @dataclass(frozen=True, slots=True)

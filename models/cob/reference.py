@@ -31,8 +31,11 @@ class PayerTerms:
     def of(cls, payer_id: str, profile: PayerProfile | None) -> PayerTerms:
         if profile is None:
             return cls(payer_id)
-        given = {name: value for name, value in profile if name != "payer_id" and value is not None}
+        given = {name: value for name, value in profile if name not in _NOT_TERMS and value is not None}
         return cls(payer_id, **given)
+
+
+_NOT_TERMS = frozenset({"payer_id", "aliases"})
 
 
 @dataclass(frozen=True, slots=True)

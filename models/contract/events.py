@@ -1,4 +1,5 @@
-"""Input contracts (CONTRACT.md "Inputs"): EOB events and the billing office's reference data."""
+"""Input contracts (CONTRACT.md "Inputs"): EOB events, claim submissions (COVERAGE.md) and the
+billing office's reference data."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ MAX_ADJUSTMENTS_PER_LINE = 99
 MAX_CODES_PER_LINE = 20
 
 Role = Literal["primary", "secondary"]
+CoverageRole = Literal["primary", "secondary", "tertiary"]
+SubmissionFrequency = Literal["original", "replacement", "void"]
 EobStatus = Literal["processed", "denied", "reversed"]
 AdjustmentGroup = Literal["CO", "PR", "OA", "PI", "CR"]
 CobMethod = Literal[
@@ -123,8 +126,11 @@ class ServiceLine(BaseModel):
 class EobEvent(BaseModel):
     """One payer's adjudication of a claim (X12 835 or its JSON equivalent).
 
-    The topic gives the role. `secondary_payer_id` is required (possibly null) on `eob.primary`
-    and ignored on `eob.secondary`; `decode_eob` enforces that difference.
+    The topic gives the role. `secondary_payer_id` has three states on `eob.primary`: a payer
+    id (the primary crossed the claim over), null (the sender knows there is no secondary) or
+    absent (the sender does not know: `states_secondary` is false, and the claim's submission
+    decides, COVERAGE.md section 1). It is ignored on `eob.secondary`; `decode_eob` enforces that
+    difference.
     """
 
     model_config = _INPUT
@@ -137,6 +143,10 @@ class EobEvent(BaseModel):
     status: EobStatus
     adjudicated_at: Timestamp
     secondary_payer_id: Identifier | None = None
+    # Whether the EOB states the claim's secondary coverage at all (`secondary_payer_id` present).
+    # Written out only when false, so that a stored EOB from before the three states (always
+    # stated, null meaning none) reads as it did.
+    states_secondary: Flag = Field(default=True, exclude_if=bool)
     lines: tuple[ServiceLine, ...] = Field(min_length=1, max_length=MAX_LINES_PER_CLAIM)
 
     @field_validator("lines", mode="before")
@@ -187,11 +197,101 @@ class EobEvent(BaseModel):
         return sum((line.paid for line in self.lines), Decimal("0.00"))
 
     @property
+    def stated_secondary(self) -> tuple[bool, str | None]:
+        """(whether the EOB states the secondary coverage, the secondary payer it names or None)."""
+        return self.states_secondary, self.secondary_payer_id
+
+    @property
     def line_ids(self) -> list[str]:
         return [line.line_id for line in self.lines]
 
 
 DUPLICATE_CLAIM = frozenset({"18"})
+
+
+class CoverageEntry(BaseModel):
+    """One payer of the claim's coverage and its place in the COB order."""
+
+    model_config = _INPUT
+
+    payer_id: Identifier
+    role: CoverageRole
+
+
+class SubmittedLine(BaseModel):
+    """One service line as the provider billed it (837 LX with SV1 or SV2)."""
+
+    model_config = _INPUT
+
+    line_id: Identifier
+    procedure_code: Code
+    modifiers: tuple[Code, ...] = Field(default=(), max_length=MAX_CODES_PER_LINE)
+    service_date: IsoDate
+    charge: NonNegativeMoney
+
+
+class ClaimSubmission(BaseModel):
+    """The claim as the provider billed it, with its coverage in COB order (COVERAGE.md; an 837P
+    or 837I claim, or the billing system's record of it on `claims.submitted`)."""
+
+    model_config = _INPUT
+
+    event_id: Identifier
+    claim_id: Identifier
+    submitted_at: Timestamp
+    frequency: SubmissionFrequency = "original"
+    coverage: tuple[CoverageEntry, ...] = Field(min_length=1, max_length=3)
+    lines: tuple[SubmittedLine, ...] = Field(min_length=1, max_length=MAX_LINES_PER_CLAIM)
+
+    @field_validator("frequency", mode="before")
+    @classmethod
+    def _original_when_null(cls, value: object) -> object:
+        return "original" if value is None else value
+
+    @field_validator("coverage", "lines", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        if isinstance(value, list | tuple) and not value:
+            raise PydanticCustomError("list_empty", "must be a non-empty list")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClaimSubmission:
+        roles = [entry.role for entry in self.coverage]
+        if roles.count("primary") != 1:
+            raise PydanticCustomError(
+                "coverage_primary", "coverage: names {count} primary payers; exactly one is required",
+                {"count": roles.count("primary"), "field": "coverage[].role"},
+            )
+        for role in ("secondary", "tertiary"):
+            if roles.count(role) > 1:
+                raise PydanticCustomError(
+                    "coverage_role_twice", "coverage: names more than one {role} payer",
+                    {"role": role, "field": "coverage[].role"},
+                )
+        payers = [entry.payer_id for entry in self.coverage]
+        if len(set(payers)) != len(payers):
+            raise PydanticCustomError(
+                "coverage_payer_twice", "coverage: names one payer in two roles", {"field": "coverage[].payer_id"}
+            )
+        line_ids = [line.line_id for line in self.lines]
+        if len(set(line_ids)) != len(line_ids):
+            raise PydanticCustomError(
+                "line_id_duplicate", "lines[].line_id: a line id appears twice in this submission",
+                {"field": "lines[].line_id"},
+            )
+        return self
+
+    def payer(self, role: CoverageRole) -> str | None:
+        """The payer the submission names in `role`, or None."""
+        for entry in self.coverage:
+            if entry.role == role:
+                return entry.payer_id
+        return None
+
+    @property
+    def line_ids(self) -> list[str]:
+        return [line.line_id for line in self.lines]
 
 
 class PayerProfile(BaseModel):
@@ -208,6 +308,14 @@ class PayerProfile(BaseModel):
     tolerance: NonNegativeMoney | None = None
     secondary_wait_days: Days | None = None
     primary_wait_days: Days | None = None
+    # Other ids this payer is known by (a Medicare COBA id in NM1*TT, an 835's REF*2U, a
+    # clearinghouse id): comparisons and lookups use the payer an id resolves to.
+    aliases: tuple[Identifier, ...] = Field(default=(), max_length=MAX_CODES_PER_LINE)
+
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _none_when_null(cls, value: object) -> object:
+        return () if value is None else value
 
 
 class FeeScheduleEntry(BaseModel):
@@ -293,11 +401,16 @@ def _eob_schema(role: Role) -> CoreSchema:
         "payer_claim_number": _optional(text, None),
         "status": _required(cs.literal_schema(list(EobStatus.__args__))),  # type: ignore[attr-defined]
         "adjudicated_at": _required(cs.no_info_after_validator_function(parse_timestamp, cs.str_schema(strict=True))),
-        # Required (possibly null) on eob.primary. eob.secondary ignores it whatever it holds: it
+        # Present (possibly null) on eob.primary: absent takes the full validation, which marks
+        # the EOB as not stating the coverage. eob.secondary ignores it whatever it holds: it
         # is read from a key that no JSON text spells without an escape (escapes never come here).
         "secondary_payer_id": _required(secondary_payer)
         if role == "primary"
         else cs.model_field(cs.with_default_schema(secondary_payer, default=None), validation_alias="\x00"),
+        # Never read from the JSON (the key no JSON text spells): the full validation sets it.
+        "states_secondary": cs.model_field(
+            cs.with_default_schema(cs.bool_schema(strict=True), default=True), validation_alias="\x00"
+        ),
         "lines": _required(_items(_line_schema(), MAX_LINES_PER_CLAIM, min_length=1)),
     }
     return cs.model_schema(EobEvent, cs.model_fields_schema(fields), config=_CONFIG)

@@ -13,7 +13,10 @@ PRIMARY = "eob.primary"
 SECONDARY = "eob.secondary"
 PAYERS = "reference.payers"
 FEE_SCHEDULE = "reference.fee-schedule"
-REMITTANCE_X12 = "remittance.x12"  # raw X12 835: one interchange or one ST/SE transaction a message
+SUBMITTED = "claims.submitted"
+# Raw X12, not the contract's JSON: one interchange or one ST/SE transaction a message, an 835
+# (remittances, into EOBs) or an 837P/837I (claims, into submissions), told apart by ST01.
+REMITTANCE_X12 = "remittance.x12"
 EXPECTED = "secondary.expected"
 READY = "billing.ready"
 DISCREPANCY = "billing.discrepancy"
@@ -25,7 +28,7 @@ CLAIM_EVENTS = "cobstream.claim-events"
 EOB_TOPICS: dict[str, Role] = {PRIMARY: "primary", SECONDARY: "secondary"}
 ROLE_TOPICS: dict[Role, str] = {role: topic for topic, role in EOB_TOPICS.items()}
 REFERENCE_TOPICS = (PAYERS, FEE_SCHEDULE)
-INPUT_TOPICS = (*EOB_TOPICS, *REFERENCE_TOPICS, REMITTANCE_X12)
+INPUT_TOPICS = (*EOB_TOPICS, SUBMITTED, *REFERENCE_TOPICS, REMITTANCE_X12)
 OUTCOME_TOPICS = (EXPECTED, READY, DISCREPANCY)  # the outputs that carry a claim's revisions
 OUTPUT_TOPICS = (*OUTCOME_TOPICS, DEAD_LETTER)
 

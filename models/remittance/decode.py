@@ -122,12 +122,11 @@ def _validated_eob(role: Role, raw: bytes | str) -> EobReceived | Rejected:
     if not isinstance(value, dict):
         return Rejected(f"value must be a JSON object (an EobEvent), not {_kind(value)}", reason="not_an_object")
     claim_id = _readable_id(value.get("claim_id"))
+    # Set here from the message, never taken from it: absent `secondary_payer_id` on
+    # eob.primary means the sender does not know the coverage (COVERAGE.md section 1).
+    value.pop("states_secondary", None)
     if role == "primary" and "secondary_payer_id" not in value:
-        return Rejected(
-            "secondary_payer_id: is required on eob.primary (null when the patient has no secondary coverage)",
-            claim_id,
-            reason="secondary_payer_id",
-        )
+        value["states_secondary"] = False
     if role == "secondary":
         value.pop("secondary_payer_id", None)  # ignored on eob.secondary, whatever it holds
     try:
