@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from datetime import datetime, timedelta
 
-from models.cob.claim import ClaimState, EobReceived
-from models.cob.processor import DEFAULT_RETENTION, InMemoryClaims, Published
+from models.cob.claim import ClaimState, EobReceived, SubmissionReceived
+from models.cob.processor import DEFAULT_RETENTION, Change, InMemoryClaims, Published
 from models.cob.reference import Reference, ReferenceChange
 from models.contract.events import FeeScheduleEntry
 from models.contract.topics import DEAD_LETTER
 from models.remittance.decode import Rejected, dead_letter
-from models.remittance.intake import decode_message
+from models.remittance.intake import decode_message, refuse_invalid_coverage
 
 
 class Engine:
@@ -45,7 +45,8 @@ class Engine:
         is replay's own reason when the line itself is unusable. An 835's provider-level
         adjustments are not claim events (`cobstream convert` reports them)."""
         emitted: list[Published] = []
-        for decoded in [rejected] if rejected else decode_message(topic, key, raw):
+        for item in [rejected] if rejected else decode_message(topic, key, raw):
+            decoded = refuse_invalid_coverage(item, self.reference)
             if isinstance(decoded, Rejected):
                 letter = dead_letter(
                     decoded,
@@ -59,13 +60,20 @@ class Engine:
                 emitted.append(Published(DEAD_LETTER, key, letter))
             elif isinstance(decoded, ReferenceChange):
                 self.reference.apply(decoded)
-            elif isinstance(decoded, EobReceived):
-                emitted += self._receive_eob(decoded)
+            elif isinstance(decoded, EobReceived | SubmissionReceived):
+                emitted += self._receive_claim_event(decoded)
         return emitted
 
-    def _receive_eob(self, event: EobReceived) -> list[Published]:
-        clock = max(self.clock, event.eob.adjudicated_at) if self.clock else event.eob.adjudicated_at
-        applied = self.processor.on_eob(event, clock)
+    def _receive_claim_event(self, event: EobReceived | SubmissionReceived) -> list[Published]:
+        """An accepted EOB or submission: the clock moves with its `adjudicated_at` or
+        `submitted_at` (COVERAGE.md section 2), unless it changes nothing (a duplicate)."""
+        at = event.eob.adjudicated_at if isinstance(event, EobReceived) else event.submission.submitted_at
+        clock = max(self.clock, at) if self.clock else at
+        applied: Change = (
+            self.processor.on_eob(event, clock)
+            if isinstance(event, EobReceived)
+            else self.processor.on_submission(event, clock)
+        )
         if not applied.moves_clock:
             return []
         self.clock = clock

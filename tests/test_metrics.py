@@ -247,12 +247,7 @@ def test_a_voided_ready_event_is_counted_as_voided() -> None:
             json.dumps({**eob("E1", claim_id=SECRET_CLAIM), "status": SECRET_CLAIM}),
             "status",
         ),
-        (
-            "eob.primary",
-            None,
-            json.dumps({k: v for k, v in eob("E1").items() if k != "secondary_payer_id"}),
-            "secondary_payer_id",
-        ),
+        ("eob.primary", None, json.dumps(eob("E1", secondary_payer_id="")), "secondary_payer_id"),
         (
             "eob.secondary",
             None,

@@ -20,7 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from cobstream.engine import Engine
 from models.cob.processor import Published
-from models.contract.outcomes import DeadLetter, ExpectedSecondaryPayment, PatientBillingReady
+from models.contract.outcomes import DeadLetter, ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy
 from models.contract.types import parse_money
 from models.remittance.decode import MAX_DEAD_LETTER_RAW, MAX_MESSAGE_BYTES
 
@@ -538,12 +538,21 @@ def test_empty_or_malformed_lines_list(lines: Any) -> None:
 # secondary_payer_id by topic; unknown fields
 
 
-def test_secondary_payer_id_is_required_on_eob_primary() -> None:
-    reject(
-        "eob.primary",
-        text(without(event(event_id="E-BAD"), ("secondary_payer_id",))),
-        "secondary_payer_id: is required on eob.primary",
-    )
+def test_an_absent_secondary_payer_id_on_eob_primary_leaves_the_coverage_unknown() -> None:
+    """CONTRACT.md: absent is the third state (the sender does not know): accepted, and the claim
+    is held with `coverage_unknown` instead of billing the patient."""
+    out = Engine().receive("eob.primary", CLAIM, text(without(event(), ("secondary_payer_id",))), offset=1)
+    assert dead_letters(out) == []
+    assert ready_events(out) == []
+    [held] = [p.value for p in out if isinstance(p.value, PaymentDiscrepancy)]
+    assert (held.kind, held.blocking) == ("coverage_unknown", True)
+
+
+def test_a_states_secondary_field_sent_by_upstream_is_not_taken_from_it() -> None:
+    """`states_secondary` is the model's record of whether the key was present, never input."""
+    out = Engine().receive("eob.primary", CLAIM, text(no_secondary(states_secondary=False)), offset=1)
+    [ready] = ready_events(out)
+    assert ready.secondary_payer_id is None
 
 
 def test_secondary_payer_id_null_on_eob_primary_means_no_secondary() -> None:
@@ -901,10 +910,9 @@ def test_fee_schedule_null_for_an_absent_entry_changes_nothing() -> None:
         lambda v: changed(v, ("lines", 0, "paid"), "80.125"),
         lambda v: changed(v, ("status",), "paid"),
         lambda v: changed(v, ("adjudicated_at",), "2026-03-10T15:00:00"),
-        lambda v: without(v, ("secondary_payer_id",)),
         lambda v: changed(v, ("lines", 0, "charge"), "151.00"),
     ],
-    ids=["precision", "status", "naive_time", "no_secondary_payer_id", "unbalanced"],
+    ids=["precision", "status", "naive_time", "unbalanced"],
 )
 def test_an_invalid_primary_id_is_not_remembered(broken: Any) -> None:
     engine = Engine()

@@ -1,8 +1,9 @@
-"""The claim state and the one function that moves it: COB_RULES.md section 7.
+"""The claim state and the one function that moves it: COB_RULES.md section 7 and COVERAGE.md.
 
-`step(state, event, ref, now)` applies one EOB (processed, denied or reversed) or one clock
-tick to a claim and returns the new state with the outcomes to publish, in emission order.
-The stream agents and the replay command both call it; nothing here reads a clock or does I/O.
+`step(state, event, ref, now)` applies one EOB (processed, denied or reversed), one claim
+submission (original, replacement or void) or one clock tick to a claim and returns the new
+state with the outcomes to publish, in emission order. The stream agents and the replay
+command both call it; nothing here reads a clock or does I/O.
 """
 
 from __future__ import annotations
@@ -15,21 +16,24 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
+from models.cob.coverage import Coverage
 from models.cob.reference import PayerTerms, Reference
 from models.cob.settlement import compute_claim
 from models.cob.verdict import (
     Draft,
+    Version,
     discrepancy,
     estimate,
     evaluate_version,
     is_cob_order_denial,
     orphan_secondary,
+    overdue_primary,
     overdue_secondary,
 )
 from models.contract.events import ClaimSubmission, EobEvent, Role
 from models.contract.outcomes import Outcome, PatientBillingReady, PaymentDiscrepancy, build_outcome
 
-TimerKind = Literal["secondary_overdue", "orphan_secondary"]
+TimerKind = Literal["orphan_secondary", "primary_overdue", "secondary_overdue"]
 
 
 class ClaimState(BaseModel):
@@ -47,9 +51,18 @@ class ClaimState(BaseModel):
     overdue_fired_for: str | None = None
     orphan_fired_for: str | None = None
     last_event_at: datetime | None = None
+    # COVERAGE.md: the claim as submitted. Absent from records written before submissions,
+    # which read as claims that never had one.
+    submission: ClaimSubmission | None = None
+    seen_submission_ids: tuple[str, ...] = ()
+    primary_overdue_fired_for: str | None = None
 
     def current(self, role: Role) -> EobEvent | None:
         return self.primary if role == "primary" else self.secondary
+
+    @property
+    def version(self) -> Version:
+        return Version(self.primary, self.secondary, self.submission)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +110,18 @@ def wait_of(kind: TimerKind, terms: PayerTerms) -> timedelta:
     return timedelta(days=terms.secondary_wait_days if kind == "secondary_overdue" else terms.primary_wait_days)
 
 
+def _voided(standing: PatientBillingReady) -> Draft:
+    """The voided copy of a ready event that no longer holds (COB_RULES.md section 7)."""
+    return Draft(
+        PatientBillingReady,
+        {
+            **standing.model_dump(exclude={"event_id", "claim_id", "revision", "produced_at", "status"}),
+            "status": "voided",
+            "voids_event_id": standing.event_id,
+        },
+    )
+
+
 def outcome_event_id(claim_id: str, revision: int, draft: Draft, cause: str) -> str:
     """Deterministic: the same claim history yields the same id for the same outcome."""
     tag = draft.fields.get("kind") or draft.fields.get("status") or draft.model.__name__
@@ -128,7 +153,10 @@ class _Emitter:
         return outcome
 
 
-def step(state: ClaimState | None, event: EobReceived | ClockTick, ref: Reference, now: datetime) -> Transition:
+ClaimInput = EobReceived | SubmissionReceived | ClockTick
+
+
+def step(state: ClaimState | None, event: ClaimInput, ref: Reference, now: datetime) -> Transition:
     """Apply one event to a claim (None: a claim never seen) and return what follows from it.
 
     `now` stamps the outcomes: event time in replay, the record's time in the worker; for a
@@ -137,6 +165,10 @@ def step(state: ClaimState | None, event: EobReceived | ClockTick, ref: Referenc
     if isinstance(event, ClockTick):
         assert state is not None, "a clock tick needs an existing claim"
         return _fire_timers(state, ref, now)
+    if isinstance(event, SubmissionReceived):
+        if state is None:
+            state = ClaimState(claim_id=event.submission.claim_id)
+        return _apply_submission(state, event.submission, ref, now)
     if state is None:
         state = ClaimState(claim_id=event.eob.claim_id)
     return _apply_eob(state, event.role, event.eob, ref, now)
@@ -161,16 +193,7 @@ def _apply_eob(state: ClaimState, role: Role, eob: EobEvent, ref: Reference, now
 
     standing = state.standing_ready
     if standing is not None:
-        out.emit(
-            Draft(
-                PatientBillingReady,
-                {
-                    **standing.model_dump(exclude={"event_id", "claim_id", "revision", "produced_at", "status"}),
-                    "status": "voided",
-                    "voids_event_id": standing.event_id,
-                },
-            )
-        )
+        out.emit(_voided(standing))
         if withdrawn is not None:
             out.emit(
                 discrepancy(
@@ -182,39 +205,90 @@ def _apply_eob(state: ClaimState, role: Role, eob: EobEvent, ref: Reference, now
                     line_ids=withdrawn.line_ids,
                 )
             )
-    if role == "primary" and not withdrawn and eob.secondary_payer_id is not None and not is_cob_order_denial(eob):
-        out.emit(estimate(eob, secondary, ref))
-    ready = None
-    for draft in evaluate_version(primary, secondary, ref):
-        emitted = out.emit(draft)
-        if isinstance(emitted, PatientBillingReady):
-            ready = emitted
-    changes = {**remembered, role: arrived, "standing_ready": ready, "revision": out.revision}
+    version = Version(primary, secondary, state.submission)
+    if role == "primary" and not withdrawn and not is_cob_order_denial(eob):
+        payer = version.coverage.payer
+        if payer is not None:
+            out.emit(estimate(eob, payer, secondary, ref))
+    changes = {**remembered, role: arrived, "standing_ready": _evaluate(version, ref, out), "revision": out.revision}
     if role == "primary" and not withdrawn:
         changes["had_primary"] = True
     return Transition(state.model_copy(update=changes), out.outcomes, moves_clock=True)
 
 
+def _evaluate(version: Version, ref: Reference, out: _Emitter) -> PatientBillingReady | None:
+    """Emit what a new claim version raises; return its ready event, the one that now stands."""
+    ready = None
+    for draft in evaluate_version(version, ref):
+        emitted = out.emit(draft)
+        if isinstance(emitted, PatientBillingReady):
+            ready = emitted
+    return ready
+
+
+def _apply_submission(state: ClaimState, submission: ClaimSubmission, ref: Reference, now: datetime) -> Transition:
+    """A submission, replacement or void: a new claim version whenever the current submission
+    changes (COVERAGE.md section 1, "Versions")."""
+    if submission.event_id in state.seen_submission_ids:
+        return Transition(state)
+    remembered: dict[str, object] = {
+        "seen_submission_ids": (*state.seen_submission_ids, submission.event_id),
+        "last_event_at": now,
+    }
+    voids = submission.frequency == "void"
+    if voids and state.submission is None:
+        return Transition(state.model_copy(update=remembered), moves_clock=True)  # nothing to withdraw
+    current = None if voids else submission
+    version = Version(state.primary, state.secondary, current)
+    out = _Emitter(state, now, cause=f"submission:{submission.event_id}")
+    if state.standing_ready is not None:
+        out.emit(_voided(state.standing_ready))
+    payer = _newly_known_payer(state.version.coverage, version, ref)
+    if payer is not None:
+        out.emit(estimate(state.primary, payer, state.secondary, ref))  # type: ignore[arg-type]
+    changes = {
+        **remembered,
+        "submission": current,
+        "standing_ready": _evaluate(version, ref, out),
+        "revision": out.revision,
+    }
+    return Transition(state.model_copy(update=changes), out.outcomes, moves_clock=True)
+
+
+def _newly_known_payer(before: Coverage, version: Version, ref: Reference) -> str | None:
+    """The secondary payer a submission makes known, when it changes the claim's secondary payer
+    to a payer while the current primary EOB (in, not a COB-order denial) leaves it unstated: an
+    estimate is due for it ("Estimate on a submission")."""
+    primary = version.primary
+    if primary is None or primary.states_secondary or is_cob_order_denial(primary):
+        return None
+    payer = version.coverage.payer
+    if payer is None or (before.payer is not None and ref.same_payer(before.payer, payer)):
+        return None
+    return payer
+
+
 def armed_timers(state: ClaimState) -> list[ArmedTimer]:
     """The timeouts this claim is waiting on, whatever the clock says."""
     timers = []
-    primary, secondary = state.primary, state.secondary
-    if (
-        primary is not None
-        and primary.secondary_payer_id is not None
-        and secondary is None
-        and not is_cob_order_denial(primary)
-        and state.overdue_fired_for != primary.event_id
-    ):
-        # Interned: a worker's schedule holds one timer per waiting claim, a handful of payers.
-        timers.append(ArmedTimer("secondary_overdue", primary.adjudicated_at, sys.intern(primary.secondary_payer_id)))
+    primary, secondary, submission = state.primary, state.secondary, state.submission
+    if primary is not None and secondary is None and not is_cob_order_denial(primary):
+        payer = state.version.coverage.payer
+        if payer is not None and state.overdue_fired_for != primary.event_id:
+            # Interned: a worker's schedule holds one timer per waiting claim, a handful of payers.
+            timers.append(ArmedTimer("secondary_overdue", primary.adjudicated_at, sys.intern(payer)))
     if not state.had_primary and secondary is not None and state.orphan_fired_for != secondary.event_id:
         timers.append(ArmedTimer("orphan_secondary", secondary.adjudicated_at, sys.intern(secondary.payer_id)))
+    if submission is not None and primary is None and state.primary_overdue_fired_for != submission.event_id:
+        payer = submission.payer("primary")
+        assert payer is not None  # a valid submission names exactly one primary
+        timers.append(ArmedTimer("primary_overdue", submission.submitted_at, sys.intern(payer)))
     return timers
 
 
 def _fire_timers(state: ClaimState, ref: Reference, clock: datetime) -> Transition:
-    due = [t for t in armed_timers(state) if t.deadline(ref) <= clock]
+    # Due timers in deadline order; one deadline: in the order of the kinds' names (COVERAGE.md).
+    due = sorted((t for t in armed_timers(state) if t.deadline(ref) <= clock), key=lambda t: (t.deadline(ref), t.kind))
     if not due:
         return Transition(state)
     out = _Emitter(state, clock, cause="timer")
@@ -223,9 +297,14 @@ def _fire_timers(state: ClaimState, ref: Reference, clock: datetime) -> Transiti
         if timer.kind == "secondary_overdue":
             primary = state.primary
             assert primary is not None
-            computed = compute_claim(primary, primary.secondary_payer_id, ref)
+            computed = compute_claim(primary, timer.payer_id, ref)
             out.emit(overdue_secondary(primary, computed.expected_secondary_paid))
             changes["overdue_fired_for"] = primary.event_id
+        elif timer.kind == "primary_overdue":
+            submission = state.submission
+            assert submission is not None
+            out.emit(overdue_primary(submission))
+            changes["primary_overdue_fired_for"] = submission.event_id
         else:
             secondary = state.secondary
             assert secondary is not None
@@ -236,7 +315,7 @@ def _fire_timers(state: ClaimState, ref: Reference, clock: datetime) -> Transiti
 
 
 def step_or_forget(
-    state: ClaimState | None, event: EobReceived | ClockTick, ref: Reference, now: datetime, retention: timedelta
+    state: ClaimState | None, event: ClaimInput, ref: Reference, now: datetime, retention: timedelta
 ) -> Transition | None:
     """`step` with the claim's retention, as the claims agent keeps claims: None when nothing is
     left of the claim (a tick for a claim already forgotten, or one whose retention has passed
@@ -262,10 +341,12 @@ def expires_at(state: ClaimState, retention: timedelta) -> datetime | None:
 
 __all__ = [
     "ArmedTimer",
+    "ClaimInput",
     "ClaimState",
     "ClockTick",
     "EobReceived",
     "PaymentDiscrepancy",
+    "SubmissionReceived",
     "Transition",
     "armed_timers",
     "expires_at",

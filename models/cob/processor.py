@@ -24,7 +24,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from models.cob.claim import ArmedTimer, ClaimState, ClockTick, EobReceived, armed_timers, expires_at, step_or_forget
+from models.cob.claim import (
+    ArmedTimer,
+    ClaimInput,
+    ClaimState,
+    ClockTick,
+    EobReceived,
+    SubmissionReceived,
+    armed_timers,
+    expires_at,
+    step_or_forget,
+)
 from models.cob.reference import Reference
 from models.cob.timers import TimeoutIndex
 from models.contract.outcomes import TOPIC_OF, DeadLetter, Outcome, PatientBillingReady, PaymentDiscrepancy
@@ -34,7 +44,7 @@ from models.contract.outcomes import TOPIC_OF, DeadLetter, Outcome, PatientBilli
 DEFAULT_RETENTION = timedelta(days=180)
 REBUILD_BATCH = 500  # claims indexed between two chances for a driver to let others run
 
-ClaimEventKind = EobReceived | ClockTick
+ClaimEventKind = ClaimInput
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +117,7 @@ def process(
         return Change(claim_id, state, None, [], False, None)
     after = transition.state
     published = [Published(TOPIC_OF[type(o)], o.claim_id, o) for o in transition.outcomes]
-    if after is state and not published and isinstance(event, EobReceived):
+    if after is state and not published and isinstance(event, EobReceived | SubmissionReceived):
         return Change(claim_id, state, state, [], transition.moves_clock, None)  # a duplicate: nothing
     return Change(claim_id, state, after, published, transition.moves_clock, Deadlines.of(after, retention))
 
@@ -183,6 +193,11 @@ class InMemoryClaims:
         """One accepted EOB for its claim (a claim never seen starts here): what it publishes,
         and whether it counts for event time (a duplicate does not move even the replay clock)."""
         return self.commit(process(self.claims.get(event.eob.claim_id), event.eob.claim_id, event, *self._with(now)))
+
+    def on_submission(self, event: SubmissionReceived, now: datetime) -> Change:
+        """One accepted claim submission for its claim, as `on_eob`."""
+        claim_id = event.submission.claim_id
+        return self.commit(process(self.claims.get(claim_id), claim_id, event, *self._with(now)))
 
     def on_tick(self, claim_id: str, now: datetime) -> list[Published]:
         """Time has moved for one claim: fire its timeouts now due, or forget it when its

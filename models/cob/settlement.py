@@ -77,7 +77,7 @@ def compute_claim(
         return ClaimComputation.of(None, lines)
     terms = ref.terms(secondary_payer_id)
     paid_lines = _lines_by_id(secondary)
-    own_lines = paid_lines if secondary is not None and secondary.payer_id == secondary_payer_id else {}
+    own_lines = paid_lines if secondary is not None and ref.same_payer(secondary.payer_id, secondary_payer_id) else {}
     results = []
     for line in primary.lines:
         first = PrimaryLine.of(line)

@@ -85,16 +85,15 @@ class TimeoutIndex:
         """Whether the last look at every heap still proves that nothing is due at `clock`."""
         if self._next is None or ref is not self._ref or clock >= self._next:
             return False
-        profiles = ref.profiles
         for payer_id, profile in self._profiles.items():  # noqa: SIM110 - asked after every EOB
-            if profiles.get(payer_id) is not profile:
+            if ref.profile_of(payer_id) is not profile:
                 return False
         return True
 
     def _wait(self, ref: Reference, kind: TimerKind, payer_id: str) -> timedelta:
         """`wait_of` the payer's terms, derived again only when its profile has changed."""
         key = (kind, payer_id)
-        profile = ref.profiles.get(payer_id)
+        profile = ref.profile_of(payer_id)
         known = self._waits.get(key)
         if known is None or known[0] is not profile:
             known = self._waits[key] = (profile, wait_of(kind, ref.terms(payer_id)))

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
+from models.cob.coverage import Coverage, claim_coverage, disputes_submission, lines_off_submission, tertiary_payer
 from models.cob.reference import Reference
 from models.cob.settlement import ClaimComputation, compute_claim
-from models.contract.events import EobEvent
+from models.contract.events import ClaimSubmission, EobEvent
 from models.contract.outcomes import (
     ExpectedSecondaryPayment,
     Outcome,
@@ -35,9 +36,19 @@ ACTIONS = {
     "orphan_secondary": "Find the primary EOB for this claim and check the COB order.",
     "primary_reversed": "The billing-ready event is voided; wait for the corrected primary EOB.",
     "secondary_reversed": "The billing-ready event is voided; wait for the corrected secondary EOB.",
+    "coverage_unknown": "Verify the patient's coverage and COB status, then publish the claim's submission"
+    " (or the 837) with its coverage.",
+    "primary_overdue": "Follow up with the primary payer before its timely filing limit.",
 }
 BLOCKING = frozenset(
-    {"cob_order_dispute", "missing_primary_eob_denial", "secondary_underpaid", "secondary_overpaid", "line_mismatch"}
+    {
+        "cob_order_dispute",
+        "missing_primary_eob_denial",
+        "secondary_underpaid",
+        "secondary_overpaid",
+        "line_mismatch",
+        "coverage_unknown",
+    }
 )
 
 
@@ -91,6 +102,13 @@ def overdue_secondary(primary: EobEvent, expected: Decimal | None) -> Draft:
     )
 
 
+def overdue_primary(submission: ClaimSubmission) -> Draft:
+    """No primary EOB came in time after the claim was submitted (the submission's timeout fired)."""
+    return discrepancy(
+        "primary_overdue", primary=None, secondary=None, expected=None, actual=None, line_ids=submission.line_ids
+    )
+
+
 def orphan_secondary(secondary: EobEvent) -> Draft:
     """A secondary EOB whose primary never came (its timeout fired)."""
     return discrepancy(
@@ -103,10 +121,9 @@ def orphan_secondary(secondary: EobEvent) -> Draft:
     )
 
 
-def estimate(primary: EobEvent, secondary: EobEvent | None, ref: Reference) -> Draft:
-    """`secondary.expected` for a primary that just became current (the claim has a secondary payer)."""
-    payer = primary.secondary_payer_id
-    assert payer is not None, "estimates exist only for claims with a secondary payer"
+def estimate(primary: EobEvent, payer: str, secondary: EobEvent | None, ref: Reference) -> Draft:
+    """`secondary.expected` for the claim's secondary payer `payer`, when a primary became current
+    or a submission made the payer known."""
     computed = compute_claim(primary, payer, ref, secondary)
     return Draft(
         ExpectedSecondaryPayment,
@@ -133,7 +150,7 @@ def estimate(primary: EobEvent, secondary: EobEvent | None, ref: Reference) -> D
     )
 
 
-def ready(primary: EobEvent, computed: ClaimComputation) -> Draft:
+def ready(primary: EobEvent, computed: ClaimComputation, tertiary: str | None) -> Draft:
     terms = computed.terms
     return Draft(
         PatientBillingReady,
@@ -141,6 +158,7 @@ def ready(primary: EobEvent, computed: ClaimComputation) -> Draft:
             "status": "ready",
             "primary_payer_id": primary.payer_id,
             "secondary_payer_id": terms.payer_id if terms else None,
+            "tertiary_payer_id": tertiary,
             "cob_method": terms.cob_method if terms else None,
             "total_charge": computed.total_charge,
             "primary_paid": computed.primary_paid,
@@ -166,21 +184,39 @@ def ready(primary: EobEvent, computed: ClaimComputation) -> Draft:
     )
 
 
-def evaluate_version(primary: EobEvent | None, secondary: EobEvent | None, ref: Reference) -> list[Draft]:
+class Version(NamedTuple):
+    """A claim version (COVERAGE.md section 1): its current submission, primary and secondary EOB."""
+
+    primary: EobEvent | None
+    secondary: EobEvent | None
+    submission: ClaimSubmission | None = None
+
+    @property
+    def coverage(self) -> Coverage:
+        return claim_coverage(self.primary, self.secondary, self.submission)
+
+
+def evaluate_version(version: Version, ref: Reference) -> list[Draft]:
     """Every discrepancy a claim version raises, then its ready event when nothing blocks.
 
-    Order: `line_mismatch`, then at most one money kind (`cob_order_dispute`,
-    `missing_primary_eob_denial`, `secondary_underpaid`, `secondary_overpaid`), then ready.
+    Order: `line_mismatch`, `coverage_unknown`, then at most one money kind
+    (`cob_order_dispute`, `missing_primary_eob_denial`, `secondary_underpaid`,
+    `secondary_overpaid`), then ready.
     """
+    primary, secondary, submission = version
     if primary is None:
-        return []  # a secondary waits for its primary (the orphan timer watches it)
-    payer = primary.secondary_payer_id
+        return []  # a secondary or a submission waits for its primary (the timers watch them)
+    coverage = version.coverage
+    payer = coverage.payer
     drafts: list[Draft] = []
     computed: ClaimComputation | None = None
     if secondary is not None and payer is not None:
         computed = compute_claim(primary, payer, ref, secondary, use_actual=True)
+    elif payer is not None:
+        computed = compute_claim(primary, payer, ref)
     expected = computed.expected_secondary_paid if computed else None
-    actual = computed.secondary_paid if computed else (secondary.total_paid if secondary else None)
+    # With a secondary payer: what the secondary paid on the primary's lines (COB_RULES.md section 6).
+    actual = None if secondary is None else (computed.secondary_paid if computed else secondary.total_paid)
 
     def flag(kind: str, line_ids: list[str], *, with_expected: bool = True) -> None:
         """Add one discrepancy of `kind` on `line_ids` to this version's drafts."""
@@ -195,31 +231,66 @@ def evaluate_version(primary: EobEvent | None, secondary: EobEvent | None, ref: 
             )
         )
 
-    if secondary is not None:
-        primary_charges = {line.line_id: line.charge for line in primary.lines}
-        mismatched = [line.line_id for line in secondary.lines if primary_charges.get(line.line_id) != line.charge]
-        if mismatched:
-            flag("line_mismatch", mismatched)
-
-    if is_cob_order_denial(primary):
-        flag("cob_order_dispute", _carrying(primary, COB_ORDER_CODES), with_expected=False)
-    elif secondary is not None:
-        if payer is None:
-            flag("cob_order_dispute", secondary.line_ids, with_expected=False)
-        elif secondary.payer_id != payer:
-            flag("cob_order_dispute", secondary.line_ids)
-        elif coded := _carrying(secondary, COB_ORDER_CODES):
-            flag("cob_order_dispute", coded)
-        else:
-            _money_discrepancy(computed, secondary, flag)  # type: ignore[arg-type]
-
-    if any(d.blocking for d in drafts) or is_cob_order_denial(primary):
+    mismatched = _mismatched_lines(primary, secondary) + lines_off_submission(primary, submission)
+    if mismatched:
+        flag("line_mismatch", mismatched)
+    cob_order_denial = is_cob_order_denial(primary)
+    if not coverage.known and not cob_order_denial:
+        drafts.append(
+            discrepancy(
+                "coverage_unknown",
+                primary=primary,
+                secondary=None,
+                expected=None,
+                actual=None,
+                line_ids=primary.line_ids,
+            )
+        )
+    _cob_order_or_money(version, coverage, computed, ref, flag)
+    if any(d.blocking for d in drafts) or cob_order_denial:
         return drafts
     if secondary is None and payer is None:
-        drafts.append(ready(primary, compute_claim(primary, None, ref)))
+        drafts.append(ready(primary, compute_claim(primary, None, ref), tertiary_payer(submission)))
     elif secondary is not None:
-        drafts.append(ready(primary, computed))  # type: ignore[arg-type]
+        drafts.append(ready(primary, computed, tertiary_payer(submission)))  # type: ignore[arg-type]
     return drafts
+
+
+def _mismatched_lines(primary: EobEvent, secondary: EobEvent | None) -> list[str]:
+    """The secondary EOB's lines with no primary line of their id, or another charge."""
+    if secondary is None:
+        return []
+    charges = {line.line_id: line.charge for line in primary.lines}
+    return [line.line_id for line in secondary.lines if charges.get(line.line_id) != line.charge]
+
+
+def _cob_order_or_money(
+    version: Version,
+    coverage: Coverage,
+    computed: ClaimComputation | None,
+    ref: Reference,
+    flag: Callable[..., None],
+) -> None:
+    """At most one money kind, the first that applies: a COB-order dispute (the primary's denial,
+    the primary against the submission, the secondary's payer, the secondary's codes), then a
+    missing-primary denial, underpaid or overpaid."""
+    primary, secondary, submission = version
+    assert primary is not None
+    payer = coverage.payer
+    if is_cob_order_denial(primary):
+        flag("cob_order_dispute", _carrying(primary, COB_ORDER_CODES), with_expected=False)
+    elif disputes_submission(primary, submission, ref):
+        flag("cob_order_dispute", primary.line_ids)
+    elif secondary is None:
+        return
+    elif payer is None:
+        flag("cob_order_dispute", secondary.line_ids, with_expected=False)
+    elif not ref.same_payer(secondary.payer_id, payer):
+        flag("cob_order_dispute", secondary.line_ids)
+    elif coded := _carrying(secondary, COB_ORDER_CODES):
+        flag("cob_order_dispute", coded)
+    else:
+        _money_discrepancy(computed, secondary, flag)  # type: ignore[arg-type]
 
 
 def _money_discrepancy(computed: ClaimComputation, secondary: EobEvent, flag: Callable[[str, list[str]], None]) -> None:

@@ -260,13 +260,15 @@ class ClaimSubmission(BaseModel):
         roles = [entry.role for entry in self.coverage]
         if roles.count("primary") != 1:
             raise PydanticCustomError(
-                "coverage_primary", "coverage: names {count} primary payers; exactly one is required",
+                "coverage_primary",
+                "coverage: names {count} primary payers; exactly one is required",
                 {"count": roles.count("primary"), "field": "coverage[].role"},
             )
         for role in ("secondary", "tertiary"):
             if roles.count(role) > 1:
                 raise PydanticCustomError(
-                    "coverage_role_twice", "coverage: names more than one {role} payer",
+                    "coverage_role_twice",
+                    "coverage: names more than one {role} payer",
                     {"role": role, "field": "coverage[].role"},
                 )
         payers = [entry.payer_id for entry in self.coverage]
@@ -277,7 +279,8 @@ class ClaimSubmission(BaseModel):
         line_ids = [line.line_id for line in self.lines]
         if len(set(line_ids)) != len(line_ids):
             raise PydanticCustomError(
-                "line_id_duplicate", "lines[].line_id: a line id appears twice in this submission",
+                "line_id_duplicate",
+                "lines[].line_id: a line id appears twice in this submission",
                 {"field": "lines[].line_id"},
             )
         return self

@@ -44,6 +44,8 @@ DiscrepancyKind = Literal[
     "orphan_secondary",
     "primary_reversed",
     "secondary_reversed",
+    "coverage_unknown",
+    "primary_overdue",
 ]
 
 _OUTPUT = ConfigDict(frozen=True, extra="forbid")
@@ -104,6 +106,9 @@ class PatientBillingReady(Outcome):
     status: Literal["ready", "voided"]
     primary_payer_id: str
     secondary_payer_id: str | None
+    # The submission's third payer, yet to pay after this statement (COVERAGE.md); None when none.
+    # Defaulted so that a ready event stored before it existed reads (and is voided) as it was.
+    tertiary_payer_id: str | None = None
     cob_method: CobMethod | None
     total_charge: Money
     primary_paid: Money

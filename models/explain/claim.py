@@ -21,10 +21,11 @@ from typing import Literal
 from pydantic import BaseModel
 
 from models.cob.claim import ClaimState, armed_timers
+from models.cob.coverage import Coverage, CoverageSource, tertiary_payer
 from models.cob.reference import PayerTerms, Reference
 from models.cob.settlement import ClaimComputation, compute_claim
 from models.cob.verdict import Draft, evaluate_version, is_cob_order_denial
-from models.contract.events import CobMethod, EobEvent, EobStatus
+from models.contract.events import ClaimSubmission, CobMethod, CoverageRole, EobEvent, EobStatus, SubmissionFrequency
 from models.contract.outcomes import PaymentDiscrepancy
 from models.contract.types import Money, Rate, Timestamp
 from models.explain.discrepancies import DiscrepancyExplanation, explain_discrepancies
@@ -35,7 +36,7 @@ ClaimStatus = Literal[
     "ready",  # billing-ready: the secondary's EOB is in and nothing holds the bill
     "no_secondary_coverage",  # billing-ready: the patient has no secondary coverage
     "waiting_for_secondary",  # the primary is in; the figures are the estimate
-    "waiting_for_primary",  # only a secondary EOB is current
+    "waiting_for_primary",  # no primary EOB is current: a submission or a secondary EOB waits for it
     "discrepancy",  # a blocking discrepancy holds patient billing
     "no_current_eob",  # every EOB received was withdrawn by a reversal
 ]
@@ -55,6 +56,47 @@ class EobSummary(BaseModel):
     status: EobStatus
     adjudicated_at: Timestamp
     paid: Money
+
+
+class SubmittedPayer(BaseModel):
+    """One payer of the submitted claim's coverage."""
+
+    model_config = EXPLANATION
+
+    payer_id: str
+    role: CoverageRole
+
+
+class SubmittedLineSummary(BaseModel):
+    """A submitted line beside the primary EOB's line of the same id."""
+
+    model_config = EXPLANATION
+
+    line_id: str
+    procedure_code: str
+    service_date: str
+    charge: Money
+    primary_charge: Money | None  # None: the primary EOB does not carry this line (or is not in)
+
+
+class SubmissionSummary(BaseModel):
+    """The claim as submitted: when, how, to whom in COB order, and its lines."""
+
+    model_config = EXPLANATION
+
+    event_id: str
+    submitted_at: Timestamp
+    frequency: SubmissionFrequency
+    coverage: tuple[SubmittedPayer, ...]
+    lines: tuple[SubmittedLineSummary, ...]
+
+
+COVERAGE_WORDS: dict[CoverageSource, str] = {
+    "primary_eob": "the primary's EOB names it (a crossover; null: no secondary)",
+    "submission": "the claim as submitted (837 or the billing system) lists it",
+    "secondary_eob": "a payer adjudicated the claim as secondary",
+    "unknown": "nothing says whether the patient has a secondary payer",
+}
 
 
 class SecondaryTerms(BaseModel):
@@ -104,6 +146,10 @@ class ClaimExplanation(BaseModel):
     primary: EobSummary | None
     secondary: EobSummary | None
     secondary_payer_id: str | None
+    coverage_source: CoverageSource  # where the secondary payer (or its absence) is known from
+    coverage_text: str
+    tertiary_payer_id: str | None
+    submission: SubmissionSummary | None
     secondary_terms: SecondaryTerms | None
     basis: Basis
     lines: tuple[LineExplanation, ...]
@@ -118,10 +164,14 @@ class _Version:
 
     state: ClaimState
     reference: Reference
-    payer: str | None  # the secondary payer the primary names
+    coverage: Coverage  # the claim's secondary payer (COVERAGE.md section 1)
     terms: PayerTerms | None
     computed: ClaimComputation | None
     drafts: tuple[Draft, ...]
+
+    @property
+    def payer(self) -> str | None:
+        return self.coverage.payer
 
     @property
     def primary(self) -> EobEvent | None:
@@ -134,16 +184,17 @@ class _Version:
 
 def _version(state: ClaimState, reference: Reference) -> _Version:
     primary, secondary = state.primary, state.secondary
-    payer = primary.secondary_payer_id if primary is not None else None
+    coverage = state.version.coverage
+    payer = coverage.payer
     computed = None
     if primary is not None and payer is None:
         computed = compute_claim(primary, None, reference)
     elif primary is not None:
         # As the engine does: the estimate without use_actual, the reconciliation with it.
         computed = compute_claim(primary, payer, reference, secondary, use_actual=secondary is not None)
-    drafts = tuple(evaluate_version(primary, secondary, reference))
+    drafts = tuple(evaluate_version(state.version, reference))
     terms = reference.terms(payer) if payer is not None else None
-    return _Version(state, reference, payer, terms, computed, drafts)
+    return _Version(state, reference, coverage, terms, computed, drafts)
 
 
 def explain_claim(state: ClaimState, reference: Reference, now: datetime | None = None) -> ClaimExplanation:
@@ -165,6 +216,10 @@ def explain_claim(state: ClaimState, reference: Reference, now: datetime | None 
         primary=_summary(version.primary),
         secondary=_summary(version.secondary),
         secondary_payer_id=version.payer,
+        coverage_source=version.coverage.source,
+        coverage_text=COVERAGE_WORDS[version.coverage.source],
+        tertiary_payer_id=tertiary_payer(state.submission),
+        submission=_submitted(state.submission, state.primary),
         secondary_terms=_terms(version),
         basis=_basis(version),
         lines=_lines(version),
@@ -186,13 +241,35 @@ def _summary(eob: EobEvent | None) -> EobSummary | None:
     )
 
 
+def _submitted(submission: ClaimSubmission | None, primary: EobEvent | None) -> SubmissionSummary | None:
+    if submission is None:
+        return None
+    billed = {line.line_id: line.charge for line in primary.lines} if primary is not None else {}
+    return SubmissionSummary(
+        event_id=submission.event_id,
+        submitted_at=submission.submitted_at,
+        frequency=submission.frequency,
+        coverage=tuple(SubmittedPayer(payer_id=c.payer_id, role=c.role) for c in submission.coverage),
+        lines=tuple(
+            SubmittedLineSummary(
+                line_id=line.line_id,
+                procedure_code=line.procedure_code,
+                service_date=line.service_date.isoformat(),
+                charge=line.charge,
+                primary_charge=billed.get(line.line_id),
+            )
+            for line in submission.lines
+        ),
+    )
+
+
 def _terms(version: _Version) -> SecondaryTerms | None:
     terms = version.terms
     if terms is None:
         return None
     return SecondaryTerms(
         payer_id=terms.payer_id,
-        from_profile=terms.payer_id in version.reference.profiles,
+        from_profile=version.reference.profile_of(terms.payer_id) is not None,
         cob_method=terms.cob_method,
         method_meaning=METHOD_WORDS[terms.cob_method],
         in_network=terms.in_network,
@@ -242,6 +319,12 @@ def _totals(version: _Version) -> ClaimTotals | None:
 def _status(version: _Version, discrepancies: tuple[DiscrepancyExplanation, ...]) -> tuple[ClaimStatus, str]:
     primary, secondary, payer = version.primary, version.secondary, version.payer
     if primary is None:
+        submission = version.state.submission
+        if secondary is None and submission is not None:
+            return "waiting_for_primary", (
+                f"Submitted to {submission.payer('primary')} on {submission.submitted_at:%Y-%m-%d}: waiting for the "
+                "primary EOB."
+            )
         if secondary is None:
             return "no_current_eob", "No current EOB: the EOBs received were withdrawn by reversals."
         if version.state.had_primary:
@@ -277,7 +360,7 @@ def _notes(version: _Version, now: datetime | None) -> tuple[str, ...]:
             "The primary denied the claim as not the primary payer: the figures are what would apply if it were; "
             "nothing is billed until the COB order is settled."
         )
-    if terms is not None and terms.payer_id not in version.reference.profiles:
+    if terms is not None and version.reference.profile_of(terms.payer_id) is None:
         notes.append(f"{terms.payer_id} has no payer profile: CONTRACT.md's default terms apply.")
     if primary is not None and secondary is not None:
         extra = [line.line_id for line in secondary.lines if primary.line(line.line_id) is None]
@@ -286,7 +369,7 @@ def _notes(version: _Version, now: datetime | None) -> tuple[str, ...]:
             notes.append(f"Secondary {which} no primary line: not in the totals.")
     for timer in armed_timers(version.state):
         deadline = timer.deadline(version.reference)
-        what = f"{timer.payer_id}'s EOB" if timer.kind == "secondary_overdue" else "The primary EOB"
+        what = f"{timer.payer_id}'s EOB" if timer.kind != "orphan_secondary" else "The primary EOB"
         when = "was due" if now is not None and deadline <= now else "is expected by"
         notes.append(f"{what} {when} {deadline:%Y-%m-%d %H:%M} UTC; after that a {timer.kind} is raised.")
     notes += _published_differs(version)

@@ -17,11 +17,19 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from models.cob.claim import EobReceived
+from models.cob.claim import EobReceived, SubmissionReceived
 from models.cob.reference import ReferenceChange
-from models.contract.events import EobEvent, FeeScheduleEntry, PayerProfile, Role, fast_eob, fee_schedule_key
+from models.contract.events import (
+    ClaimSubmission,
+    EobEvent,
+    FeeScheduleEntry,
+    PayerProfile,
+    Role,
+    fast_eob,
+    fee_schedule_key,
+)
 from models.contract.outcomes import DeadLetter
-from models.contract.topics import EOB_TOPICS, INPUT_TOPICS, PAYERS, REFERENCE_TOPICS
+from models.contract.topics import EOB_TOPICS, INPUT_TOPICS, PAYERS, REFERENCE_TOPICS, SUBMITTED
 from models.contract.types import MAX_CODE_LENGTH, MAX_ID_LENGTH, NonFinite, RawNumber
 
 MAX_MESSAGE_BYTES = 1_048_576
@@ -80,12 +88,15 @@ def _utf8_size(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def decode(topic: str, key: str | None, raw: bytes | str | None) -> EobReceived | ReferenceChange | Rejected:
+Decision = EobReceived | SubmissionReceived | ReferenceChange | Rejected
+
+
+def decode(topic: str, key: str | None, raw: bytes | str | None) -> Decision:
     """One input message (value bytes, or None for a tombstone) to what it means."""
-    if topic in EOB_TOPICS:
+    if topic in EOB_TOPICS or topic == SUBMITTED:
         if raw is None:
             return Rejected("value is null; only the reference topics accept null (a delete)", reason="null_value")
-        return decode_eob(EOB_TOPICS[topic], raw)
+        return decode_eob(EOB_TOPICS[topic], raw) if topic in EOB_TOPICS else decode_submission(raw)
     if topic in REFERENCE_TOPICS:
         return decode_reference(topic, key, raw)
     return Rejected(f"unknown input topic {topic!r}; expected one of {', '.join(INPUT_TOPICS)}", reason="unknown_topic")
@@ -131,6 +142,22 @@ def _validated_eob(role: Role, raw: bytes | str) -> EobReceived | Rejected:
         value.pop("secondary_payer_id", None)  # ignored on eob.secondary, whatever it holds
     try:
         return EobReceived(role, EobEvent.model_validate(value))
+    except ValidationError as exc:
+        return Rejected(describe(exc), claim_id, reason=field_reason(exc))
+    except RecursionError:
+        return Rejected("value is nested too deeply to be an event", claim_id, reason="nested_too_deeply")
+
+
+def decode_submission(raw: bytes | str) -> SubmissionReceived | Rejected:
+    """A `claims.submitted` message: the claim as billed, with its coverage (COVERAGE.md)."""
+    value, rejected = parse_value(raw)
+    if rejected:
+        return rejected
+    if not isinstance(value, dict):
+        return Rejected(f"value must be a JSON object (a ClaimSubmission), not {_kind(value)}", reason="not_an_object")
+    claim_id = _readable_id(value.get("claim_id"))
+    try:
+        return SubmissionReceived(ClaimSubmission.model_validate(value))
     except ValidationError as exc:
         return Rejected(describe(exc), claim_id, reason=field_reason(exc))
     except RecursionError:
@@ -282,7 +309,7 @@ def _nested_paths(annotation: Any, path: str) -> Iterator[str]:
 
 _INDEX = re.compile(r"\[\d+\]")
 CONTRACT_FIELDS = frozenset(
-    path for model in (EobEvent, PayerProfile, FeeScheduleEntry) for path in _field_paths(model)
+    path for model in (EobEvent, ClaimSubmission, PayerProfile, FeeScheduleEntry) for path in _field_paths(model)
 )
 # Every reason this module gives a rejection.
 FAULT_KINDS = frozenset(

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from models.cob.claim import EobReceived
-from models.cob.reference import ReferenceChange
+from models.cob.claim import EobReceived, SubmissionReceived
+from models.cob.coverage import payer_named_twice
+from models.cob.reference import Reference, ReferenceChange
 from models.contract.topics import REMITTANCE_X12
 from models.remittance.decode import MAX_MESSAGE_BYTES, Rejected, decode
 from models.remittance.results import ConversionRejected, ConvertedEob, PaymentNotice, ProviderAdjustment
@@ -24,7 +25,7 @@ from models.remittance.x12_claim import CLAIM_SEGMENTS, LINE_SEGMENTS
 from models.remittance.x12_envelope import ENVELOPE_IDS
 
 Report = ProviderAdjustment | PaymentNotice
-Decoded = EobReceived | ReferenceChange | Rejected | Report
+Decoded = EobReceived | SubmissionReceived | ReferenceChange | Rejected | Report
 
 
 def decode_message(topic: str | None, key: str | None, raw: bytes | str | None) -> list[Decoded]:
@@ -35,6 +36,16 @@ def decode_message(topic: str | None, key: str | None, raw: bytes | str | None) 
     if topic is None:
         return [Rejected("message has no topic")]
     return [decode(topic, key, raw)]
+
+
+def refuse_invalid_coverage(decoded: Decoded, reference: Reference) -> Decoded:
+    """A submission whose coverage names one payer twice through the profiles' aliases is invalid
+    (COVERAGE.md, "Validation"): refused where it is taken in, by the reference data then in force."""
+    if isinstance(decoded, SubmissionReceived):
+        why = payer_named_twice(decoded.submission, reference)
+        if why is not None:
+            return Rejected(why, decoded.submission.claim_id, reason="coverage[].payer_id")
+    return decoded
 
 
 def decode_remittance(raw: bytes | str | None) -> list[EobReceived | Rejected | Report]:
