@@ -1,10 +1,10 @@
 """Intake: every input topic in one agent, so messages are taken in the order they are consumed.
 
 Each message is decoded by `models.remittance.intake.decode_message`: with the contract, or, on
-`remittance.x12`, as an X12 835 (one EOB per claim payment). Invalid
+`remittance.x12`, as an X12 835 (one EOB per claim payment) or 837 (one submission per claim). Invalid
 input goes to `eob.dead-letter` with its topic, partition, offset and the reason (for an 835,
 one dead letter per unusable claim or transaction, naming the segment and its position, while
-the good claims go through); valid EOBs are re-keyed by claim id onto the claim-events topic
+the good claims go through); valid EOBs and submissions are re-keyed by claim id onto the claim-events topic
 (upstream keys are not to be relied on); reference changes need nothing more here, as every
 worker's `ReferenceReader` applies them. Provider-level adjustments (835 PLB) are logged, not
 claim events.
@@ -18,10 +18,10 @@ from datetime import datetime
 from faust.types import StreamT
 from faust.types.tuples import Message
 
-from models.cob.claim import EobReceived
+from models.cob.claim import EobReceived, SubmissionReceived
 from models.contract.topics import DEAD_LETTER, INPUT_TOPICS, REMITTANCE_X12
 from models.remittance.decode import Rejected, dead_letter
-from models.remittance.intake import Decoded, Report, decode_message
+from models.remittance.intake import Decoded, Report, decode_message, refuse_invalid_coverage
 from streams import metrics
 from streams.app import Worker
 from streams.codec import ClaimEvent, Place, encode, kafka_key_text, record_time
@@ -43,10 +43,11 @@ def register(worker: Worker) -> None:
             topic = names.contract(message.topic)
             received = record_time(message.timestamp)
             metrics.count_message_read(topic)
-            for decoded in _decoded(topic, message):
+            for item in _decoded(topic, message):
+                decoded = refuse_invalid_coverage(item, worker.reference.reference)
                 if isinstance(decoded, Rejected):
                     await _dead_letter(worker, decoded, topic, message, received)
-                elif isinstance(decoded, EobReceived):
+                elif isinstance(decoded, EobReceived | SubmissionReceived):
                     await _to_claim(worker, decoded, topic, message, received)
                 elif isinstance(decoded, Report):
                     _report(decoded, message)
@@ -85,21 +86,26 @@ async def _dead_letter(worker: Worker, rejected: Rejected, topic: str, message: 
     metrics.count_dead_letter(topic, rejected.reason)
 
 
-async def _to_claim(worker: Worker, decoded: EobReceived, topic: str, message: Message, received: datetime) -> None:
-    claim_id = decoded.eob.claim_id
-    await worker.topics.claim_events.send(
-        key=claim_id,
-        # From parts the contract just validated: not validated again.
-        value=ClaimEvent.model_construct(
-            kind="eob",
-            claim_id=claim_id,
-            at=received,
-            role=decoded.role,
-            eob=decoded.eob,
-            source=str(Place(topic, message.partition, message.offset)),
-        ),
-    )
-    metrics.count_eob_received(topic)
+async def _to_claim(
+    worker: Worker, decoded: EobReceived | SubmissionReceived, topic: str, message: Message, received: datetime
+) -> None:
+    source = str(Place(topic, message.partition, message.offset))
+    # From parts the contract just validated: not validated again.
+    if isinstance(decoded, EobReceived):
+        claim_id = decoded.eob.claim_id
+        event = ClaimEvent.model_construct(
+            kind="eob", claim_id=claim_id, at=received, role=decoded.role, eob=decoded.eob, source=source
+        )
+    else:
+        claim_id = decoded.submission.claim_id
+        event = ClaimEvent.model_construct(
+            kind="submission", claim_id=claim_id, at=received, submission=decoded.submission, source=source
+        )
+    await worker.topics.claim_events.send(key=claim_id, value=event)
+    if isinstance(decoded, EobReceived):
+        metrics.count_eob_received(topic)
+    else:
+        metrics.count_submission_received(topic)
 
 
 def _report(report: Report, message: Message) -> None:

@@ -12,8 +12,8 @@ import orjson
 from faust.serializers.codecs import Codec
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from models.cob.claim import ClaimState, ClockTick, EobReceived
-from models.contract.events import EobEvent, Role
+from models.cob.claim import ClaimInput, ClaimState, ClockTick, EobReceived, SubmissionReceived
+from models.contract.events import ClaimSubmission, EobEvent, Role
 from models.contract.outcomes import DeadLetter, Outcome
 from models.contract.topics import DEAD_LETTER, DISCREPANCY, READY
 from models.contract.types import Timestamp
@@ -108,22 +108,31 @@ class ClaimEvent(BaseModel):
     """A message of the internal claim-events topic (key: claim id).
 
     `eob`: an EOB that passed validation, with its role and the time it was received.
+    `submission`: a claim submission that passed validation (COVERAGE.md), and when received.
     `tick`: the timer found a timeout or the retention of this claim due at `at`.
     """
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["eob", "tick"]
+    kind: Literal["eob", "submission", "tick"]
     claim_id: str
     at: Timestamp
     role: Role | None = None
     eob: EobEvent | None = None
-    source: str | None = None  # topic/partition/offset of the original EOB, for logs
+    submission: ClaimSubmission | None = None
+    source: str | None = None  # topic/partition/offset of the original message, for logs
 
-    def for_the_core(self) -> EobReceived | ClockTick:
+    @property
+    def taken_in(self) -> bool:
+        """Whether the event carries an input message (an EOB or a submission), not a tick."""
+        return self.kind != "tick"
+
+    def for_the_core(self) -> ClaimInput:
         """The event as `models.cob.claim.step` takes it."""
         if self.kind == "tick":
             return ClockTick()
+        if self.kind == "submission":
+            return SubmissionReceived(self.submission)  # type: ignore[arg-type]
         return EobReceived(self.role, self.eob)  # type: ignore[arg-type]
 
 

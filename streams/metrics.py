@@ -38,6 +38,7 @@ from models.contract.topics import (
     OUTPUT_TOPICS,
     READY,
     REMITTANCE_X12,
+    SUBMITTED,
 )
 from models.remittance.decode import CONTRACT_FIELDS, FAULT_KINDS
 from models.remittance.intake import X12_REASONS
@@ -63,6 +64,12 @@ INPUT_MESSAGES = Counter(
 EOBS_RECEIVED = Counter(
     "cobstream_eobs_received_total",
     "EOBs accepted and passed on to their claim, per input topic (on remittance.x12, each claim payment).",
+    ["topic"],
+    registry=REGISTRY,
+)
+SUBMISSIONS_RECEIVED = Counter(
+    "cobstream_submissions_received_total",
+    "Claim submissions accepted and passed on to their claim, per input topic (on remittance.x12, each 837 claim).",
     ["topic"],
     registry=REGISTRY,
 )
@@ -104,6 +111,7 @@ census = ClaimCensus()  # the claims agent's claims, kept by streams.claim_write
 
 _INPUT_MESSAGES = {topic: INPUT_MESSAGES.labels(topic) for topic in INPUT_TOPICS}
 _EOBS_RECEIVED = {topic: EOBS_RECEIVED.labels(topic) for topic in (*EOB_TOPICS, REMITTANCE_X12)}
+_SUBMISSIONS_RECEIVED = {topic: SUBMISSIONS_RECEIVED.labels(topic) for topic in (SUBMITTED, REMITTANCE_X12)}
 _KINDS_OF: dict[str, tuple[str, ...]] = {
     EXPECTED: ("expected_payment",),
     READY: ("ready", "voided"),
@@ -129,6 +137,11 @@ def count_message_read(topic: str) -> None:
 def count_eob_received(topic: str) -> None:
     """The intake accepted one EOB from an input topic and sent it on to its claim."""
     _EOBS_RECEIVED[topic].inc()
+
+
+def count_submission_received(topic: str) -> None:
+    """The intake accepted one claim submission (JSON, or an 837 claim) and sent it on to its claim."""
+    _SUBMISSIONS_RECEIVED[topic].inc()
 
 
 def count_dead_letter(topic: str | None, reason: str) -> None:

@@ -19,6 +19,7 @@ from models.contract.topics import (
     READY,
     REMITTANCE_X12,
     SECONDARY,
+    SUBMITTED,
 )
 from streams.settings import Settings
 
@@ -44,6 +45,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     return [
         TopicSpec(PRIMARY, n, claim_partitioned=True),
         TopicSpec(SECONDARY, n, claim_partitioned=True),
+        TopicSpec(SUBMITTED, n, claim_partitioned=True),
         TopicSpec(REMITTANCE_X12, n, large_messages=True),
         TopicSpec(CLAIM_EVENTS, n, claim_partitioned=True, written_here=True),
         TopicSpec(PAYERS, 1, compacted=True),

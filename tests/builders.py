@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -63,6 +64,42 @@ def eob(
     }
 
 
+def unstated(value: dict[str, Any]) -> dict[str, Any]:
+    """A primary EOB that does not say whether there is a secondary (an 835 without NM1*TT)."""
+    return {k: v for k, v in value.items() if k != "secondary_payer_id"}
+
+
+def submission(
+    event_id: str = "SUB-1",
+    *,
+    claim_id: str = "CLM-1",
+    at: str = "2026-03-03T09:00:00Z",
+    frequency: str | None = "original",
+    primary: str = "BCBS-TX",
+    secondary: str | None = "AETNA",
+    tertiary: str | None = None,
+    lines: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A `ClaimSubmission` of the article's claim: one line, C 150, BCBS-TX then AETNA."""
+    coverage = [{"payer_id": primary, "role": "primary"}]
+    coverage += [{"payer_id": secondary, "role": "secondary"}] if secondary else []
+    coverage += [{"payer_id": tertiary, "role": "tertiary"}] if tertiary else []
+    return {
+        "event_id": event_id,
+        "claim_id": claim_id,
+        "submitted_at": at,
+        "frequency": frequency,
+        "coverage": coverage,
+        "lines": lines
+        if lines is not None
+        else [{"line_id": "1", "procedure_code": "99214", "service_date": "2026-03-02", "charge": "150.00"}],
+    }
+
+
+def submitted_line(line_id: str = "1", charge: str = "150.00") -> dict[str, Any]:
+    return {"line_id": line_id, "procedure_code": "99214", "service_date": "2026-03-02", "charge": charge}
+
+
 def secondary_line(line_id: str = "1", *, paid: str = "10.00", allowed: str | None = "90.00", **kw: Any) -> dict:
     """A secondary line of the article's claim that balances: C 150, CO-45 and OA-23 make up the rest."""
     charge = Decimal(kw.pop("charge", "150.00"))
@@ -103,6 +140,15 @@ class Run:
 
     def secondary(self, value: dict) -> list[Published]:
         return self.send("eob.secondary", value)
+
+    def submit(self, value: dict) -> list[Published]:
+        return self.send("claims.submitted", value)
+
+    def advance(self, now: str) -> list[Published]:
+        """Move replay's clock (as `--now` does) and keep what the timers published."""
+        emitted = self.engine.advance(datetime.fromisoformat(now))
+        self.out += emitted
+        return emitted
 
     def payer(self, value: dict) -> list[Published]:
         return self.send("reference.payers", value, key=value["payer_id"])

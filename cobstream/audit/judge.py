@@ -36,14 +36,14 @@ from cobstream.audit.model import (
     AuditReport,
     ms,
 )
-from models.cob.claim import EobReceived
+from models.cob.claim import EobReceived, SubmissionReceived
 from models.cob.processor import DEFAULT_RETENTION, InMemoryClaims
 from models.cob.reference import Reference, ReferenceChange
 from models.contract.outcomes import Outcome
 from models.contract.topics import (
     CLAIM_EVENTS,
+    CLAIM_INPUT_TOPICS,
     DEAD_LETTER,
-    EOB_TOPICS,
     OUTCOME_TOPICS,
     REFERENCE_TOPICS,
     REMITTANCE_X12,
@@ -93,7 +93,7 @@ def audit(
     topics = _by_topic(records)
     letters = _dead_letters(topics[DEAD_LETTER], report)
     events = _claim_events(topics[CLAIM_EVENTS], report)
-    inputs = [r for topic in (*EOB_TOPICS, REMITTANCE_X12) for r in topics[topic]]
+    inputs = [r for topic in CLAIM_INPUT_TOPICS for r in topics[topic]]
     audited = _account_for_inputs(inputs, events, letters, report)
     _find_claim_events_without_input(inputs, events, report)
     reference = [r for topic in REFERENCE_TOPICS for r in topics[topic]]
@@ -166,6 +166,14 @@ def _claim_events(records: list[TopicRecord], report: AuditReport) -> list[tuple
         if event.kind == "eob" and (event.eob is None or event.role is None):
             report.add(UNREADABLE, event.claim_id, places=(record.place,), note="an eob claim event without its EOB")
             continue
+        if event.kind == "submission" and event.submission is None:
+            report.add(
+                UNREADABLE,
+                event.claim_id,
+                places=(record.place,),
+                note="a submission claim event without its submission",
+            )
+            continue
         events.append((record, event))
     return events
 
@@ -180,7 +188,7 @@ def _account_for_inputs(
 
     Returns the claims audited: those of the EOBs in the range, or None (all) without a range.
     """
-    taken = {event.source: event.claim_id for _, event in events if event.kind == "eob" and event.source}
+    taken = {event.source: event.claim_id for _, event in events if event.taken_in and event.source}
     audited: set[str] = set()
     for record in inputs:
         if not _in_range(record.timestamp_ms, report.since, report.until):
@@ -202,13 +210,14 @@ def _account_for_inputs(
 def _account_for_remittance(
     record: TopicRecord, claim_id: str | None, letters: set[tuple[Any, Any, Any]], report: AuditReport
 ) -> set[str]:
-    """An 835 message is taken in when its claim payments have claim events and its unusable
-    parts a dead letter (one holding only provider adjustments needs neither); returns the
-    claims it pays."""
+    """An 835 or 837 message is taken in when its claim payments or claims have claim events and
+    its unusable parts a dead letter (one holding only provider adjustments needs neither);
+    returns the claims it pays or submits."""
     found = decode_remittance(record.value)
     dead_lettered = (record.topic, record.partition, record.offset) in letters
     taken_in = claim_id is not None
-    if any(isinstance(f, EobReceived) for f in found) and not taken_in:
+    claims = {_claim_of(f) for f in found if isinstance(f, EobReceived | SubmissionReceived)}
+    if claims and not taken_in:
         report.add(NOT_TAKEN_IN, places=(record.place,), note="claim payments without claim events")
     elif any(isinstance(f, Rejected) for f in found) and not dead_lettered:
         report.add(NOT_TAKEN_IN, claim_id, places=(record.place,), note="an unusable part without a dead letter")
@@ -216,7 +225,11 @@ def _account_for_remittance(
         report.taken_in += 1
     else:
         report.dead_lettered += int(dead_lettered)
-    return {f.eob.claim_id for f in found if isinstance(f, EobReceived)}
+    return claims
+
+
+def _claim_of(found: EobReceived | SubmissionReceived) -> str:
+    return found.eob.claim_id if isinstance(found, EobReceived) else found.submission.claim_id
 
 
 def _claim_id_in(value: bytes | None) -> str | None:
@@ -236,7 +249,7 @@ def _find_claim_events_without_input(
     for record in inputs:
         offsets[(record.topic, record.partition)].add(record.offset)
     for record, event in events:
-        source = Place.parse(event.source) if event.kind == "eob" else None
+        source = Place.parse(event.source) if event.taken_in else None
         if source is None:
             continue
         read = offsets.get((source.topic, source.partition))

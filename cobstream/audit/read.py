@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from cobstream.audit.model import ms
-from models.contract.topics import CLAIM_EVENTS, EOB_TOPICS, OUTPUT_TOPICS, REFERENCE_TOPICS, REMITTANCE_X12
+from models.contract.topics import CLAIM_EVENTS, CLAIM_INPUT_TOPICS, OUTPUT_TOPICS, REFERENCE_TOPICS
 from streams.codec import TopicRecord
 from streams.kafka_internals import cluster_metadata
 from streams.settings import Settings
@@ -50,7 +50,7 @@ async def read_records(
         raise AuditUnusable(f"cannot reach the broker at {settings.brokers} ({type(exc).__name__})") from None
     try:
         cluster = await cluster_metadata(consumer)
-        inputs = dict.fromkeys((*EOB_TOPICS, REMITTANCE_X12), since) | dict.fromkeys((*REFERENCE_TOPICS, CLAIM_EVENTS))
+        inputs = dict.fromkeys(CLAIM_INPUT_TOPICS, since) | dict.fromkeys((*REFERENCE_TOPICS, CLAIM_EVENTS))
         first = await _read(consumer, cluster, settings, inputs, stall_timeout)
         outputs = await _read(consumer, cluster, settings, dict.fromkeys(OUTPUT_TOPICS, since), stall_timeout)
         return first + outputs

@@ -11,7 +11,7 @@ import orjson
 
 from cobstream.engine import Engine
 from models.cob.processor import Published
-from models.contract.topics import EOB_TOPICS
+from models.contract.topics import EOB_TOPICS, SUBMITTED
 from models.contract.types import NonFinite, RawNumber, format_timestamp, parse_timestamp
 from models.remittance.decode import Rejected, load_json
 
@@ -87,8 +87,9 @@ def write_jsonl(events: Iterable[Published], out: IO[bytes]) -> int:
 
 
 def shift_times(lines: Iterable[bytes], now: datetime) -> list[bytes]:
-    """The same replay lines with every EOB's `adjudicated_at` moved by whole days so that the
-    latest falls in the day before `now`: a past day replayed as if it were yesterday, so that
+    """The same replay lines with every EOB's `adjudicated_at` and every submission's
+    `submitted_at` moved by whole days so that the latest falls in the day before `now`: a past
+    day replayed as if it were yesterday, so that
     a worker on wall-clock time finds no timeout due yet. Lines that are not events are kept."""
     parsed: list[tuple[bytes, Any]] = []
     latest: datetime | None = None
@@ -97,7 +98,7 @@ def shift_times(lines: Iterable[bytes], now: datetime) -> list[bytes]:
             record = load_json(line) if line.strip() else None
         except (ValueError, RecursionError):
             record = None
-        at = _adjudicated_at(record)
+        at = _event_time(record)
         if at is not None:
             latest = at if latest is None else max(latest, at)
         parsed.append((line, record))
@@ -106,19 +107,25 @@ def shift_times(lines: Iterable[bytes], now: datetime) -> list[bytes]:
     delta = timedelta(days=(now - latest).days - 1)
     shifted = []
     for line, record in parsed:
-        at = _adjudicated_at(record)
+        at = _event_time(record)
         if at is None:
             shifted.append(line)
             continue
-        record["value"]["adjudicated_at"] = format_timestamp(at + delta)
+        record["value"][EVENT_TIME_FIELDS[record["topic"]]] = format_timestamp(at + delta)
         shifted.append(value_text(record).encode() + b"\n")
     return shifted
 
 
-def _adjudicated_at(record: Any) -> datetime | None:
-    if not (isinstance(record, dict) and record.get("topic") in EOB_TOPICS and isinstance(record.get("value"), dict)):
+# The field of each claim input that moves event time (CONTRACT.md; COVERAGE.md section 2).
+EVENT_TIME_FIELDS = {**dict.fromkeys(EOB_TOPICS, "adjudicated_at"), SUBMITTED: "submitted_at"}
+
+
+def _event_time(record: Any) -> datetime | None:
+    if not (
+        isinstance(record, dict) and record.get("topic") in EVENT_TIME_FIELDS and isinstance(record.get("value"), dict)
+    ):
         return None
     try:
-        return parse_timestamp(record["value"].get("adjudicated_at"))
+        return parse_timestamp(record["value"].get(EVENT_TIME_FIELDS[record["topic"]]))
     except ValueError:
         return None

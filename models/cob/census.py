@@ -3,11 +3,13 @@ change instead of counted by scanning the claims table (a worker may hold a mill
 
 `status_of` puts one claim in exactly one bucket:
 
-- `waiting_for_secondary`: the primary EOB names a secondary payer whose EOB has not come and
-  whose `secondary_overdue` timeout has not fired yet;
-- `waiting_for_primary`: a secondary EOB on a claim that never had a primary, before its
-  `orphan_secondary` timeout;
-- `overdue`: one of those two timeouts fired and the EOB it waited for has still not come;
+- `waiting_for_secondary`: the claim has a secondary payer (COVERAGE.md section 1) whose EOB has
+  not come and whose `secondary_overdue` timeout has not fired yet;
+- `waiting_for_primary`: a submission, or a secondary EOB on a claim that never had a primary,
+  before its `primary_overdue` or `orphan_secondary` timeout;
+- `waiting_for_coverage`: the primary EOB is in and nothing says whether the patient has a
+  secondary payer (`coverage_unknown`): a person has to find out;
+- `overdue`: one of those timeouts fired and the EOB it waited for has still not come;
 - `settled`: a patient-billing-ready event stands;
 - `on_hold`: anything else the billing team has to act on before the patient can be billed (a
   blocking discrepancy, a reversed EOB waiting for its correction, a COB-order denial).
@@ -24,20 +26,27 @@ from typing import Literal, get_args
 
 from models.cob.claim import ClaimState, armed_timers
 from models.cob.processor import Change
+from models.cob.verdict import is_cob_order_denial
 
-ClaimStatus = Literal["waiting_for_secondary", "waiting_for_primary", "overdue", "on_hold", "settled"]
+ClaimStatus = Literal[
+    "waiting_for_secondary", "waiting_for_primary", "waiting_for_coverage", "overdue", "on_hold", "settled"
+]
 CLAIM_STATUSES: tuple[ClaimStatus, ...] = get_args(ClaimStatus)
 
 
 def status_of(state: ClaimState) -> ClaimStatus:
     """The one bucket a claim is in now."""
-    for timer in armed_timers(state):  # at most one: the two kinds exclude each other
+    for timer in armed_timers(state):  # secondary_overdue excludes the others (it needs a primary)
         return "waiting_for_secondary" if timer.kind == "secondary_overdue" else "waiting_for_primary"
-    primary, secondary = state.primary, state.secondary
+    primary, secondary, submission = state.primary, state.secondary, state.submission
     if primary is not None and secondary is None and state.overdue_fired_for == primary.event_id:
         return "overdue"
     if secondary is not None and not state.had_primary and state.orphan_fired_for == secondary.event_id:
         return "overdue"
+    if primary is None and submission is not None and state.primary_overdue_fired_for == submission.event_id:
+        return "overdue"
+    if primary is not None and not state.version.coverage.known and not is_cob_order_denial(primary):
+        return "waiting_for_coverage"
     return "settled" if state.standing_ready is not None else "on_hold"
 
 

@@ -28,6 +28,7 @@ CLAIM_EVENTS = "cobstream.claim-events"
 EOB_TOPICS: dict[str, Role] = {PRIMARY: "primary", SECONDARY: "secondary"}
 ROLE_TOPICS: dict[Role, str] = {role: topic for topic, role in EOB_TOPICS.items()}
 REFERENCE_TOPICS = (PAYERS, FEE_SCHEDULE)
+CLAIM_INPUT_TOPICS = (*EOB_TOPICS, SUBMITTED, REMITTANCE_X12)  # the inputs that become claim events
 INPUT_TOPICS = (*EOB_TOPICS, SUBMITTED, *REFERENCE_TOPICS, REMITTANCE_X12)
 OUTCOME_TOPICS = (EXPECTED, READY, DISCREPANCY)  # the outputs that carry a claim's revisions
 OUTPUT_TOPICS = (*OUTCOME_TOPICS, DEAD_LETTER)
