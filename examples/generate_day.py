@@ -5,8 +5,9 @@
 
 Deterministic (no randomness, no clock): running it twice writes the same bytes. Standard
 library only, and nothing from the project, so the file stays an independent statement of the
-input. Lines go out in arrival order: first the billing office's reference data, then the EOBs
-as the clearinghouse delivers them during the day, with a few malformed messages mixed in.
+input. Lines go out in arrival order: first the billing office's reference data and the claims
+it billed (`claims.submitted`, the coverage as registered: COVERAGE.md), then the EOBs as the
+clearinghouse delivers them during the day, with a few malformed messages mixed in.
 
 Every claim id is CLM-2026-NNNN; examples/README.md says what each claim demonstrates and the
 outcome worked out by hand from docs/COB_RULES.md. There are no patient names or member ids:
@@ -109,6 +110,9 @@ def eob(
     }
 
 
+UNSTATED = "<unstated>"  # an 835 without NM1*TT: the EOB does not say whether there is a secondary
+
+
 def primary(
     claim_id: str,
     payer_id: str,
@@ -121,8 +125,30 @@ def primary(
 ) -> dict[str, Any]:
     event = eob(event_id or f"EOB-P-{claim_id}", claim_id, payer_id, status, adjudicated_at, lines)
     event["secondary_payer_id"] = secondary_payer_id
+    if secondary_payer_id == UNSTATED:
+        del event["secondary_payer_id"]
     send("eob.primary", claim_id, event)
     return event
+
+
+def submission(
+    claim_id: str, submitted_at: str, coverage: list[str | None], lines: list[tuple[str, str, str]]
+) -> None:
+    """The claim as the office billed it: its payers in COB order (primary, secondary, tertiary;
+    None: no payer in that place) and its lines (line id, procedure code, charge)."""
+    roles = ("primary", "secondary", "tertiary")
+    send("claims.submitted", claim_id, {
+        "event_id": f"SUB-{claim_id}",
+        "claim_id": claim_id,
+        "submitted_at": submitted_at,
+        "frequency": "original",
+        "coverage": [{"payer_id": p, "role": r} for p, r in zip(coverage, roles, strict=False) if p],
+        "lines": [
+            {"line_id": i, "procedure_code": code, "service_date": "2026-03-02", "charge": money(charge)}
+            for i, code, charge in lines
+        ],
+
+    })
 
 
 def secondary(
@@ -194,6 +220,17 @@ fee("HUMANA", "80053", "13.50")
 fee("MEDICARE", "99214", "125.00")
 fee("MEDICARE", "97110", "31.00", modifiers=("GP",))  # therapy under a PT plan of care
 fee("TXMCD", "99213", "55.00")
+
+# --- 06:30 the claims the office billed, from its billing system (claims.submitted) -----------
+
+# The article's claim as billed: BCBS-TX primary, AETNA secondary (agrees with the crossover).
+submission("CLM-2026-0001", at("16:00", "2026-03-02"), ["BCBS-TX", "AETNA"], [("1", "99214", "150.00")])
+# No secondary registered (agrees with the primary's null).
+submission("CLM-2026-0008", at("16:00", "2026-03-02"), ["BCBS-TX"], [("1", "99213", "120.00")])
+# CLM-2026-0037: billed to BCBS-TX with AETNA secondary; BCBS-TX's 835 will not cross it over.
+submission("CLM-2026-0037", at("16:00", "2026-03-03"), ["BCBS-TX", "AETNA"], [("1", "99214", "150.00")])
+# CLM-2026-0038: billed to UHC on 2026-03-02; UHC never answers (primary_overdue at --now).
+submission("CLM-2026-0038", at("16:00", "2026-03-02"), ["UHC", "AETNA"], [("1", "99213", "120.00")])
 
 # --- 07:00 onwards: the day's EOBs, in arrival order ------------------------------------------
 
@@ -581,6 +618,33 @@ secondary("CLM-2026-0035", "AETNA", at("16:10"), [
 # CLM-2026-0036: AETNA pays after all, though the primary named no secondary: ready voided, COB dispute.
 secondary("CLM-2026-0036", "AETNA", at("16:30"), [
     line("1", "99213", "120.00", "4.00", "CO-45 52.00", "OA-23 64.00", allowed="68.00"),
+])
+
+# CLM-2026-0037: BCBS-TX's 835 without crossover (no NM1*TT): the submission says AETNA is
+# secondary, so the claim waits for it instead of billing the patient the 20.00 PR-2.
+primary("CLM-2026-0037", "BCBS-TX", at("16:40", "2026-03-12"), UNSTATED, [
+    line("1", "99214", "150.00", "80.00", "CO-45 50.00", "PR-2 20.00", allowed="100.00"),
+])
+
+# CLM-2026-0039: UHC's 835 without crossover, and no submission for the claim: coverage unknown,
+# the patient is not billed until someone verifies it.
+primary("CLM-2026-0039", "UHC", at("16:45", "2026-03-13"), UNSTATED, [
+    line("1", "99213", "120.00", "64.00", "CO-45 40.00", "PR-2 16.00", allowed="80.00"),
+])
+
+# CLM-2026-0040: the same for BCBS-TX; then the billing system publishes the claim as billed
+# (AETNA secondary, TRICARE third): the estimate follows, and AETNA's EOB settles it.
+primary("CLM-2026-0040", "BCBS-TX", at("16:50", "2026-03-13"), UNSTATED, [
+    line("1", "99213", "120.00", "64.00", "CO-45 40.00", "PR-2 16.00", allowed="80.00"),
+])
+submission("CLM-2026-0040", at("17:00", "2026-03-03"), ["BCBS-TX", "AETNA", "TRICARE"], [("1", "99213", "120.00")])
+secondary("CLM-2026-0040", "AETNA", at("17:10"), [
+    line("1", "99213", "120.00", "4.00", "CO-45 52.00", "OA-23 64.00", allowed="68.00"),
+])
+
+# CLM-2026-0037: AETNA pays 10 (lesser of allowables): billing-ready, patient 0.
+secondary("CLM-2026-0037", "AETNA", at("17:20"), [
+    line("1", "99214", "150.00", "10.00", "CO-45 60.00", "OA-23 80.00", allowed="90.00"),
 ])
 
 # fmt: on

@@ -124,6 +124,8 @@ HAND_CHECKED_READY = {
     "CLM-2026-0031": {"1": ("8.00", "15.00", "60.00"), "2": ("0.10", "0.50", "17.00")},
     "CLM-2026-0032": {"1": ("60.00", "40.00", "35.00")},
     "CLM-2026-0033": {"1": ("4.00", "3.00", "55.00")},
+    "CLM-2026-0037": {"1": ("10.00", "0.00", "60.00")},  # the article's claim, coverage from its submission
+    "CLM-2026-0040": {"1": ("4.00", "0.00", "52.00")},
 }
 
 
@@ -151,7 +153,23 @@ HAND_CHECKED_DISCREPANCIES = [
     ("orphan_secondary", "CLM-2026-0019", None, "18.00", None, ["1"]),
     ("primary_reversed", "CLM-2026-0020", None, "10.00", None, ["1"]),
     ("secondary_reversed", "CLM-2026-0021", None, None, None, ["1", "2"]),
+    ("coverage_unknown", "CLM-2026-0039", None, None, None, ["1"]),
+    ("coverage_unknown", "CLM-2026-0040", None, None, None, ["1"]),
+    ("primary_overdue", "CLM-2026-0038", None, None, None, ["1"]),
 ]
+
+
+def test_a_primary_without_crossover_waits_for_the_secondary_the_submission_names(actual: list[dict]) -> None:
+    """COVERAGE.md: CLM-2026-0037's primary 835 says nothing of a secondary; its submission lists
+    AETNA, so the claim waits (an estimate, no patient bill) until AETNA's EOB settles it."""
+    events = [(e["topic"], e["value"]) for e in actual if e["value"].get("claim_id") == "CLM-2026-0037"]
+    assert [topic for topic, _ in events] == ["secondary.expected", "billing.ready"]
+    assert events[1][1]["produced_at"] == "2026-03-24T17:20:00Z"  # when AETNA's EOB came, not the primary's
+
+
+def test_the_tertiary_of_the_submission_rides_on_the_ready_event(actual: list[dict]) -> None:
+    assert final_ready(actual, "CLM-2026-0040")["tertiary_payer_id"] == "TRICARE"
+    assert final_ready(actual, "CLM-2026-0001")["tertiary_payer_id"] is None
 
 
 @pytest.mark.parametrize(("kind", "claim_id", "exp", "act", "diff", "line_ids"), HAND_CHECKED_DISCREPANCIES)

@@ -467,8 +467,8 @@ def discrepancy_view(d: Any) -> dict[str, Any]:
     }
 
 
-def test_the_example_day_has_its_36_claims(day: Day) -> None:
-    assert len(day_claims()) == 36
+def test_the_example_day_has_its_40_claims(day: Day) -> None:
+    assert len(day_claims()) == 40
     assert set(day.engine.claims) == set(day_claims())
 
 
@@ -571,7 +571,7 @@ def test_cli_claim_not_in_the_file_exits_1_naming_where_it_looked(capsys: pytest
     assert main(["explain", "CLM-9999-9999", "--replay", str(DAY)]) == 1
     err = capsys.readouterr().err
     assert str(DAY) in err
-    assert "36 claims" in err
+    assert "40 claims" in err
     assert "CLM-9999-9999" not in err  # claim ids stay out of anything that may be logged
 
 

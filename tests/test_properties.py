@@ -467,6 +467,7 @@ class Scenario:
     secondary_lines: list[SecondarySide]
     primary: dict[str, Any]
     secondary: dict[str, Any]
+    submission: dict[str, Any] | None = None  # the claim as submitted (COVERAGE.md), when there is one
 
     def reference(self) -> Reference:
         profiles = {}
@@ -553,7 +554,43 @@ def scenarios(draw: st.DrawFn, *, lifecycle_codes: bool = True) -> Scenario:
         status=secondary_status,
         at=secondary_at,
     )
-    return Scenario(terms, fees, primaries, secondaries, primary, secondary)
+    submitted = draw(submissions(primaries)) if lifecycle_codes else None
+    if lifecycle_codes and draw(st.booleans()):
+        del primary["secondary_payer_id"]  # an 835 without crossover: the coverage is the submission's
+    return Scenario(terms, fees, primaries, secondaries, primary, secondary, submitted)
+
+
+@st.composite
+def submissions(draw: st.DrawFn, primaries: list[PrimarySide]) -> dict[str, Any] | None:
+    """Maybe the claim as submitted: usually the primary's lines and COB order, sometimes another
+    secondary (or none), another primary, a line charged otherwise, a tertiary."""
+    if draw(st.sampled_from((False, True, True))):
+        return None
+    coverage = [{"payer_id": draw(st.sampled_from(("BCBS-TX",) * 9 + (OTHER_PAYER,))), "role": "primary"}]
+    listed = draw(st.sampled_from((SECONDARY_PAYER,) * 6 + (None, OTHER_PAYER)))
+    if listed is not None and listed != coverage[0]["payer_id"]:
+        coverage.append({"payer_id": listed, "role": "secondary"})
+        if draw(st.sampled_from((False,) * 4 + (True,))):
+            coverage.append({"payer_id": "TRICARE", "role": "tertiary"})
+    lines = [
+        {
+            "line_id": p.line_id,
+            "procedure_code": p.procedure_code,
+            "service_date": "2026-03-02",
+            "charge": fmt(p.charge),
+        }
+        for p in primaries
+    ]
+    if draw(st.sampled_from((False,) * 9 + (True,))):
+        lines[0]["charge"] = fmt(primaries[0].charge + 100)
+    at = BASE_TIME - timedelta(days=draw(st.integers(1, 20)))
+    return {
+        "event_id": "SUB-1",
+        "claim_id": "CLM-P",
+        "submitted_at": fmt_time(at),
+        "coverage": coverage,
+        "lines": lines,
+    }
 
 
 def _paying_as_expected(side: SecondarySide, p: PrimarySide, fee: int | None, terms: Terms) -> SecondarySide:
@@ -684,7 +721,8 @@ def test_arrival_order_of_the_two_eobs_does_not_change_the_result(scenario: Scen
     readies = [value for topic, value in a if topic == "billing.ready"]
     if readies:
         [ready] = readies
-        payer = scenario.primary["secondary_payer_id"]
+        # Without a submission here, an unstated primary's secondary is the secondary EOB's payer.
+        payer = scenario.primary.get("secondary_payer_id", scenario.secondary["payer_id"])
         computed = compute_claim(
             EobEvent.model_validate(scenario.primary),
             payer,
@@ -697,6 +735,21 @@ def test_arrival_order_of_the_two_eobs_does_not_change_the_result(scenario: Scen
         assert ready["write_off"] == f"{computed.write_off:.2f}"
         assert ready["secondary_paid"] == f"{computed.secondary_paid:.2f}"
         assert [line["patient_reasons"] for line in ready["lines"]] == [list(r.patient_reasons) for r in computed.lines]
+
+
+@PROPERTY
+@given(scenario=scenarios(), data=st.data())
+def test_arrival_order_with_a_submission_does_not_change_the_result(scenario: Scenario, data: st.DataObject) -> None:
+    """COVERAGE.md: a claim version is (submission, primary, secondary), whatever order they came in."""
+    inputs = [eob_message("eob.primary", scenario.primary), eob_message("eob.secondary", scenario.secondary)]
+    if scenario.submission is not None:
+        inputs.append(("claims.submitted", "CLM-P", json.dumps(scenario.submission)))
+    refs = scenario.reference_messages()
+    one = data.draw(st.permutations(inputs), label="one order")
+    other = data.draw(st.permutations(inputs), label="another order")
+    a, b = settled(feed([*refs, *one])[-1]), settled(feed([*refs, *other])[-1])
+    event("outcome: " + ", ".join(value.get("kind") or value["status"] for _, value in a))
+    assert a == b
 
 
 def negated(value: dict[str, Any], event_id: str, at: datetime) -> dict[str, Any]:
@@ -728,6 +781,8 @@ def varied(value: dict[str, Any], how: str) -> dict[str, Any]:
     """The same event id with other (valid) content: a resend must be ignored all the same."""
     if how == "same":
         return value
+    if "submitted_at" in value:
+        return _varied_submission(value, how)
     if how == "later":  # would move the clock and fire timers if it counted
         at = datetime.fromisoformat(value["adjudicated_at"]) + timedelta(days=400)
         return {**value, "adjudicated_at": at.isoformat().replace("+00:00", "Z")}
@@ -749,6 +804,17 @@ def histories(draw: st.DrawFn) -> tuple[list[Message], list[tuple[str, dict[str,
     scenario = draw(scenarios())
     eobs: list[tuple[str, dict[str, Any]]] = [("eob.primary", scenario.primary), ("eob.secondary", scenario.secondary)]
     later = BASE_TIME + timedelta(days=draw(st.integers(0, 90)))
+    if scenario.submission is not None:
+        eobs.append(("claims.submitted", scenario.submission))
+        if draw(st.booleans()):
+            frequency = draw(st.sampled_from(("replacement", "void")))
+            again = {
+                **scenario.submission,
+                "event_id": "SUB-2",
+                "frequency": frequency,
+                "submitted_at": fmt_time(later),
+            }
+            eobs.append(("claims.submitted", again))
     if draw(st.booleans()):
         corrected = draw(scenarios())
         eobs.append(("eob.primary", {**corrected.primary, "event_id": "EOB-P2", "adjudicated_at": fmt_time(later)}))
@@ -779,7 +845,8 @@ def test_resending_an_accepted_event_changes_nothing(
         first = with_duplicates.index((topic, value))
         at = data.draw(st.integers(first + 1, len(with_duplicates)), label="position")
         how = data.draw(st.sampled_from(("same", "same", "later", "amounts", "reversed", "no_secondary")), label="how")
-        resend_topic = data.draw(st.sampled_from((topic, topic, _other(topic))), label="topic")
+        others = (topic, topic, _other(topic)) if topic != "claims.submitted" else (topic,)
+        resend_topic = data.draw(st.sampled_from(others), label="topic")
         with_duplicates.insert(at, (resend_topic, varied(value, how)))
     duplicated = feed([_message(m) for m in with_duplicates], now=FAR_FUTURE)
 
@@ -788,6 +855,18 @@ def test_resending_an_accepted_event_changes_nothing(
     assert all(duplicated[i] == [] for i in resends)
     kept = [out for i, out in enumerate(duplicated) if i not in resends]
     assert _dump(kept) == _dump(baseline)
+
+
+def _varied_submission(value: dict[str, Any], how: str) -> dict[str, Any]:
+    if how == "later":
+        at = datetime.fromisoformat(value["submitted_at"]) + timedelta(days=400)
+        return {**value, "submitted_at": fmt_time(at)}
+    if how == "reversed":
+        return {**value, "frequency": "void"}
+    if how == "no_secondary":
+        return {**value, "coverage": [c for c in value["coverage"] if c["role"] == "primary"]}
+    first = {**value["lines"][0], "charge": fmt(to_cents(Decimal(value["lines"][0]["charge"])) + 100)}
+    return {**value, "lines": [first, *value["lines"][1:]]}
 
 
 def _other(topic: str) -> str:
