@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 
 from faust.types import EventT, StreamT
 
-from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER
+from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, REMITTANCE_X12
 from models.remittance.decode import Rejected, dead_letter
+from models.remittance.intake import ROLE_REFUSAL
 from streams import metrics
 from streams.app import Worker
 from streams.codec import ClaimEvent, Sent, encode
@@ -97,7 +98,10 @@ async def _apply(worker: Worker, event: EventT) -> None:
 async def publish(worker: Worker, claim_id: str, sent: tuple[Sent, ...], received_at: datetime) -> None:
     for outcome in sent:
         await worker.topics.outputs[outcome.topic].send(key=claim_id, value=outcome.json.encode())
-        metrics.count_outcome_published(outcome.topic, outcome.kind, received_at)
+        if outcome.topic == DEAD_LETTER:  # an EOB the processor refused (its role nothing tells)
+            metrics.count_dead_letter(REMITTANCE_X12, ROLE_REFUSAL)
+        else:
+            metrics.count_outcome_published(outcome.topic, outcome.kind, received_at)
     if sent:
         log.debug("claim %s: %s", claim_id, ", ".join(outcome.topic for outcome in sent))
 

@@ -10,7 +10,7 @@ where the worker reads the reference topics.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from datetime import datetime, timedelta
 
 from models.cob.claim import ClaimState, EobReceived, SubmissionReceived
@@ -19,7 +19,7 @@ from models.cob.reference import Reference, ReferenceChange
 from models.contract.events import FeeScheduleEntry
 from models.contract.topics import DEAD_LETTER
 from models.remittance.decode import Rejected, dead_letter
-from models.remittance.intake import decode_message, refuse_invalid_coverage
+from models.remittance.intake import ROLE_REFUSAL, decode_message, refuse_invalid_coverage
 
 
 class Engine:
@@ -45,28 +45,35 @@ class Engine:
         is replay's own reason when the line itself is unusable. An 835's provider-level
         adjustments are not claim events (`cobstream convert` reports them)."""
         emitted: list[Published] = []
+
+        def letter(rejected: Rejected) -> Published:
+            value = dead_letter(
+                rejected,
+                source_topic=topic,
+                partition=partition,
+                offset=offset,
+                key=key,
+                raw=raw,
+                received_at=self.clock,
+            )
+            return Published(DEAD_LETTER, key, value)
+
         for item in [rejected] if rejected else decode_message(topic, key, raw):
             decoded = refuse_invalid_coverage(item, self.reference)
             if isinstance(decoded, Rejected):
-                letter = dead_letter(
-                    decoded,
-                    source_topic=topic,
-                    partition=partition,
-                    offset=offset,
-                    key=key,
-                    raw=raw,
-                    received_at=self.clock,
-                )
-                emitted.append(Published(DEAD_LETTER, key, letter))
+                emitted.append(letter(decoded))
             elif isinstance(decoded, ReferenceChange):
                 self.reference.apply(decoded)
             elif isinstance(decoded, EobReceived | SubmissionReceived):
-                emitted += self._receive_claim_event(decoded)
+                emitted += self._receive_claim_event(decoded, letter)
         return emitted
 
-    def _receive_claim_event(self, event: EobReceived | SubmissionReceived) -> list[Published]:
+    def _receive_claim_event(
+        self, event: EobReceived | SubmissionReceived, letter: Callable[[Rejected], Published]
+    ) -> list[Published]:
         """An accepted EOB or submission: the clock moves with its `adjudicated_at` or
-        `submitted_at` (COVERAGE.md section 2), unless it changes nothing (a duplicate)."""
+        `submitted_at` (COVERAGE.md section 2), unless it changes nothing (a duplicate). An EOB
+        whose role only the claim's coverage could tell, and does not, is dead-lettered."""
         at = event.eob.adjudicated_at if isinstance(event, EobReceived) else event.submission.submitted_at
         clock = max(self.clock, at) if self.clock else at
         applied: Change = (
@@ -74,6 +81,8 @@ class Engine:
             if isinstance(event, EobReceived)
             else self.processor.on_submission(event, clock)
         )
+        if applied.refused is not None:
+            return [letter(Rejected(applied.refused, applied.claim_id, reason=ROLE_REFUSAL))]
         if not applied.moves_clock:
             return []
         self.clock = clock

@@ -38,9 +38,28 @@ from models.cob.census import ClaimCensus
 from models.cob.claim import ClaimState
 from models.cob.processor import Change, DeadlineIndex, process
 from models.cob.reference import Reference
-from streams.codec import ClaimEvent, ClaimRecord, OutboxEntry, Sent, encode
+from models.contract.topics import DEAD_LETTER
+from models.remittance.decode import Rejected, dead_letter
+from models.remittance.intake import ROLE_REFUSAL
+from streams.codec import ClaimEvent, ClaimRecord, OutboxEntry, Place, Sent, encode
 
 log = logging.getLogger(__name__)
+
+
+def refusal_letter(event: ClaimEvent, why: str) -> Sent:
+    """The dead letter of a claim event the processor refused (an EOB whose role nothing tells):
+    where the EOB was read, the claim as its key, the EOB as the contract's JSON."""
+    place = Place.parse(event.source)
+    letter = dead_letter(
+        Rejected(why, event.claim_id, reason=ROLE_REFUSAL),
+        source_topic=place.topic if place else None,
+        partition=place.partition if place else None,
+        offset=place.offset if place else None,
+        key=event.claim_id,
+        raw=event.eob.model_dump_json() if event.eob is not None else None,
+        received_at=event.at,
+    )
+    return Sent(DEAD_LETTER, "dead_letter", encode(letter).decode())
 
 
 class ClaimRecords(Protocol):
@@ -82,6 +101,8 @@ class ClaimWriter:
             return record.published_at(offset)
         state = record.state if record is not None else None
         change = process(state, event.claim_id, event.for_the_core(), self.reference, event.at, self.retention)  # 3
+        if change.refused is not None:  # nothing changes: the same letter again on a redelivery
+            return (refusal_letter(event, change.refused),)
         sent = tuple(Sent(p.topic, p.kind, encode(p.value).decode()) for p in change.published)
         self._persist(change, record, partition, offset, sent)  # 4, 5
         self.census.account(change)  # 6

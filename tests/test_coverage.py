@@ -8,8 +8,13 @@ the system publishes.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
+from models.cob.claim import EobReceived, SubmissionReceived
+from models.cob.processor import InMemoryClaims
+from models.cob.reference import Reference, ReferenceChange
+from models.contract.events import ClaimSubmission, EobEvent, PayerProfile
 from models.contract.outcomes import ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy
 from tests.builders import Run, eob, fee, line, profile, secondary_line, submission, submitted_line, unstated
 
@@ -371,3 +376,55 @@ def test_the_clock_moves_with_submitted_at() -> None:
     run.primary(eob("P1", claim_id="CLM-9"))  # secondary_overdue due 2026-04-09 15:00
     fired = run.submit(submission("S1", at="2026-04-10T00:00:00Z", secondary=None))
     assert [p.value.kind for p in fired if isinstance(p.value, PaymentDiscrepancy)] == ["secondary_overdue"]
+
+
+# ---- A lone denial or reversal: its role from the claim's submission ---------------------------
+
+
+def _claims_with(*submitted: dict) -> InMemoryClaims:
+    claims = InMemoryClaims(Reference())
+    for value in submitted:
+        claims.on_submission(SubmissionReceived(ClaimSubmission.model_validate(value)), NOW)
+    return claims
+
+
+def _roleless(value: dict) -> EobReceived:
+    return EobReceived(None, EobEvent.model_validate(value))
+
+
+NOW = datetime(2026, 3, 24, tzinfo=UTC)
+
+
+def test_a_denial_whose_role_its_file_does_not_tell_takes_the_payers_place_in_the_submission() -> None:
+    claims = _claims_with(submission("S1"))
+    denial = eob("D1", payer_id="AETNA", status="denied", lines=[secondary_line(paid="0.00")])
+    change = claims.on_eob(_roleless(denial), NOW)
+    assert change.refused is None
+    assert claims.claims["CLM-1"].secondary is not None  # AETNA is the submission's secondary
+    assert claims.claims["CLM-1"].primary is None
+
+
+def test_a_roleless_denial_from_a_payer_the_submission_does_not_list_is_refused_and_not_remembered() -> None:
+    claims = _claims_with(submission("S1"))
+    denial = eob("D1", payer_id="HUMANA", status="denied", lines=[secondary_line(paid="0.00")])
+    change = claims.on_eob(_roleless(denial), NOW)
+    assert change.refused is not None
+    assert "does not list HUMANA" in change.refused and "BCBS-TX (primary), AETNA (secondary)" in change.refused
+    assert change.published == [] and not change.moves_clock
+    assert "D1" not in claims.claims["CLM-1"].seen_event_ids
+
+
+def test_a_roleless_denial_of_a_claim_without_a_submission_is_refused_saying_what_to_send() -> None:
+    change = InMemoryClaims(Reference()).on_eob(_roleless(eob("D1", status="denied")), NOW)
+    assert change.refused is not None and "publish the claim's 837 or submission first" in change.refused
+    assert change.after is None
+
+
+def test_a_roleless_denial_resolves_through_the_payers_aliases() -> None:
+    reference = Reference()
+    reference.apply(ReferenceChange("reference.payers", "AETNA", PayerProfile(payer_id="AETNA", aliases=("60054",))))
+    claims = InMemoryClaims(reference)
+    claims.on_submission(SubmissionReceived(ClaimSubmission.model_validate(submission("S1"))), NOW)
+    change = claims.on_eob(_roleless(eob("D1", payer_id="60054", status="denied")), NOW)
+    assert change.refused is None and claims.claims["CLM-1"].secondary is not None
+

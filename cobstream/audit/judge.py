@@ -163,7 +163,7 @@ def _claim_events(records: list[TopicRecord], report: AuditReport) -> list[tuple
         except ValidationError:
             report.add(UNREADABLE, places=(record.place,), note="not a claim event")
             continue
-        if event.kind == "eob" and (event.eob is None or event.role is None):
+        if event.kind == "eob" and event.eob is None:  # role None: the claim's coverage tells it
             report.add(UNREADABLE, event.claim_id, places=(record.place,), note="an eob claim event without its EOB")
             continue
         if event.kind == "submission" and event.submission is None:

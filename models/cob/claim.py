@@ -67,9 +67,11 @@ class ClaimState(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class EobReceived:
-    """An EOB accepted by validation, from the topic that gives its role."""
+    """An EOB accepted by validation, from the topic that gives its role. `role` None: an 835
+    denial or reversal whose file does not tell its payer's role; the claim's submission does
+    (COVERAGE.md), or the EOB is refused."""
 
-    role: Role
+    role: Role | None
     eob: EobEvent
 
 
@@ -90,6 +92,9 @@ class Transition:
     state: ClaimState
     outcomes: list[Outcome] = field(default_factory=list)
     moves_clock: bool = False  # False for a duplicate: it changes nothing, not even event time
+    # Why the event cannot be applied (an EOB whose role nothing tells): the driver dead-letters
+    # it, and the claim is as it was (the id is not remembered, so it may come again).
+    refused: str | None = None
 
 
 class ArmedTimer(NamedTuple):
@@ -171,7 +176,26 @@ def step(state: ClaimState | None, event: ClaimInput, ref: Reference, now: datet
         return _apply_submission(state, event.submission, ref, now)
     if state is None:
         state = ClaimState(claim_id=event.eob.claim_id)
-    return _apply_eob(state, event.role, event.eob, ref, now)
+    role = event.role
+    if role is None:
+        role, why = role_by_coverage(state, event.eob, ref)
+        if role is None:
+            return Transition(state, refused=why)
+    return _apply_eob(state, role, event.eob, ref, now)
+
+
+def role_by_coverage(state: ClaimState, eob: EobEvent, ref: Reference) -> tuple[Role | None, str]:
+    """The role of a payer's denial or reversal whose own file does not tell it: the place the
+    claim's current submission gives the payer (through aliases); else None and why not."""
+    submission = state.submission
+    said = f"{eob.payer_id}'s {eob.status} EOB does not say whether {eob.payer_id} is the primary or the secondary"
+    if submission is None:
+        return None, f"{said}, and the claim has no submission to tell it: publish the claim's 837 or submission first"
+    for entry in submission.coverage:
+        if entry.role != "tertiary" and ref.same_payer(entry.payer_id, eob.payer_id):
+            return entry.role, ""  # type: ignore[return-value]
+    listed = ", ".join(f"{entry.payer_id} ({entry.role})" for entry in submission.coverage)
+    return None, f"{said}, and the claim's submission does not list {eob.payer_id} as either (it lists {listed})"
 
 
 def _apply_eob(state: ClaimState, role: Role, eob: EobEvent, ref: Reference, now: datetime) -> Transition:

@@ -96,6 +96,7 @@ class Change:
     published: list[Published]
     moves_clock: bool
     deadlines: Deadlines | None
+    refused: str | None = None  # the event could not be applied: the driver dead-letters it, saying why
 
     @property
     def written(self) -> bool:
@@ -115,6 +116,8 @@ def process(
     transition = step_or_forget(state, event, reference, now, retention)
     if transition is None:
         return Change(claim_id, state, None, [], False, None)
+    if transition.refused is not None:
+        return Change(claim_id, state, state, [], False, None, transition.refused)
     after = transition.state
     published = [Published(TOPIC_OF[type(o)], o.claim_id, o) for o in transition.outcomes]
     if after is state and not published and isinstance(event, EobReceived | SubmissionReceived):

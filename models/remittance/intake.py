@@ -25,6 +25,9 @@ from models.remittance.x12_claim import CLAIM_SEGMENTS, LINE_SEGMENTS
 from models.remittance.x12_envelope import ENVELOPE_IDS
 
 Report = ProviderAdjustment | PaymentNotice
+# The reason code of an 835 denial or reversal whose role neither its file nor the claim's
+# submission tells (the processor refuses it: `models.cob.claim.role_by_coverage`).
+ROLE_REFUSAL = "x12:CLP"
 Decoded = EobReceived | SubmissionReceived | ReferenceChange | Rejected | Report
 
 
