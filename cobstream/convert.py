@@ -1,8 +1,10 @@
-"""`cobstream convert x12|fhir FILE...`'s body: payers' remittances into replay JSON Lines.
+"""`cobstream convert x12|fhir FILE...`'s body: payers' remittances (and the provider's 837
+claims) into replay JSON Lines.
 
 Standard output gets one replay line (`{"topic", "key", "value"}`, CONTRACT.md) per converted
-EOB, in file order, so that `cobstream convert x12 a.835 | cobstream replay -` reconciles the
-remittances. Standard error gets one line per rejection (file, where, claim, reason), per
+EOB, and per claim submission of an 837 (topic `claims.submitted`), in file order, so that
+`cobstream convert x12 claims.837 a.835 | cobstream replay -` reconciles the remittances against
+what was billed. Standard error gets one line per rejection (file, where, claim, reason), per
 provider adjustment and per payment notice, then a summary. `--dead-letters FILE` also writes
 each rejection as the contract's `DeadLetter` (JSON Lines shaped like replay's output), with the
 reason and the original segments: a rejection never travels as a replay line, because replay
@@ -29,6 +31,7 @@ from models.contract.events import Role
 from models.remittance import (
     ConversionRejected,
     ConvertedEob,
+    ConvertedSubmission,
     Item,
     KnownRoles,
     PaymentNotice,
@@ -78,7 +81,8 @@ def _bytes_of(paths: list[str]) -> int | None:
 
 
 class _Run:
-    """One command's conversion: files in order, roles learnt from earlier files kept for later ones."""
+    """One command's conversion: files in order, roles learnt from earlier files (EOBs, and the
+    coverage of submissions) kept for later ones."""
 
     def __init__(self, convert: Converter, out: IO[bytes], err: IO[str], letters: IO[bytes] | None) -> None:
         self.convert, self.out, self.err, self.letters = convert, out, err, letters
@@ -118,6 +122,10 @@ class _Run:
             self.out.write(orjson.dumps(item.replay_line()) + b"\n")
             self.known_roles[(item.event.payer_id, item.event.claim_id)] = item.role
             self.counts["events"] += 1
+        elif isinstance(item, ConvertedSubmission):
+            self.out.write(orjson.dumps(item.replay_line()) + b"\n")
+            self.known_roles.update(item.roles())
+            self.counts["submissions"] += 1
         elif isinstance(item, ConversionRejected):
             self._rejected(path, item)
         elif isinstance(item, ProviderAdjustment | PaymentNotice):
@@ -145,8 +153,9 @@ class _Run:
 
     def summary(self) -> str:
         c = self.counts
+        submissions = f" and {c['submissions']} submissions" if c["submissions"] else ""
         return (
-            f"converted {c['events']} EOB events from {c['files']} file(s); {c['rejected']} rejected, "
+            f"converted {c['events']} EOB events{submissions} from {c['files']} file(s); {c['rejected']} rejected, "
             f"{c['reported']} reported (not claim events)"
             + (f", {c['unusable']} unusable file(s)" if c["unusable"] else "")
         )

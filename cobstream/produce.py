@@ -1,5 +1,5 @@
 """`cobstream produce`'s body: a replay JSONL file published to its input topics, or an X12 835
-file to remittance.x12, one ST/SE transaction a message (the command line:
+or 837P/837I file to remittance.x12, one ST/SE transaction a message (the command line:
 `cobstream.commands.produce`)."""
 
 from __future__ import annotations

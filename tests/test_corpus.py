@@ -40,6 +40,7 @@ import pytest
 from models.remittance import (
     ConversionRejected,
     ConvertedEob,
+    ConvertedSubmission,
     Item,
     PaymentNotice,
     ProviderAdjustment,
@@ -54,6 +55,7 @@ WRITE = os.environ.get("COBSTREAM_CORPUS_WRITE") == "1"
 
 CONVERTERS: dict[str, Callable[[bytes], list[Item]]] = {
     "x12": convert_x12,  # each file on its own: no roles known from earlier files
+    "x12_837": convert_x12,  # claims as submitted: 837P and 837I, read by the same entry point
     "fhir": convert_fhir,
 }
 
@@ -79,7 +81,7 @@ def expected_path(sample: Path) -> Path:
 
 def record(item: Item) -> dict[str, Any]:
     """One converter item as the JSON object its expected file holds."""
-    if isinstance(item, ConvertedEob):
+    if isinstance(item, ConvertedEob | ConvertedSubmission):
         return {"event": item.replay_line()}
     if isinstance(item, ConversionRejected):
         return {"rejected": {"where": item.where, "claim_id": item.claim_id, "error": item.error}}

@@ -238,10 +238,16 @@ def test_an_unknown_place_in_the_order_is_a_rejection(insurance: list[dict[str, 
     assert (item.claim_id, item.segment_id) == ("CLM-T-1", "ExplanationOfBenefit")
 
 
-def test_a_single_insurance_without_focal_is_the_primary_with_no_secondary() -> None:
-    item = one(eob(insurance=[{"coverage": {"display": "PPO"}}]))
+@pytest.mark.parametrize("focal", [{}, {"focal": True}])
+def test_a_single_insurance_is_the_primary_and_states_no_secondary(focal: dict[str, Any]) -> None:
+    """A payer's EOB need not list the patient's other coverages: a lone `insurance` entry says
+    nothing of a secondary, so `secondary_payer_id` is absent (not null: null would say "none")."""
+    item = one(eob(insurance=[{"coverage": {"display": "PPO"}, **focal}]))
     assert isinstance(item, ConvertedEob)
-    assert (item.topic, item.event.secondary_payer_id) == ("eob.primary", None)
+    assert (item.topic, item.event.stated_secondary) == ("eob.primary", (False, None))
+    value = item.value()
+    assert "secondary_payer_id" not in value
+    assert "states_secondary" not in value
 
 
 # --- status, outcome, use ---------------------------------------------------------------------

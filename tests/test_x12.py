@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from remittance_support import converted, labels, reconciled
 
 from cobstream.bench.remittance_speed import generate_835, measure_x12
+from models.cob.claim import EobReceived
 from models.cob.processor import Published
 from models.remittance import (
     ConversionRejected,
@@ -31,6 +32,7 @@ from models.remittance import (
     convert_x12,
     split_transactions,
 )
+from models.remittance.decode import decode_eob
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "x12"
@@ -54,6 +56,16 @@ def by_claim(items: list[Item]) -> dict[str, Item]:
         if claim_id:
             found[claim_id] = item
     return found
+
+
+ABSENT = "(absent)"
+
+
+def secondary_of(item: ConvertedEob) -> str | None:
+    """The event's `secondary_payer_id` as its JSON says it: a payer, None (null) or ABSENT."""
+    value = item.value()
+    assert "states_secondary" not in value  # never in the contract's JSON
+    return value.get("secondary_payer_id", ABSENT)
 
 
 def interchange(*claims: str, control: str = "000000999", payer: str = "REF*2U*BCBS-TX~") -> str:
@@ -198,7 +210,7 @@ def test_payer_falls_back_to_n1_pr_and_the_date_to_bpr16() -> None:
 @pytest.mark.parametrize(
     ("claim_id", "expected"),
     [
-        ("S-1", ("eob.primary", "processed", None)),
+        ("S-1", ("eob.primary", "processed", ABSENT)),  # no NM1*TT: the 835 says nothing of a secondary
         ("S-19", ("eob.primary", "processed", "AETNA")),
         ("S-19X", "forwarded to another payer, but no crossover carrier (NM1*TT) names it"),
         ("S-2", ("eob.secondary", "processed", None)),
@@ -209,12 +221,12 @@ def test_payer_falls_back_to_n1_pr_and_the_date_to_bpr16() -> None:
         ("S-25", "predetermination pricing only"),
         ("S-7", "CLP02 '7' is not a claim status code"),
         ("S-4P", ("eob.primary", "denied", "AETNA")),  # crossover NM1*TT: this payer paid first
-        ("S-4R", ("eob.primary", "denied", None)),  # corrected priority payer NM1*PR
+        ("S-4R", ("eob.primary", "denied", ABSENT)),  # corrected priority payer NM1*PR
         ("S-4S", ("eob.secondary", "denied", None)),  # OA-23: a prior payer's adjudication
         ("S-4M", ("eob.secondary", "denied", None)),  # RARC MA04
         ("S-4U", "does not say whether 62308 is the primary or the secondary payer"),
         ("S-4B", "points to both roles"),
-        ("S-22", ("eob.primary", "processed", None)),  # the correction (the reversal is checked below)
+        ("S-22", ("eob.primary", "processed", ABSENT)),  # the correction (the reversal is checked below)
     ],
 )
 def test_every_claim_status_code(claim_id: str, expected: tuple[str, str, str | None] | str) -> None:
@@ -225,7 +237,23 @@ def test_every_claim_status_code(claim_id: str, expected: tuple[str, str, str | 
         assert (item.segment_id, item.unit) == ("CLP", "claim")
     else:
         assert isinstance(item, ConvertedEob)
-        assert (item.topic, item.event.status, item.event.secondary_payer_id) == expected
+        assert (item.topic, item.event.status, secondary_of(item)) == expected
+
+
+def test_a_primary_without_crossover_leaves_the_secondary_unstated() -> None:
+    """CONTRACT.md: absent `secondary_payer_id` on eob.primary means the sender does not know the
+    coverage; an 835 without NM1*TT says nothing of it (CLP02 1 is not "no secondary")."""
+    items = by_claim(convert_x12(read("status_codes.835")))
+    unstated, crossed = items["S-1"], items["S-19"]
+    assert isinstance(unstated, ConvertedEob)
+    assert isinstance(crossed, ConvertedEob)
+    assert unstated.event.stated_secondary == (False, None)
+    assert crossed.event.stated_secondary == (True, "AETNA")
+    # What a consumer reads back from the JSON is what the converter meant.
+    for item in (unstated, crossed):
+        back = decode_eob("primary", orjson.dumps(item.value()))
+        assert isinstance(back, EobReceived)
+        assert back.eob.stated_secondary == item.event.stated_secondary
 
 
 def test_a_reversal_takes_the_role_its_payer_holds_in_the_same_file() -> None:
@@ -681,11 +709,13 @@ def test_the_example_remittance_reconciles() -> None:
         final[e.key] = e.value
     assert {k: getattr(v, "kind", None) or getattr(v, "status", None) or "expected" for k, v in final.items()} == {
         "CLM-2026-0101": "ready",
-        "CLM-2026-0102": "ready",
+        # Paid as primary without a crossover (NM1*TT): the 835 does not say whether there is a
+        # secondary, and the remittance alone brings no submission (COVERAGE.md section 1).
+        "CLM-2026-0102": "coverage_unknown",
         "CLM-2026-0103": "secondary_underpaid",
         "CLM-2026-0104": "cob_order_dispute",
         "CLM-2026-0105": "expected",  # reversal (nothing to withdraw), then the correction
-        "CLM-2026-0106": "ready",
+        "CLM-2026-0106": "coverage_unknown",
         "CLM-2026-0108": "missing_primary_eob_denial",
     }
     ready = final["CLM-2026-0101"]
@@ -760,7 +790,12 @@ def test_convert_piped_into_replay_reconciles_the_remittance() -> None:
     )
     replay = subprocess.run([*CLI, "replay", "-"], input=convert.stdout, capture_output=True, check=False)
     events = [json.loads(x) for x in replay.stdout.splitlines()]
-    assert [e["topic"] for e in events].count("billing.ready") == 3
+    # CLM-2026-0101 only: 0102 and 0106 were paid without a crossover and wait for their coverage
+    assert [e["topic"] for e in events].count("billing.ready") == 1
+    assert [e["key"] for e in events if e["value"].get("kind") == "coverage_unknown"] == [
+        "CLM-2026-0102",
+        "CLM-2026-0106",
+    ]
     assert not [e for e in events if e["topic"] == "eob.dead-letter"]
 
 
@@ -795,7 +830,7 @@ def test_convert_exit_status_2_on_unusable_files(tmp_path: Path) -> None:
     )
     assert other.returncode == 2
     assert len(other.stdout.splitlines()) == 11  # the usable file is still converted
-    assert "not an X12 835: the data begins 'not a remitt'" in other.stderr.decode()
+    assert "not an X12 835 or 837: the data begins 'not a remitt'" in other.stderr.decode()
     (tmp_path / "tail.835").write_text(EXAMPLE.read_text() + "\nTRAILING NOTES")
     tail = subprocess.run([*CLI, "convert", "x12", str(tmp_path / "tail.835")], capture_output=True, check=False)
     assert tail.returncode == 1  # the interchange converts; the text after its IEA is rejected

@@ -21,7 +21,7 @@ from cobstream.bench.kafka import Offsets, broker_answers, consumer, edge_time, 
 from cobstream.bench.latency import LatencyProbe
 from cobstream.bench.options import FAUST_PHASES, IN_PROCESS, MIB, MILLION, BenchError, Sizes
 from cobstream.bench.profiling import Profiler
-from cobstream.bench.remittance_speed import measure_fhir, measure_x12
+from cobstream.bench.remittance_speed import measure_837, measure_fhir, measure_x12
 from cobstream.bench.traffic import Traffic
 from cobstream.bench.workers import (
     DONE_READING,
@@ -87,11 +87,22 @@ class Bench:
                 await deployment.close()
 
     def conversion_figures(self) -> dict[str, Any]:
-        """Remittance files to EOB events in-process (`cobstream convert`, the remittance.x12 intake)."""
+        """Remittance files to EOB events and 837 claims to submissions in-process (`cobstream convert`,
+        the remittance.x12 intake)."""
 
         x12, fhir = measure_x12(self.sizes.claims), measure_fhir(self.sizes.claims)
-        self.say(f"convert: X12 835 {x12['claims_per_second']:,} claims/s, FHIR {fhir['claims_per_second']:,} EOB/s")
-        return {"x12_claims_per_s": x12["claims_per_second"], "fhir_eobs_per_s": fhir["claims_per_second"], "x12": x12}
+        claims = measure_837(self.sizes.claims)
+        self.say(
+            f"convert: X12 835 {x12['claims_per_second']:,} claims/s, X12 837P {claims['claims_per_second']:,} "
+            f"claims/s, FHIR {fhir['claims_per_second']:,} EOB/s"
+        )
+        return {
+            "x12_claims_per_s": x12["claims_per_second"],
+            "x12_837_claims_per_s": claims["claims_per_second"],
+            "fhir_eobs_per_s": fhir["claims_per_second"],
+            "x12": x12,
+            "x12_837": claims,
+        }
 
     async def phase(self, name: str, body: Callable[[], Any]) -> Any:
         if name not in self.sections:

@@ -87,6 +87,7 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("core.claims_per_s", "core: engine in-process", "claims/s"),
     ("core.events_per_s", "core: engine in-process", "EOB/s"),
     ("convert.x12_claims_per_s", "convert: X12 835 to EOB events", "claims/s"),
+    ("convert.x12_837_claims_per_s", "convert: X12 837P to claim submissions", "claims/s"),
     ("convert.fhir_eobs_per_s", "convert: FHIR NDJSON to EOB events", "EOB/s"),
     ("state.rss_mib", "state: worker RSS with {claims} open claims", "MiB"),
     ("state.disk_mib", "state: on-disk state with {claims} open claims", "MiB"),

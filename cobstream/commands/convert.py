@@ -12,12 +12,13 @@ FORMATS = ("fhir", "x12")
 def register(subparsers: argparse._SubParsersAction) -> None:
     convert = subparsers.add_parser(
         "convert",
-        help="convert X12 835 or FHIR ExplanationOfBenefit files into replay JSONL",
-        description="Write one replay line ({topic, key, value}) per EOB on standard output, ready for "
+        help="convert X12 835 or FHIR ExplanationOfBenefit files (and X12 837P/837I claims) into replay JSONL",
+        description="Write one replay line ({topic, key, value}) per EOB (and per claim of an 837, on "
+        "claims.submitted) on standard output, ready for "
         "`cobstream replay -` or `cobstream produce -`. Rejections and provider adjustments are reported on "
         "standard error. Exit 0: all converted; 1: something rejected; 2: unusable file or argument.",
     )
-    convert.add_argument("format", choices=FORMATS, help="x12 (835 5010) or fhir (R4 JSON, NDJSON, Bundle)")
+    convert.add_argument("format", choices=FORMATS, help="x12 (5010 835, 837P, 837I) or fhir (R4 JSON, NDJSON, Bundle)")
     convert.add_argument("files", nargs="+", metavar="FILE", help="files to convert, in order; - for standard input")
     convert.add_argument(
         "--dead-letters",

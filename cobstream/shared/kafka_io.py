@@ -78,8 +78,8 @@ async def produce_file(settings: Settings, lines: Iterable[bytes], *, interval: 
 
 
 def remittance_lines(data: bytes) -> list[bytes]:
-    """An X12 835 file as replay lines for `remittance.x12`, one ST/SE transaction a message (each
-    in its own envelope, so that a large remittance fits Kafka's messages), keyed by its
+    """An X12 835 (or 837P/837I) file as replay lines for `remittance.x12`, one ST/SE transaction a
+    message (each in its own envelope, so that a large remittance fits Kafka's messages), keyed by its
     interchange so that one file's transactions keep their order. An envelope that cannot be
     trusted is published as it is: the worker dead-letters it, saying why."""
     lines = []

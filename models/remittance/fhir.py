@@ -98,7 +98,8 @@ def _status(eob: dict[str, Any]) -> EobStatus:
 
 
 def _role(eob: dict[str, Any], references: References) -> tuple[Role, str | None]:
-    """The focal insurance's place gives the role; the next coverage's payer is the secondary payer."""
+    """The focal insurance's place gives the role; the next coverage's payer is the secondary payer
+    (None when no entry follows the focal one, which does not say that there is none)."""
     insurance = eob.get("insurance")
     if not isinstance(insurance, list) or not insurance or not all(isinstance(i, dict) for i in insurance):
         raise FhirError("insurance", "at least one insurance entry is required to know the payer's place in the order")
@@ -146,7 +147,7 @@ def _fields(
 ) -> dict[str, Any]:
     payer_id, payer_name = _payer(eob, references)
     claim_id = _claim_id(eob, references)
-    return {
+    fields: dict[str, Any] = {
         "event_id": _event_id(eob, payer_id),
         "claim_id": claim_id,
         "payer_id": payer_id,
@@ -157,6 +158,13 @@ def _fields(
         "secondary_payer_id": secondary,
         "lines": _lines(eob),
     }
+    if role == "primary" and secondary is None:
+        # The focal coverage is the only `insurance` entry: a payer's EOB need not list the
+        # patient's other coverages, so that says nothing of a secondary (docs/FHIR.md).
+        # `secondary_payer_id` is absent, and the claim's submission decides (COVERAGE.md 1).
+        del fields["secondary_payer_id"]
+        fields["states_secondary"] = False
+    return fields
 
 
 def _lines(eob: dict[str, Any]) -> list[dict[str, Any]]:

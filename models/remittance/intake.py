@@ -3,7 +3,8 @@ work queue: `decode_message` is the one place that says which decoder a topic's 
 (X12 for `remittance.x12`, the contract's JSON for the others).
 
 A `remittance.x12` message holds one interchange or one ST/SE transaction (`cobstream produce`
-splits files by transaction). Each claim payment becomes an `EobReceived` for its payer's role;
+splits files by transaction), an 835 or an 837P/837I. Each 837 claim becomes a
+`SubmissionReceived`; each claim payment an `EobReceived` for its payer's role;
 each part that cannot be used becomes a `Rejected` carrying that part's segments, for one dead
 letter each (the good claims of the same message still go through); provider-level adjustments
 and payment findings are returned as reports, to be logged: they are not claim events.
@@ -18,7 +19,13 @@ from models.cob.coverage import payer_named_twice
 from models.cob.reference import Reference, ReferenceChange
 from models.contract.topics import REMITTANCE_X12
 from models.remittance.decode import MAX_MESSAGE_BYTES, Rejected, decode
-from models.remittance.results import ConversionRejected, ConvertedEob, PaymentNotice, ProviderAdjustment
+from models.remittance.results import (
+    ConversionRejected,
+    ConvertedEob,
+    ConvertedSubmission,
+    PaymentNotice,
+    ProviderAdjustment,
+)
 from models.remittance.x12 import convert_x12
 from models.remittance.x12_835 import HEADER_NUMBER_SEGMENTS, HEADER_SEGMENTS
 from models.remittance.x12_claim import CLAIM_SEGMENTS, LINE_SEGMENTS
@@ -51,8 +58,10 @@ def refuse_invalid_coverage(decoded: Decoded, reference: Reference) -> Decoded:
     return decoded
 
 
-def decode_remittance(raw: bytes | str | None) -> list[EobReceived | Rejected | Report]:
-    """The claim payments, rejections and reports of one message, in the order of the file."""
+def decode_remittance(raw: bytes | str | None) -> list[EobReceived | SubmissionReceived | Rejected | Report]:
+    """The claim payments (835), claims (837), rejections and reports of one message, in the
+    order of the file. A denial or reversal whose role the message does not tell comes with no
+    role: the claim's submission tells it (`models.cob.claim.role_by_coverage`)."""
     if raw is None:
         return [
             Rejected(
@@ -67,9 +76,9 @@ def decode_remittance(raw: bytes | str | None) -> list[EobReceived | Rejected | 
                 reason="message_too_large",
             )
         ]
-    found: list[EobReceived | Rejected | Report] = []
-    for item in convert_x12(raw):
-        if isinstance(item, ConvertedEob):
+    found: list[EobReceived | SubmissionReceived | Rejected | Report] = []
+    for item in convert_x12(raw, roles_by_coverage=True):
+        if isinstance(item, ConvertedEob | ConvertedSubmission):
             found.append(item.received())
         elif isinstance(item, ConversionRejected):
             found.append(replace(item.rejected(), reason=x12_reason(item)))

@@ -2,8 +2,10 @@
 
 - `ConvertedEob`: one claim payment as an `EobEvent` for its role topic (`eob.primary` or
   `eob.secondary`), already validated by the contract.
-- `ConversionRejected`: one claim, transaction, functional group, interchange or resource that
-  cannot be used: where (segment id and 1-based position), why, and its original text. It becomes
+- `ConvertedSubmission`: one billed claim (an 837P/837I CLM) as a `ClaimSubmission` for
+  `claims.submitted`, already validated by the contract.
+- `ConversionRejected`: one claim (paid or billed), transaction, functional group, interchange or
+  resource that cannot be used: where (segment id and 1-based position), why, and its original text. It becomes
   one dead letter (`rejected()` gives the `models.remittance.decode.Rejected` the dead-letter code takes).
 - `ProviderAdjustment`: a provider-level adjustment (X12 PLB): money moved between payer and
   provider outside any claim. Not a claim event; reported so that nothing is dropped silently.
@@ -20,9 +22,9 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from models.cob.claim import EobReceived
-from models.contract.events import EobEvent, Role
-from models.contract.topics import ROLE_TOPICS
+from models.cob.claim import EobReceived, SubmissionReceived
+from models.contract.events import ClaimSubmission, EobEvent, Role
+from models.contract.topics import ROLE_TOPICS, SUBMITTED
 from models.contract.types import format_money
 from models.remittance.decode import Rejected
 
@@ -31,14 +33,17 @@ RejectedUnit = Literal["claim", "transaction", "group", "interchange", "file", "
 
 @dataclass(frozen=True, slots=True)
 class ConvertedEob:
-    """One payer's adjudication of one claim, ready to publish on its role topic."""
+    """One payer's adjudication of one claim, ready to publish on its role topic. `role` None
+    only where the caller asked for it (`convert_x12(roles_by_coverage=True)`): a denial or
+    reversal whose role the claim's submission will tell; it has no topic of its own."""
 
-    role: Role
+    role: Role | None
     event: EobEvent
     source: dict[str, Any] = field(default_factory=dict)
 
     @property
     def topic(self) -> str:
+        assert self.role is not None, "an EOB without a role is for the claim's coverage to place"
         return ROLE_TOPICS[self.role]
 
     @property
@@ -47,8 +52,16 @@ class ConvertedEob:
 
     def value(self) -> dict[str, Any]:
         """The event as JSON-ready data; `source` says where in the remittance it came from
-        (an extra field, which the contract accepts and ignores)."""
-        return {**self.event.model_dump(mode="json"), "source": self.source}
+        (an extra field, which the contract accepts and ignores).
+
+        The contract's JSON never carries `states_secondary`: an EOB that does not state the
+        claim's secondary coverage leaves `secondary_payer_id` out, which is how `decode_eob`
+        knows it (CONTRACT.md, COVERAGE.md section 1)."""
+        data = self.event.model_dump(mode="json")
+        data.pop("states_secondary", None)
+        if not self.event.states_secondary:
+            data.pop("secondary_payer_id", None)
+        return {**data, "source": self.source}
 
     def replay_line(self) -> dict[str, Any]:
         """CONTRACT.md's replay format: `{"topic", "key", "value"}`."""
@@ -60,8 +73,48 @@ class ConvertedEob:
 
 
 @dataclass(frozen=True, slots=True)
+class ConvertedSubmission:
+    """One claim as the provider billed it (an 837P/837I claim), ready to publish on `claims.submitted`."""
+
+    submission: ClaimSubmission
+    source: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def topic(self) -> str:
+        return SUBMITTED
+
+    @property
+    def key(self) -> str:
+        return self.submission.claim_id
+
+    def value(self) -> dict[str, Any]:
+        """The submission as JSON-ready data; `source` says where in the 837 it came from (an
+        extra field, which the contract accepts and ignores)."""
+        return {**self.submission.model_dump(mode="json"), "source": self.source}
+
+    def replay_line(self) -> dict[str, Any]:
+        """CONTRACT.md's replay format: `{"topic", "key", "value"}`."""
+        return {"topic": self.topic, "key": self.key, "value": self.value()}
+
+    def received(self) -> SubmissionReceived:
+        """What the core's `step` takes, for a worker that skips the JSON round trip."""
+        return SubmissionReceived(self.submission)
+
+    def roles(self) -> dict[tuple[str, str], Role]:
+        """(payer_id as given, claim_id) -> role, for the primary and secondary payers it names:
+        what settles the role of a later denial or reversal (`known_roles`). The tertiary has no
+        EOB topic, so it teaches nothing."""
+        claim = self.submission.claim_id
+        return {
+            (entry.payer_id, claim): entry.role
+            for entry in self.submission.coverage
+            if entry.role in ("primary", "secondary")
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ConversionRejected:
-    """A unit of the remittance that cannot become an EOB event, and why."""
+    """A unit of the remittance (or of the 837) that cannot become an EOB event (or a submission), and why."""
 
     where: str  # "CAS segment 23", "SE segment 112", "ExplanationOfBenefit eob-7 (line 3)"
     reason: str
@@ -71,9 +124,14 @@ class ConversionRejected:
     claim_id: str | None = None
     role: Role | None = None
     original: str = ""
+    # A billed claim (837) that cannot become a submission: its topic is claims.submitted.
+    # Out of the repr, so that an 835's rejections read exactly as they always did.
+    submission: bool = field(default=False, repr=False)
 
     @property
     def topic(self) -> str | None:
+        if self.submission:
+            return SUBMITTED
         return ROLE_TOPICS[self.role] if self.role else None
 
     @property
@@ -134,4 +192,4 @@ def line_at_fault(exc: ValidationError) -> int | None:
     return index if isinstance(index, int) else None
 
 
-Item = ConvertedEob | ConversionRejected | ProviderAdjustment | PaymentNotice
+Item = ConvertedEob | ConvertedSubmission | ConversionRejected | ProviderAdjustment | PaymentNotice

@@ -1,18 +1,23 @@
-"""X12 835 remittances into EOB events: the public entry points.
+"""X12 835 remittances into EOB events, and X12 837P/837I claims into submissions: the public
+entry points.
 
-`convert_x12(data)` reads one or more interchanges (or one bare ST..SE transaction) and returns,
-in file order, one item per claim payment (an event or a rejection), the provider adjustments
-(PLB) and payment notices. One bad claim rejects that claim, one bad transaction that
-transaction, a bad envelope its group or interchange (models.remittance.x12_envelope); the rest
-still converts. `split_transactions(data)` cuts an interchange into standalone one-transaction
-interchanges for a producer whose messages must stay small. Pure: no I/O, no clock.
+`convert_x12(data)` reads one or more interchanges (or bare ST..SE transactions) and returns, in
+file order, one item per claim payment (an event or a rejection), the provider adjustments (PLB)
+and payment notices of each 835, and one item per claim (a submission or a rejection) of each 837
+(models.remittance.x12_837). The functional group says which a transaction is (GS01 HP: 835;
+HC: 837P or 837I by GS08), a bare transaction its ST01 (and ST03). One bad claim rejects that
+claim, one bad transaction that transaction, a bad envelope its group or interchange
+(models.remittance.x12_envelope); the rest still converts. `split_transactions(data)` cuts an
+interchange into standalone one-transaction interchanges for a producer whose messages must stay
+small. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from models.remittance.results import ConversionRejected, Item
+from models.remittance.results import ConversionRejected, ConvertedSubmission, Item
 from models.remittance.x12_835 import (
     EnvelopeIds,
     TransactionParts,
@@ -21,13 +26,17 @@ from models.remittance.x12_835 import (
     provider_adjustments,
     read_remittance,
 )
+from models.remittance.x12_837 import convert_claims
 from models.remittance.x12_envelope import (
     Interchange,
     Transaction,
     TransactionMessage,
+    TransactionSet,
     check_group,
     check_interchange,
     check_transaction,
+    claim_guide,
+    group_set,
     read_interchange,
     rewrap,
 )
@@ -46,23 +55,41 @@ class _Unit:
     delimiters: Delimiters
 
 
-def convert_x12(data: bytes | str, *, known_roles: KnownRoles | None = None) -> list[Item]:
-    """Every item of an 835 file, in file order.
+@dataclass(slots=True)
+class _Claims:
+    """An 837 transaction that passed its envelope checks, converted: its claims' items in order."""
+
+    items: list[ConvertedSubmission | ConversionRejected]
+
+
+_Prepared = _Unit | _Claims | ConversionRejected
+
+
+def convert_x12(
+    data: bytes | str, *, known_roles: KnownRoles | None = None, roles_by_coverage: bool = False
+) -> list[Item]:
+    """Every item of an 835 or 837 file, in file order.
 
     `known_roles` maps (payer_id, claim_id) to the role that payer holds on the claim, learnt
-    from earlier remittances: it settles the role of a denial or reversal whose own file does not.
+    from earlier remittances and submissions: it settles the role of a denial or reversal whose
+    own file does not. The submissions of an interchange teach the interchanges after it. With
+    `roles_by_coverage`, a denial or reversal whose role nothing here tells converts without a
+    role (the worker's claims know their submissions, COVERAGE.md) instead of being refused.
     """
     text = as_text(data)
     start = len(text) - len(text.lstrip())
     if text.startswith("ST", start):
-        return _convert_bare(text, start, known_roles)
+        return _convert_bare(text, start, known_roles, roles_by_coverage)
     items: list[Item] = []
+    known = known_roles
     while start < len(text):
         if not text.startswith("ISA", start):
             items.append(_not_x12(text, start, after_interchange=bool(items)))
             break
         interchange, start = read_interchange(text, start)
-        items += _convert_interchange(interchange, known_roles)
+        found = _convert_interchange(interchange, known, roles_by_coverage)
+        known = _learnt(known, found)
+        items += found
         start += len(text[start:]) - len(text[start:].lstrip())
     if not items:
         items.append(_not_x12(text, start, after_interchange=False))
@@ -85,7 +112,7 @@ def _not_x12(text: str, start: int, *, after_interchange: bool) -> ConversionRej
     elif start >= len(text):
         reason = "the file is empty"
     else:
-        reason = f"not an X12 835: the data begins {text[start : start + 12]!r}, not an ISA (or ST) segment"
+        reason = f"not an X12 835 or 837: the data begins {text[start : start + 12]!r}, not an ISA (or ST) segment"
     return ConversionRejected(
         "start of the data" if not after_interchange else "end of the data",
         reason,
@@ -94,14 +121,16 @@ def _not_x12(text: str, start: int, *, after_interchange: bool) -> ConversionRej
     )
 
 
-def _convert_interchange(interchange: Interchange | ConversionRejected, known: KnownRoles | None) -> list[Item]:
+def _convert_interchange(
+    interchange: Interchange | ConversionRejected, known: KnownRoles | None, by_coverage: bool
+) -> list[Item]:
     if isinstance(interchange, ConversionRejected):
         return [interchange]
     rejected = check_interchange(interchange)
     if rejected:
         return [rejected]
     items: list[Item] = []
-    units: list[_Unit | ConversionRejected] = []
+    units: list[_Prepared] = []
     for group in interchange.groups:
         rejected = check_group(interchange, group)
         if rejected:
@@ -111,19 +140,23 @@ def _convert_interchange(interchange: Interchange | ConversionRejected, known: K
             ids = EnvelopeIds(
                 transaction.control_number, interchange.sender_id, interchange.control_number, group.gs.get(6)
             )
-            units.append(_unit(transaction, ids, interchange.delimiters))
-    context = _role_context(units, known)
+            units.append(_unit(transaction, ids, interchange.delimiters, group_set(group.gs)))
+    context = _role_context(units, known, by_coverage)
     for unit in units:
         items += [unit] if isinstance(unit, ConversionRejected) else _convert_unit(unit, context)
     return items
 
 
-def _unit(transaction: Transaction, ids: EnvelopeIds, delimiters: Delimiters) -> _Unit | ConversionRejected:
-    """A transaction ready to convert, or its rejection (ST/SE, or a fault in its header)."""
+def _unit(transaction: Transaction, ids: EnvelopeIds, delimiters: Delimiters, kind: TransactionSet | None) -> _Prepared:
+    """A transaction ready to convert (an 837's already converted), or its rejection (ST/SE, or a
+    fault in its header). `kind` is what its group says it is; None for a bare transaction."""
     try:
-        fault = check_transaction(transaction)
+        kind = kind or _bare_set(transaction.st)
+        fault = check_transaction(transaction, "835" if kind == "835" else "837")
         if fault:
             raise fault
+        if kind != "835":
+            return _Claims(convert_claims(transaction, kind, ids, delimiters))
         return _Unit(divide_transaction(transaction), ids, delimiters)
     except X12Error as exc:
         segment = exc.segment or transaction.st
@@ -137,10 +170,34 @@ def _unit(transaction: Transaction, ids: EnvelopeIds, delimiters: Delimiters) ->
         )
 
 
-def _role_context(units: list[_Unit | ConversionRejected], known: KnownRoles | None) -> RoleContext:
-    context = RoleContext.starting_with(known)
+def _bare_set(st: Segment) -> TransactionSet:
+    """What a transaction without its envelope is, by its ST01 (and, for an 837, its ST03)."""
+    if st.get(1) == "835":
+        return "835"
+    if st.get(1) != "837":
+        raise X12Error(st, f"ST01 {st.get(1)!r} is neither 835 (a remittance) nor 837 (a claim)")
+    guide = claim_guide(st.get(3))
+    if guide is None:
+        raise X12Error(
+            st,
+            f"ST03 (implementation convention reference) {st.get(3)[:20]!r} is not 005010X222(A1) (837P) or "
+            "005010X223(A2) (837I): an 837 without its envelope must say which guide it follows",
+        )
+    return guide
+
+
+def _learnt(known: KnownRoles | None, items: list[Item]) -> KnownRoles | None:
+    """`known` with the roles the submissions among `items` give their primary and secondary payers."""
+    learnt = [pair for item in items if isinstance(item, ConvertedSubmission) for pair in item.roles().items()]
+    return {**(known or {}), **dict(learnt)} if learnt else known
+
+
+def _role_context(units: list[_Prepared], known: KnownRoles | None, by_coverage: bool) -> RoleContext:
+    context = RoleContext.starting_with(known, by_coverage=by_coverage)
     for unit in units:
-        if isinstance(unit, _Unit):
+        if isinstance(unit, _Claims):
+            _learn_submissions(context, unit.items)
+        elif isinstance(unit, _Unit):
             try:
                 payer = read_remittance(unit.parts, unit.envelope, unit.delimiters.component).payer_id
             except X12Error:
@@ -150,7 +207,17 @@ def _role_context(units: list[_Unit | ConversionRejected], known: KnownRoles | N
     return context
 
 
-def _convert_unit(unit: _Unit, context: RoleContext) -> list[Item]:
+def _learn_submissions(context: RoleContext, items: list[ConvertedSubmission | ConversionRejected]) -> None:
+    """A submission names its primary and secondary payers: a denial or reversal by one of them takes that role."""
+    for item in items:
+        if isinstance(item, ConvertedSubmission):
+            for pair, role in item.roles().items():
+                context.seen.setdefault(pair, set()).add(role)
+
+
+def _convert_unit(unit: _Unit | _Claims, context: RoleContext) -> list[Item]:
+    if isinstance(unit, _Claims):
+        return list(unit.items)
     try:
         remittance = read_remittance(unit.parts, unit.envelope, unit.delimiters.component)
     except X12Error as exc:
@@ -187,18 +254,18 @@ def _convert_unit(unit: _Unit, context: RoleContext) -> list[Item]:
     return [*items, notice] if notice else items
 
 
-def _convert_bare(text: str, start: int, known: KnownRoles | None) -> list[Item]:
+def _convert_bare(text: str, start: int, known: KnownRoles | None, by_coverage: bool) -> list[Item]:
     """Transactions without their envelope (ST..SE, one after the other): delimiters read from
-    the first ST and the SVC/PLB segments; a denial's role may come from any of them."""
+    the first ST and the SVC/PLB (SV1, CLM) segments; a denial's role may come from any of them."""
     delimiters = bare_delimiters(text, start)
     segments = [segment for segment, _ in cut_segments(text, start, delimiters, 1)]
-    units: list[_Unit | ConversionRejected] = []
+    units: list[_Prepared] = []
     for found in _bare_transactions(segments, delimiters):
         if isinstance(found, ConversionRejected):
             units.append(found)
         else:
-            units.append(_unit(found, EnvelopeIds(found.control_number), delimiters))
-    context = _role_context(units, known)
+            units.append(_unit(found, EnvelopeIds(found.control_number), delimiters, None))
+    context = _role_context(units, known, by_coverage)
     items: list[Item] = []
     for unit in units:
         items += [unit] if isinstance(unit, ConversionRejected) else _convert_unit(unit, context)
@@ -243,7 +310,8 @@ def _stray(segments: list[Segment], delimiters: Delimiters) -> ConversionRejecte
 
 def bare_delimiters(text: str, start: int) -> Delimiters:
     """The element separator follows "ST"; the terminator is the first other non-alphanumeric
-    character of the ST segment; the component separator follows SVC01's (or PLB03's) qualifier."""
+    character of the ST segment; the component separator follows SVC01's (or PLB03's) qualifier,
+    in an 837 SV101's qualifier or CLM05's first part."""
     element = text[start + 2 : start + 3] or "*"
     terminator = next((c for c in text[start + 3 :] if not c.isalnum() and c != element), "~")
     component = ":"
@@ -255,7 +323,23 @@ def bare_delimiters(text: str, start: int) -> Delimiters:
             if qualifier_end and after[qualifier_end] not in (element, terminator):
                 component = after[qualifier_end]
                 break
+    else:
+        component = _claim_component(text[start:], element, terminator) or component
     return Delimiters(element, component, "^", terminator)
+
+
+def _claim_component(text: str, element: str, terminator: str) -> str | None:
+    """The component separator of an 837: after SV101's qualifier, else after CLM05's first part."""
+    for tag, n in (("SV1", 1), ("CLM", 5)):
+        found = re.search(rf"{re.escape(terminator)}\s*{tag}{re.escape(element)}([^{re.escape(terminator)}]*)", text)
+        if found is None:
+            continue
+        elements = found.group(1).split(element)
+        value = elements[n - 1] if len(elements) >= n else ""
+        separator = next((c for c in value if not c.isalnum() and c not in " -."), None)
+        if separator:
+            return separator
+    return None
 
 
 def split_transactions(data: bytes | str) -> list[TransactionMessage | ConversionRejected]:

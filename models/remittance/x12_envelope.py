@@ -4,11 +4,15 @@
 What a fault rejects follows X12's own acknowledgments: a fault in ISA/IEA rejects the whole
 interchange (as a TA1 would), in GS/GE its functional group, in ST/SE its transaction (as a 999
 would). A truncated file therefore rejects its interchange: its trailer is missing.
+
+A functional group says what its transactions are: HP with GS08 005010X221(A1) holds 835
+remittances, HC with GS08 005010X222(A1) or 005010X223(A2) 837P or 837I claims (`group_set`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from models.remittance.results import ConversionRejected
 from models.remittance.x12_segments import Delimiters, Segment, X12Error, cut_segments, read_isa
@@ -16,6 +20,12 @@ from models.remittance.x12_segments import Delimiters, Segment, X12Error, cut_se
 ENVELOPE_IDS = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
 _OPENING_OR_CLOSING = ENVELOPE_IDS - {"SE"}  # envelope segments that cannot stand inside a transaction
 SUPPORTED_VERSION = "005010X221"  # GS08: the 835 implementation guide, 005010X221 or its addenda (A1)
+ClaimGuide = Literal["837P", "837I"]
+TransactionSet = Literal["835", "837P", "837I"]
+# GS08 (and ST03) of the 837 guides: the base version or its addenda (A1, A2), as for the 835.
+CLAIM_GUIDES: dict[ClaimGuide, str] = {"837P": "005010X222A1", "837I": "005010X223A2"}
+_CLAIM_VERSIONS: dict[str, ClaimGuide] = {"005010X222": "837P", "005010X223": "837I"}
+_CLAIM_VERSION_NAMES = "005010X222(A1) (837P) or 005010X223(A2) (837I)"
 
 
 @dataclass(slots=True)
@@ -163,7 +173,7 @@ def check_interchange(interchange: Interchange) -> ConversionRejected | None:
     assert iea is not None
     problem = None
     if isa.get(12) != "00501":
-        problem = (isa, f"ISA12 version {isa.get(12)!r} is not 00501: only 5010 835s are read")
+        problem = (isa, f"ISA12 version {isa.get(12)!r} is not 00501: only 5010 835s and 837s are read")
     elif not isa.get(13).isdigit():
         problem = (isa, f"ISA13 (interchange control number) {isa.get(13)!r} must be 9 digits")
     elif iea.get(2) != isa.get(13):
@@ -178,18 +188,25 @@ def check_interchange(interchange: Interchange) -> ConversionRejected | None:
     )
 
 
+def claim_guide(version: str) -> ClaimGuide | None:
+    """The 837 a version (GS08, ST03) names: 005010X222... the 837P, 005010X223... the 837I, else None."""
+    return next((guide for prefix, guide in _CLAIM_VERSIONS.items() if version.startswith(prefix)), None)
+
+
+def group_set(gs: Segment) -> TransactionSet:
+    """What the transactions of a group that passed `check_group` are."""
+    return "835" if gs.get(1) == "HP" else claim_guide(gs.get(8)) or "837P"
+
+
 def check_group(interchange: Interchange, group: Group) -> ConversionRejected | None:
-    """GS/GE: an 835 group (HP) of version 005010X221, GE01 counts its transactions, GE02 repeats GS06."""
+    """GS/GE: an 835 group (HP) of version 005010X221 or an 837 group (HC) of version 005010X222
+    (837P) or 005010X223 (837I), GE01 counts its transactions, GE02 repeats GS06."""
     gs, ge = group.gs, group.ge
     assert ge is not None
-    problem = None
-    if gs.get(1) != "HP":
-        problem = (gs, f"GS01 {gs.get(1)!r} is not HP: this functional group holds no 835 remittances")
-    elif not gs.get(8).startswith(SUPPORTED_VERSION):
-        problem = (gs, f"GS08 version {gs.get(8)!r} is not {SUPPORTED_VERSION}(A1): only 5010 835s are read")
-    elif ge.get(2) != gs.get(6):
+    problem = _group_kind(gs)
+    if problem is None and ge.get(2) != gs.get(6):
         problem = (ge, f"GE02 {ge.get(2)!r} does not match the GS06 group control number {gs.get(6)!r}")
-    elif _count(ge.get(1)) != len(group.transactions):
+    elif problem is None and _count(ge.get(1)) != len(group.transactions):
         problem = (ge, f"GE01 says {ge.get(1)!r} transaction sets, the group has {len(group.transactions)}")
     if problem is None:
         return None
@@ -198,11 +215,32 @@ def check_group(interchange: Interchange, group: Group) -> ConversionRejected | 
     return ConversionRejected(segment.where, reason, "group", segment.id, segment.position, original=original)
 
 
-def check_transaction(transaction: Transaction) -> X12Error | None:
-    """ST/SE: an 835, closed by its SE, SE01 counts its segments, SE02 repeats ST02."""
+def _group_kind(gs: Segment) -> tuple[Segment, str] | None:
+    """GS01 and GS08: HP with the 835's guide, or HC with an 837's."""
+    code, version = gs.get(1), gs.get(8)
+    if code == "HP" and not version.startswith(SUPPORTED_VERSION):
+        return gs, f"GS08 version {version!r} is not {SUPPORTED_VERSION}(A1): only 5010 835s are read"
+    if code == "HC" and version.startswith(SUPPORTED_VERSION):
+        return gs, (
+            f"GS01 'HC' is not HP: GS08 {version!r} is the 835's guide, whose groups are HP (an 837 group, HC, "
+            f"is of version {_CLAIM_VERSION_NAMES})"
+        )
+    if code == "HC" and claim_guide(version) is None:
+        return gs, f"GS08 version {version!r} is not {_CLAIM_VERSION_NAMES}: only 5010 837s are read"
+    if code not in ("HP", "HC"):
+        return gs, (
+            f"GS01 {code!r} is neither HP (835 remittances) nor HC (837 claims): this functional group holds no "
+            "remittances and no claims"
+        )
+    return None
+
+
+def check_transaction(transaction: Transaction, expected: str = "835") -> X12Error | None:
+    """ST/SE: an 835 (or an 837: `expected`), closed by its SE, SE01 counts its segments, SE02 repeats ST02."""
     st, se = transaction.st, transaction.segments[-1]
-    if st.get(1) != "835":
-        return X12Error(st, f"ST01 {st.get(1)!r} is not 835: this transaction is not a remittance")
+    if st.get(1) != expected:
+        what = "a remittance" if expected == "835" else "a claim, as its functional group (HC) says"
+        return X12Error(st, f"ST01 {st.get(1)!r} is not {expected}: this transaction is not {what}")
     if not transaction.closed:
         after = transaction.segments[-1]
         return X12Error(st, f"transaction {st.get(2)} has no SE: the next envelope segment comes after {after.where}")

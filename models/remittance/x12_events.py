@@ -63,10 +63,13 @@ class RoleContext:
     and from what the caller already knows."""
 
     seen: dict[tuple[str, str], set[Role]] = field(default_factory=dict)
+    # Whether a denial or reversal whose role nothing here tells is passed on without one (the
+    # worker and replay: the claim's submission tells it, COVERAGE.md) instead of refused.
+    by_coverage: bool = False
 
     @classmethod
-    def starting_with(cls, known: KnownRoles | None) -> RoleContext:
-        return cls({pair: {role} for pair, role in (known or {}).items()})
+    def starting_with(cls, known: KnownRoles | None, *, by_coverage: bool = False) -> RoleContext:
+        return cls({pair: {role} for pair, role in (known or {}).items()}, by_coverage)
 
     def learn(self, payer_id: str, claim_id: str, status_code: str) -> None:
         role = CLAIM_STATUS.get(status_code, (None,))[0]
@@ -105,7 +108,9 @@ def convert_claim(
     return ConvertedEob(role, event, _source(claim, remittance))
 
 
-def _role_and_status(claim: ClaimPayment, remittance: Remittance, context: RoleContext) -> tuple[Role, EobStatus]:
+def _role_and_status(
+    claim: ClaimPayment, remittance: Remittance, context: RoleContext
+) -> tuple[Role | None, EobStatus]:
     code = claim.status_code
     if code in NOT_RECONCILED:
         raise X12Error(claim.clp, f"CLP02 {code}, {NOT_RECONCILED[code]}")
@@ -115,7 +120,7 @@ def _role_and_status(claim: ClaimPayment, remittance: Remittance, context: RoleC
     return role or _inferred_role(claim, remittance, context, f"CLP02 {code} ({label})"), status
 
 
-def _inferred_role(claim: ClaimPayment, remittance: Remittance, context: RoleContext, said: str) -> Role:
+def _inferred_role(claim: ClaimPayment, remittance: Remittance, context: RoleContext, said: str) -> Role | None:
     """The role of a denial or reversal: the same payer's other payment of the claim, else the claim's own signs."""
     payer = remittance.payer_id
     seen = context.roles(payer, claim.claim_id or "")
@@ -130,6 +135,8 @@ def _inferred_role(claim: ClaimPayment, remittance: Remittance, context: RoleCon
         return roles.pop()  # type: ignore[return-value]
     if roles:
         raise X12Error(claim.clp, f"{said}: the claim points to both roles ({'; '.join(why)}); its role is unknown")
+    if context.by_coverage:
+        return None  # the claim's submission tells it, where the claim is kept
     raise X12Error(
         claim.clp,
         f"{said} does not say whether {payer} is the primary or the secondary payer, and nothing else does: no "
@@ -140,7 +147,7 @@ def _inferred_role(claim: ClaimPayment, remittance: Remittance, context: RoleCon
 
 def _event_fields(
     claim: ClaimPayment,
-    role: Role,
+    role: Role | None,
     status: EobStatus,
     lines: list[dict[str, Any]],
     remittance: Remittance,
@@ -153,7 +160,7 @@ def _event_fields(
             f"CLP02 {claim.status_code} says the claim was forwarded to another payer, but no crossover carrier "
             "(NM1*TT) names it: the secondary payer is unknown",
         )
-    return {
+    fields: dict[str, Any] = {
         "event_id": event_id(claim, remittance, ordinal),
         "claim_id": claim.claim_id,
         "payer_id": remittance.payer_id,
@@ -164,6 +171,13 @@ def _event_fields(
         "secondary_payer_id": secondary,
         "lines": lines,
     }
+    if role != "secondary" and secondary is None:
+        # An 835 names a secondary only through a crossover (NM1*TT); without one it says nothing
+        # of the claim's other coverage (CLP02 1 is not "no secondary"): `secondary_payer_id` is
+        # absent, and the claim's submission decides (COVERAGE.md section 1).
+        del fields["secondary_payer_id"]
+        fields["states_secondary"] = False
+    return fields
 
 
 def event_id(claim: ClaimPayment, remittance: Remittance, ordinal: int) -> str:
