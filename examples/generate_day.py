@@ -131,24 +131,25 @@ def primary(
     return event
 
 
-def submission(
-    claim_id: str, submitted_at: str, coverage: list[str | None], lines: list[tuple[str, str, str]]
-) -> None:
+def submission(claim_id: str, submitted_at: str, coverage: list[str | None], lines: list[tuple[str, str, str]]) -> None:
     """The claim as the office billed it: its payers in COB order (primary, secondary, tertiary;
     None: no payer in that place) and its lines (line id, procedure code, charge)."""
     roles = ("primary", "secondary", "tertiary")
-    send("claims.submitted", claim_id, {
-        "event_id": f"SUB-{claim_id}",
-        "claim_id": claim_id,
-        "submitted_at": submitted_at,
-        "frequency": "original",
-        "coverage": [{"payer_id": p, "role": r} for p, r in zip(coverage, roles, strict=False) if p],
-        "lines": [
-            {"line_id": i, "procedure_code": code, "service_date": "2026-03-02", "charge": money(charge)}
-            for i, code, charge in lines
-        ],
-
-    })
+    send(
+        "claims.submitted",
+        claim_id,
+        {
+            "event_id": f"SUB-{claim_id}",
+            "claim_id": claim_id,
+            "submitted_at": submitted_at,
+            "frequency": "original",
+            "coverage": [{"payer_id": p, "role": r} for p, r in zip(coverage, roles, strict=False) if p],
+            "lines": [
+                {"line_id": i, "procedure_code": code, "service_date": "2026-03-02", "charge": money(charge)}
+                for i, code, charge in lines
+            ],
+        },
+    )
 
 
 def secondary(
