@@ -61,3 +61,30 @@ def test_835_files_on_remittance_x12_reconcile_as_convert_and_replay_do(deployme
 
     audited = deployment.audit()
     assert audited.returncode == 0, audited.problems()[:5]
+
+
+COVERAGE = ROOT / "examples" / "coverage"
+
+
+def test_837_claims_on_remittance_x12_tell_the_worker_the_coverage(deployment: Deployment, tmp_path: Path) -> None:
+    """COVERAGE.md on the broker: the office's 837P, BCBS-TX's 835 without crossover and AETNA's
+    835 with a lone denial, each produced to remittance.x12: the worker waits for AETNA, places
+    its denial by the claim's submission, and publishes what replay of the same messages does."""
+    files = [
+        moved_to_yesterday(COVERAGE / name, tmp_path)
+        for name in ("claims-2026-03-03.837", "remittance-2026-03-12-bcbstx.835", "remittance-2026-03-24-aetna.835")
+    ]
+    deployment.start_worker()
+    for path in files:
+        cobstream(deployment, "produce", str(path))
+    expected = replayed([line for path in files for line in remittance_lines(path.read_bytes())])
+    events = deployment.outputs(len(expected), timeout=120)
+    assert comparable(events) == comparable(expected)
+    ready = [e["value"] for e in events if e["topic"] == "billing.ready"]
+    assert [(r["claim_id"], r["patient_responsibility"]) for r in ready] == [
+        ("CLM-2026-0201", "0.00"),
+        ("CLM-2026-0202", "5.00"),
+    ]
+    assert not [e for e in events if e["topic"] == "eob.dead-letter"]
+    audited = deployment.audit()
+    assert audited.returncode == 0, audited.problems()[:5]
