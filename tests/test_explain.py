@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from builders import adj, eob, fee, line, profile, secondary_line
+from builders import adj, eob, fee, line, profile, secondary_line, submission, submitted_line, unstated
 
 from cobstream.cli import main
 from cobstream.engine import Engine
@@ -631,3 +631,80 @@ def test_cli_worker_answers_are_told_apart(fake_worker: str, capsys: pytest.Capt
     assert main(["explain", "busy", "--worker", fake_worker]) == 2
     assert "answered 503: rebalancing" in capsys.readouterr().err
     assert main(["explain", "no-such-page", "--worker", fake_worker]) == 2  # a 404 that is not the page's
+
+
+# ---- the text rendering of the claim's coverage (COVERAGE.md) -------------------------------------
+
+
+def coverage_text(*messages: Message) -> str:
+    e = explained(list(messages)).explanation
+    assert e is not None
+    return render_text(e)
+
+
+def test_the_text_says_the_secondary_payer_comes_from_the_submission() -> None:
+    text = coverage_text(
+        message("claims.submitted", submission("SUB-1", secondary="CIGNA")),
+        message("eob.primary", unstated(eob("P1"))),
+    )
+    assert "Secondary payer: CIGNA (from the claim as submitted)\n  terms (no profile: the defaults): " in text
+    assert "Tertiary payer" not in text
+    assert "Submitted 2026-03-03 09:00 UTC (original, event SUB-1)\n  payers in COB order: BCBS-TX (primary), " in text
+    assert "    1       99214      2026-03-02        150.00       150.00\n" in text  # the same charge: no flag
+    assert text.index("Secondary payer: CIGNA") < text.index("Submitted ") < text.index("Line 1: ")
+
+
+def test_the_text_names_the_crossover_the_absence_and_the_secondary_eob_as_sources() -> None:
+    crossover = coverage_text(message("eob.primary", eob("P1")))
+    assert "Secondary payer: AETNA (named by the primary's EOB: a crossover)\n" in crossover
+    assert "Submitted" not in crossover
+    none = coverage_text(message("eob.primary", eob("P1", secondary_payer_id=None)))
+    assert "Secondary payer: none (the primary's EOB says there is no secondary)\n" in none
+    listed_none = coverage_text(message("claims.submitted", submission(secondary=None)))
+    assert "Secondary payer: none (the claim as submitted lists no secondary)\n" in listed_none
+    orphan = coverage_text(message("eob.secondary", eob("S1", payer_id="HUMANA", lines=[secondary_line()])))
+    assert "Secondary payer: HUMANA (from the secondary's EOB: it adjudicated the claim as secondary)\n" in orphan
+
+
+def test_the_text_says_when_nothing_tells_the_secondary_payer() -> None:
+    text = coverage_text(message("eob.primary", unstated(eob("P1"))))
+    assert "Secondary payer: unknown: nothing says whether the patient has a secondary payer" in text
+    assert "  coverage_unknown (blocking), lines 1\n" in text
+    assert "terms" not in text.split("Line 1:")[0]  # no secondary terms without a secondary payer
+
+
+def test_the_text_shows_the_tertiary_payer_and_the_submitted_lines_beside_the_primarys() -> None:
+    submitted = [submitted_line("1"), submitted_line("2", charge="60.00"), submitted_line("3", charge="40.00")]
+    unpaid = {"allowed": None, "adjustments": []}
+    primary = unstated(
+        eob(
+            "P1",
+            lines=[
+                line("1"),
+                line("3", charge="45.00", paid="45.00", **unpaid),
+                line("4", charge="10.00", paid="10.00", **unpaid),
+            ],
+        )
+    )
+    text = coverage_text(
+        message("claims.submitted", submission("SUB-1", tertiary="TRICARE", lines=submitted)),
+        message("eob.primary", primary),
+    )
+    assert "Tertiary payer: TRICARE (from the claim as submitted; shown, not reconciled)\n" in text
+    assert "  payers in COB order: BCBS-TX (primary), AETNA (secondary), TRICARE (tertiary)\n" in text
+    assert (
+        "    line    procedure  service date   submitted  primary EOB\n"
+        "    1       99214      2026-03-02        150.00       150.00\n"
+        "    2       99214      2026-03-02         60.00            -  <- not on the primary's EOB\n"
+        "    3       99214      2026-03-02         40.00        45.00  <- charge differs\n"
+        "    4       99214                             -        10.00  <- not submitted\n"
+    ) in text
+    assert "  line_mismatch (blocking): expected 20.00, lines 3, 4\n" in text
+
+
+def test_the_text_of_a_submitted_claim_without_its_primary_eob_compares_nothing() -> None:
+    text = coverage_text(message("claims.submitted", submission("SUB-1", frequency="replacement")))
+    assert "Submitted 2026-03-03 09:00 UTC (replacement, event SUB-1)\n" in text
+    assert (
+        "    1       99214      2026-03-02        150.00            -\n  no primary EOB yet to compare with\n" in text
+    )

@@ -9,18 +9,20 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from builders import adj, eob, line, secondary_line
+from builders import adj, eob, line, secondary_line, submission, submitted_line, unstated
 
 from cobstream.engine import Engine
 from cobstream.shared.kafka_io import remittance_lines
 from cobstream.shared.replay_format import line_key_text, replay_lines, value_text
-from cobstream.ui import queue
+from cobstream.ui import pages, queue
 from cobstream.ui.queue import QueueFilter
+from cobstream.ui.reader import ReaderStatus
 from cobstream.ui.store import Store, StoreError, connect
 from models.contract.types import parse_timestamp
 from models.remittance.decode import load_json
@@ -115,9 +117,10 @@ def open_kinds(db: sqlite3.Connection, claim_id: str) -> list[str]:
 
 # examples/README.md: the claims whose last outcome is a discrepancy. 0012 (missing primary EOB
 # denial, then reprocessed), 0020 (primary reversed, then corrected) and 0021 (secondary
-# reversed, then ready) were superseded by a later ready event.
-EXAMPLE_BLOCKING = ["0026", "0010", "0011", "0013", "0014", "0015", "0016", "0036"]  # in the order raised
-EXAMPLE_FOLLOW_UP = ["0017", "0019"]  # secondary_overdue and orphan_secondary, at --now
+# reversed, then ready) were superseded by a later ready event, 0040's coverage_unknown by the
+# estimate its submission brought.
+EXAMPLE_BLOCKING = ["0026", "0010", "0011", "0013", "0014", "0015", "0016", "0036", "0039"]  # in the order raised
+EXAMPLE_FOLLOW_UP = ["0017", "0019", "0038"]  # secondary_overdue, orphan_secondary, primary_overdue at --now
 
 
 def test_the_example_day_queue_is_its_open_discrepancies_blocking_first_then_oldest(
@@ -126,7 +129,7 @@ def test_the_example_day_queue_is_its_open_discrepancies_blocking_first_then_old
     store.ingest(example_day().records)
     assert open_claims(db) == [f"CLM-2026-{n}" for n in EXAMPLE_BLOCKING + EXAMPLE_FOLLOW_UP]
     items = queue.open_discrepancies(db)
-    assert [item.blocking for item in items] == [True] * 8 + [False] * 2
+    assert [item.blocking for item in items] == [True] * 9 + [False] * 3
     underpaid = next(item for item in items if item.claim_id == "CLM-2026-0013")
     assert (underpaid.kind, underpaid.expected_cents, underpaid.actual_cents, underpaid.difference_cents) == (
         "secondary_underpaid",
@@ -156,6 +159,13 @@ def test_payers_come_from_the_discrepancys_eobs(store: Store, db: sqlite3.Connec
     assert items["CLM-2026-0011"].paying_payer_id == "HUMANA"
     # 0019: a secondary EOB and no primary at all.
     assert (items["CLM-2026-0019"].primary_payer_id, items["CLM-2026-0019"].secondary_payer_id) == (None, "AETNA")
+    assert items["CLM-2026-0019"].coverage_source == "secondary_eob"
+    # 0036: the primary says there is no secondary; AETNA paid anyway.
+    assert (items["CLM-2026-0036"].secondary_payer, items["CLM-2026-0036"].coverage_source) == ("none", "primary_eob")
+    assert items["CLM-2026-0036"].paying_payer_id == "AETNA"
+    # 0038: submitted, no primary EOB yet: the submission says AETNA. 0039: nothing says.
+    assert (items["CLM-2026-0038"].secondary_payer, items["CLM-2026-0038"].coverage_source) == ("AETNA", "submission")
+    assert (items["CLM-2026-0039"].secondary_payer, items["CLM-2026-0039"].coverage_source) == ("unknown", "unknown")
 
 
 def test_filters_by_secondary_payer_primary_payer_and_kind(store: Store, db: sqlite3.Connection) -> None:
@@ -184,11 +194,13 @@ def test_filters_by_secondary_payer_primary_payer_and_kind(store: Store, db: sql
 def test_counts_for_the_filter_controls(store: Store, db: sqlite3.Connection) -> None:
     store.ingest(example_day().records)
     counts = queue.queue_counts(db)
-    assert (counts.total, counts.blocking) == (10, 8)
+    assert (counts.total, counts.blocking) == (12, 9)
     assert counts.by_kind == {
         "cob_order_dispute": 4,
+        "coverage_unknown": 1,
         "line_mismatch": 2,
         "orphan_secondary": 1,
+        "primary_overdue": 1,
         "secondary_overdue": 1,
         "secondary_overpaid": 1,
         "secondary_underpaid": 1,
@@ -438,10 +450,13 @@ def test_claims_paid_by_an_835_remittance_have_their_payers_and_history(store: S
     store.ingest(topics.records)
     items = {item.claim_id: item for item in queue.open_discrepancies(db)}
     assert {claim: item.kind for claim, item in items.items()} == {
+        "CLM-2026-0102": "coverage_unknown",  # an 835 without NM1*TT, and no submission
         "CLM-2026-0103": "secondary_underpaid",
         "CLM-2026-0104": "cob_order_dispute",
+        "CLM-2026-0106": "coverage_unknown",
         "CLM-2026-0108": "missing_primary_eob_denial",
     }
+    assert items["CLM-2026-0102"].secondary_payer == "unknown"
     underpaid = items["CLM-2026-0103"]
     assert underpaid.primary_payer_id
     assert underpaid.secondary_payer_id
@@ -452,3 +467,293 @@ def test_claims_paid_by_an_835_remittance_have_their_payers_and_history(store: S
         ("remittance.x12", "secondary"),
     ]
     assert [entry.fields["event_id"] for entry in inputs] == [underpaid.primary_event_id, underpaid.secondary_event_id]
+
+
+# ---- claim submissions and the claim's coverage (COVERAGE.md) -------------------------------------
+
+
+def test_a_submission_is_read_into_the_store_as_a_claim_input(store: Store, db: sqlite3.Connection) -> None:
+    topics = Topics()
+    lines = [submitted_line("1"), submitted_line("2", charge="60.00")]
+    topics.send("claims.submitted", submission("SUB-1", tertiary="TRICARE", lines=lines), key="CLM-1")
+    store.ingest(topics.records)
+    [entry] = queue.claim_history(db, "CLM-1")
+    assert (entry.source, entry.topic) == ("input", "claims.submitted")
+    fields = entry.fields
+    assert (fields["role"], fields["event_id"], fields["frequency"]) == ("submission", "SUB-1", "original")
+    assert parse_timestamp(fields["submitted_at"]) == parse_timestamp("2026-03-03T09:00:00Z")
+    assert (fields["payer_id"], fields["secondary_payer_id"], fields["tertiary_payer_id"]) == (
+        "BCBS-TX",
+        "AETNA",
+        "TRICARE",
+    )
+    assert (fields["line_count"], fields["total_charge"], fields["problem"]) == (2, "210.00", None)
+    assert pages.summary(entry) == (
+        "claim submission SUB-1 (original), submitted 2026-03-03 09:00:00 UTC to BCBS-TX, then AETNA, then "
+        "TRICARE: 210.00 charged (2 lines)"
+    )
+    assert json.loads(entry.document)["coverage"][2] == {"payer_id": "TRICARE", "role": "tertiary"}
+    assert [topic for topic, _, _ in queue.claim_messages(db, "CLM-1")] == ["claims.submitted"]
+    assert open_claims(db) == []  # a submission alone raises nothing
+
+
+def test_a_refused_submission_is_in_the_claims_history_with_its_dead_letter(
+    store: Store, db: sqlite3.Connection
+) -> None:
+    topics = Topics()
+    topics.send("claims.submitted", submission("SUB-1", lines=[submitted_line(), submitted_line()]), key="CLM-1")
+    store.ingest(topics.records)
+    sources = [entry.source for entry in queue.claim_history(db, "CLM-1")]
+    assert sources == ["input", "dead letter"]
+    assert "line id appears twice" in queue.claim_history(db, "CLM-1")[0].fields["problem"]
+    assert db.execute("SELECT count(*) FROM submissions").fetchone()[0] == 0
+
+
+def unknown_coverage_day() -> Topics:
+    """Two claims whose primary's 835 says nothing of a secondary (coverage_unknown), one raised
+    before and one with an underpaid claim; and a claim submitted to UHC that no primary answers."""
+    topics = Topics()
+    topics.send("claims.submitted", submission("SUB-O", claim_id="CLM-O", primary="UHC", at="2026-01-05T09:00:00Z"))
+    topics.send("eob.primary", unstated(eob("P-U1", claim_id="CLM-U1")))  # 2026-03-10: UHC's 30 days have passed
+    claim_with_secondary(topics, "CLM-A", "5.00")  # underpaid, at T1
+    topics.send("eob.primary", unstated(eob("P-U2", claim_id="CLM-U2", at=T1)))
+    return topics
+
+
+def test_coverage_unknown_is_blocking_and_takes_its_place_by_the_queues_rules(
+    store: Store, db: sqlite3.Connection
+) -> None:
+    store.ingest(unknown_coverage_day().records)
+    items = queue.open_discrepancies(db)
+    assert [(i.claim_id, i.kind, i.blocking) for i in items] == [
+        ("CLM-U1", "coverage_unknown", True),  # the oldest blocking one
+        ("CLM-A", "secondary_underpaid", True),  # raised with CLM-U2: it has a difference, so first
+        ("CLM-U2", "coverage_unknown", True),
+        ("CLM-O", "primary_overdue", False),  # raised with CLM-U1, but it holds no bill
+    ]
+    assert items[0].raised_at == items[3].raised_at < items[1].raised_at == items[2].raised_at
+    unknown = items[0]
+    assert (unknown.primary_payer_id, unknown.secondary_payer, unknown.coverage_source) == (
+        "BCBS-TX",
+        "unknown",
+        "unknown",
+    )
+    assert (unknown.expected_cents, unknown.actual_cents, unknown.difference_cents) == (None, None, None)
+    assert unknown.action.startswith("Verify the patient's coverage")
+    overdue = items[3]
+    assert (overdue.primary_payer_id, overdue.secondary_payer, overdue.coverage_source) == (
+        None,
+        "AETNA",
+        "submission",
+    )
+    assert open_claims(db, QueueFilter(kind="coverage_unknown")) == ["CLM-U1", "CLM-U2"]
+    assert open_claims(db, QueueFilter(kind="primary_overdue")) == ["CLM-O"]
+    assert open_claims(db, QueueFilter(kind="coverage_unknown", primary_payer="UHC")) == []
+    counts = queue.queue_counts(db)
+    assert (counts.total, counts.blocking) == (4, 3)
+    assert counts.by_kind == {"coverage_unknown": 2, "primary_overdue": 1, "secondary_underpaid": 1}
+    assert counts.by_secondary_payer == {"AETNA": 2}  # CLM-A's crossover, CLM-O's submission
+
+
+def test_the_new_kinds_are_in_the_kind_filter_and_the_queue_page(store: Store, db: sqlite3.Connection) -> None:
+    store.ingest(unknown_coverage_day().records)
+    assert {"coverage_unknown", "primary_overdue"} <= set(pages.KINDS)
+    html = (
+        pages.templates()
+        .get_template("queue.html")
+        .render(
+            reader=ReaderStatus(),
+            now=parse_timestamp("2026-03-13T00:00:00Z"),
+            items=queue.open_discrepancies(db),
+            more=False,
+            counts=queue.queue_counts(db),
+            wanted=QueueFilter(kind="coverage_unknown"),
+            kinds=pages.KINDS,
+            unreadable=0,
+        )
+    )
+    assert '<option value="coverage_unknown" selected>coverage_unknown (2)</option>' in html
+    assert '<option value="primary_overdue">primary_overdue (1)</option>' in html
+    assert 'data-coverage="unknown" title="secondary payer: unknown">unknown</span>' in html
+    assert 'data-coverage="submission" title="secondary payer: submission">AETNA</span>' in html
+
+
+def test_the_secondary_payer_is_the_submissions_when_the_primary_eob_does_not_state_it(
+    store: Store, db: sqlite3.Connection
+) -> None:
+    topics = Topics()
+    topics.send("claims.submitted", submission("SUB-1", secondary="CIGNA", tertiary="TRICARE"))
+    topics.send("eob.primary", unstated(eob("P-1")))  # BCBS-TX's 835: no crossover
+    topics.send("eob.secondary", eob("S-1", payer_id="CIGNA", at=T1, lines=[secondary_line(paid="5.00")]))
+    # Beside it, a crossover: the primary's own word wins over the secondary EOB's payer.
+    claim_with_secondary(topics, "CLM-X", "5.00", secondary="AETNA")
+    store.ingest(topics.records)
+    items = {item.claim_id: item for item in queue.open_discrepancies(db)}
+    assert items["CLM-1"].kind == "secondary_underpaid"
+    assert (items["CLM-1"].secondary_payer_id, items["CLM-1"].coverage_source) == ("CIGNA", "submission")
+    assert items["CLM-1"].tertiary_payer_id == "TRICARE"
+    assert (items["CLM-X"].secondary_payer_id, items["CLM-X"].coverage_source) == ("AETNA", "primary_eob")
+    assert open_claims(db, QueueFilter(secondary_payer="CIGNA")) == ["CLM-1"]
+    assert queue.queue_counts(db).by_secondary_payer == {"AETNA": 1, "CIGNA": 1}
+    primary = next(e for e in queue.claim_history(db, "CLM-1") if e.topic == "eob.primary")
+    assert pages.summary(primary).endswith("; secondary payer not stated")
+    crossed = next(e for e in queue.claim_history(db, "CLM-X") if e.topic == "eob.primary")
+    assert pages.summary(crossed).endswith("; secondary payer AETNA")
+
+
+def test_a_submission_received_after_a_discrepancy_makes_a_new_version(store: Store, db: sqlite3.Connection) -> None:
+    topics = Topics()
+    topics.send("eob.primary", unstated(eob("P-1")))
+    store.ingest(topics.records)
+    assert open_kinds(db, "CLM-1") == ["coverage_unknown"]
+    # A void of nothing changes nothing: the discrepancy stands.
+    store.ingest(topics.send("claims.submitted", submission("SUB-V", frequency="void", at="2026-03-11T09:00:00Z")))
+    assert open_kinds(db, "CLM-1") == ["coverage_unknown"]
+    # The billing team publishes the claim's coverage: UHC first, no secondary. The new version is
+    # a COB-order dispute naming the same primary EOB; the coverage is known, so coverage_unknown closes.
+    store.ingest(
+        topics.send("claims.submitted", submission("SUB-1", primary="UHC", secondary=None, at="2026-03-12T09:00:00Z"))
+    )
+    [item] = queue.claim_discrepancies(db, "CLM-1")
+    assert (item.kind, item.secondary_payer, item.coverage_source) == ("cob_order_dispute", "none", "submission")
+    # The same submission again is no new version.
+    again = topics.send(
+        "claims.submitted", submission("SUB-1", primary="UHC", secondary=None, at="2026-03-13T09:00:00Z")
+    )
+    store.ingest(again)
+    assert open_kinds(db, "CLM-1") == ["cob_order_dispute"]
+
+
+def test_the_claim_page_shows_the_coverage_and_where_it_comes_from(store: Store, db: sqlite3.Connection) -> None:
+    topics = Topics()
+    lines = [submitted_line("1"), submitted_line("2", charge="60.00")]
+    topics.send("claims.submitted", submission("SUB-1", secondary="CIGNA", tertiary="TRICARE", lines=lines))
+    topics.send("eob.primary", unstated(eob("P-1")))
+    store.ingest(topics.records)
+    explanation = pages.explain(queue.claim_messages(db, "CLM-1"), "CLM-1", queue.store_clock(db))
+    coverage = explanation.coverage
+    assert coverage is not None
+    assert (coverage.secondary_payer, coverage.source, coverage.source_label) == ("CIGNA", "submission", "submission")
+    assert coverage.source_words == "from the claim as submitted"
+    assert coverage.tertiary_payer == "TRICARE"
+    submitted = coverage.submission
+    assert submitted is not None
+    assert (submitted.event_id, submitted.frequency) == ("SUB-1", "original")
+    assert submitted.payers == (("primary", "BCBS-TX"), ("secondary", "CIGNA"), ("tertiary", "TRICARE"))
+    assert [(line.line_id, line.primary_charge, line.flag) for line in submitted.lines] == [
+        ("1", Decimal("150.00"), ""),
+        ("2", None, "not on the primary's EOB"),
+    ]
+    html = (
+        pages.templates()
+        .get_template("claim.html")
+        .render(
+            reader=ReaderStatus(),
+            now=parse_timestamp("2026-03-13T00:00:00Z"),
+            claim_id="CLM-1",
+            history=queue.claim_history(db, "CLM-1"),
+            open_items=queue.claim_discrepancies(db, "CLM-1"),
+            latest_revision=queue.latest_revision(db, "CLM-1"),
+            explanation=explanation,
+        )
+    )
+    assert '<dd data-source="submission"><strong>CIGNA</strong> · submission: from the claim as submitted</dd>' in html
+    assert "BCBS-TX (primary) → CIGNA (secondary) → TRICARE (tertiary)" in html
+    assert '<tr data-line="2" data-flag="not on the primary&#39;s EOB">' in html
+
+
+def test_the_claim_page_says_when_the_coverage_is_unknown(store: Store, db: sqlite3.Connection) -> None:
+    store.ingest(unknown_coverage_day().records)
+    explanation = pages.explain(queue.claim_messages(db, "CLM-U1"), "CLM-U1", queue.store_clock(db))
+    coverage = explanation.coverage
+    assert coverage is not None
+    assert (coverage.secondary_payer, coverage.source, coverage.submission) == ("unknown", "unknown", None)
+    assert coverage.source_words.startswith("nothing says whether the patient has a secondary payer")
+
+
+# ---- upgrading a store of an older schema ----------------------------------------------------------
+
+SCHEMA_1_INPUTS = """
+DROP TABLE claim_inputs; DROP TABLE eobs; DROP TABLE submissions;
+CREATE TABLE claim_inputs (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, seq INTEGER NOT NULL,
+    claim_id TEXT NOT NULL, role TEXT, event_id TEXT, payer_id TEXT, secondary_payer_id TEXT,
+    status TEXT, adjudicated_at TEXT, total_charge TEXT, total_paid TEXT, line_count INTEGER, problem TEXT,
+    PRIMARY KEY (topic, partition, offset, seq));
+CREATE TABLE eobs (
+    claim_id TEXT NOT NULL, role TEXT NOT NULL, event_id TEXT NOT NULL,
+    payer_id TEXT NOT NULL, secondary_payer_id TEXT,
+    PRIMARY KEY (claim_id, role, event_id));
+UPDATE meta SET value = '1' WHERE name = 'schema_version';
+"""
+
+
+def test_a_store_of_schema_1_is_upgraded_from_its_stored_messages(tmp_path: Path) -> None:
+    topics = Topics()
+    topics.send("eob.primary", unstated(eob("P-U1", claim_id="CLM-U1")))
+    claim_with_secondary(topics, "CLM-A", "5.00")
+    path = tmp_path / "ui.sqlite3"
+    first = Store(path, "env.")
+    first.ingest(topics.records)
+    positions = first.positions()
+    first.close()
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA_1_INPUTS)  # as cobstream ui of schema 1 left it, its input tables empty
+    old.close()
+    upgraded = Store(path, "env.")
+    assert upgraded.positions() == positions  # nothing is read again
+    upgraded.close()
+    db = connect(path)
+    assert db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()[0] == "2"
+    assert [(i.claim_id, i.secondary_payer, i.coverage_source) for i in queue.open_discrepancies(db)] == [
+        ("CLM-U1", "unknown", "unknown"),
+        ("CLM-A", "AETNA", "primary_eob"),
+    ]
+    assert len(queue.claim_history(db, "CLM-A")) == 4  # its two EOBs, the estimate and the discrepancy
+    db.close()
+
+
+def test_a_store_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    Store(tmp_path / "ui.sqlite3", "").close()
+    newer = sqlite3.connect(tmp_path / "ui.sqlite3")
+    with newer:
+        newer.execute("UPDATE meta SET value = '99' WHERE name = 'schema_version'")
+    newer.close()
+    with pytest.raises(StoreError, match=r"another version of cobstream ui \(schema 99\)"):
+        Store(tmp_path / "ui.sqlite3", "")
+
+
+def test_an_837_and_a_lone_835_denial_on_the_x12_topic(store: Store, db: sqlite3.Connection) -> None:
+    """The 837 is the claims' submissions; AETNA's 835 denial (CLP02 4) does not tell AETNA's role,
+    the claim's submission does (it is the secondary). No primary EOB ever comes: the primary is
+    overdue and the secondary EOB orphaned, both open (a primary_overdue names no EOB)."""
+    topics = Topics()
+    x12 = ROOT / "tests" / "data" / "x12_837"
+    topics.send("remittance.x12", (x12 / "837p_two_payers.837").read_text())
+    topics.send("remittance.x12", (x12 / "aetna_denial.835").read_text())
+    topics.advance(parse_timestamp("2026-06-01T00:00:00Z"))
+    store.ingest(topics.records)
+    items = queue.claim_discrepancies(db, "CLM-2026-0101")
+    assert [(i.kind, i.secondary_payer, i.coverage_source, i.paying_payer_id) for i in items] == [
+        ("primary_overdue", "AETNA", "submission", None),
+        ("orphan_secondary", "AETNA", "submission", "AETNA"),
+    ]
+    inputs = [entry for entry in queue.claim_history(db, "CLM-2026-0101") if entry.source == "input"]
+    assert [entry.fields["role"] for entry in inputs] == ["submission", None]
+    assert pages.summary(inputs[0]).endswith("to BCBS-TX, then AETNA: 150.00 charged (1 line)")
+    assert "from AETNA (its role from the claim's submission): denied" in pages.summary(inputs[1])
+    assert json.loads(inputs[0].document)["from"] == "X12 837 claim"
+
+
+def test_a_submission_leaves_the_follow_ups_that_fire_once_standing(store: Store, db: sqlite3.Connection) -> None:
+    topics = Topics()
+    topics.send("eob.secondary", eob("S-1", payer_id="AETNA", at="2026-01-05T09:00:00Z", lines=[secondary_line()]))
+    topics.advance(parse_timestamp("2026-02-05T00:00:00Z"))  # 30 days without a primary: orphan_secondary
+    topics.send("claims.submitted", submission("SUB-1", at="2026-02-10T09:00:00Z"))  # publishes nothing
+    topics.advance(parse_timestamp("2026-03-20T00:00:00Z"))  # 30 days after the submission: primary_overdue
+    store.ingest(topics.records)
+    assert [i.kind for i in queue.claim_discrepancies(db, "CLM-1")] == ["orphan_secondary", "primary_overdue"]
+    # The primary EOB comes, AETNA paid what it should: the claim is ready, nothing stays open.
+    store.ingest(topics.send("eob.primary", unstated(eob("P-1", at="2026-03-21T09:00:00Z"))))
+    assert open_kinds(db, "CLM-1") == []
+    assert queue.claim_history(db, "CLM-1")[-1].fields["status"] == "ready"

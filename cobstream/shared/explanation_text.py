@@ -1,23 +1,30 @@
 """A claim's explanation (`models.explain.claim.ClaimExplanation`) as plain text for a billing
-clerk: the claim's standing, a section per service line, the claim's totals, then the
-discrepancies with their actions and any notes. Shared by `cobstream explain` and the web UI."""
+clerk: the claim's standing, its EOBs and coverage (the secondary payer and where that is known
+from, COVERAGE.md section 1; the tertiary payer; the claim as submitted, its lines beside the
+primary EOB's), a section per service line, the claim's totals, then the discrepancies with
+their actions and any notes. Shared by `cobstream explain` and the web UI (`coverage_words`
+gives the UI the same words for the coverage)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from models.explain.claim import ClaimExplanation
+from models.explain.claim import ClaimExplanation, SubmissionSummary
 from models.explain.formulas import rate
 from models.explain.lines import LineExplanation
 
 
 def render_text(explanation: ClaimExplanation) -> str:
-    """The explanation for a billing clerk: the claim's standing, a section per service line, the
-    claim's totals, then the discrepancies with their actions and any notes."""
+    """The explanation for a billing clerk: the claim's standing, its EOBs and coverage, the claim
+    as submitted, a section per service line, the claim's totals, then the discrepancies with
+    their actions and any notes."""
     e = explanation
     out = [f"Claim {e.claim_id}: {e.status.replace('_', ' ')}", e.status_text, ""]
     out += _eobs(e)
+    out += _coverage(e)
+    if e.submission is not None:
+        out += ["", *_submission(e.submission, e)]
     for line in e.lines:
         out += ["", *_line(line)]
     if e.totals is not None:
@@ -49,17 +56,98 @@ def _eobs(e: ClaimExplanation) -> list[str]:
             continue
         at = f"{eob.adjudicated_at:%Y-%m-%d %H:%M} UTC"
         out.append(f"  {role:<10} {eob.payer_id}, {eob.status} {at}, paid {eob.paid:.2f} (event {eob.event_id})")
+    return out
+
+
+# Where the claim's secondary payer (or its absence) is known from, COVERAGE.md section 1: with a
+# payer, and when there is none.
+COVERAGE_WORDS: dict[str, tuple[str, str]] = {
+    "primary_eob": ("named by the primary's EOB: a crossover", "the primary's EOB says there is no secondary"),
+    "submission": ("from the claim as submitted", "the claim as submitted lists no secondary"),
+    "secondary_eob": ("from the secondary's EOB: it adjudicated the claim as secondary", ""),
+}
+UNKNOWN_WORDS = (
+    "nothing says whether the patient has a secondary payer (no crossover on the primary's EOB, no claim "
+    "submission, no secondary EOB)"
+)
+
+
+def coverage_words(e: ClaimExplanation) -> tuple[str, str]:
+    """The claim's secondary payer as shown (its id, "none" or "unknown") and where that is known
+    from, in words."""
+    if e.coverage_source == "unknown":
+        return "unknown", UNKNOWN_WORDS
+    with_payer, without = COVERAGE_WORDS[e.coverage_source]
+    return (e.secondary_payer_id, with_payer) if e.secondary_payer_id else ("none", without)
+
+
+def _coverage(e: ClaimExplanation) -> list[str]:
+    """The claim's secondary payer and where that is known from, its terms, the tertiary payer."""
+    payer, source = coverage_words(e)
+    out = [f"Secondary payer: {payer}: {source}" if payer == "unknown" else f"Secondary payer: {payer} ({source})"]
     terms = e.secondary_terms
-    if terms is None:
-        out.append("  no secondary coverage" if e.primary is not None else "")
-        return out
-    network = "in network" if terms.in_network else "out of network"
-    defaults = "" if terms.from_profile else " (no profile: the defaults)"
+    if terms is not None:
+        network = "in network" if terms.in_network else "out of network"
+        defaults = " (no profile: the defaults)" if not terms.from_profile else ""
+        out += [
+            f"  terms{defaults}: {terms.cob_method}, {terms.method_meaning}",
+            f"  {network}; pays {_percent(terms.coinsurance_rate)} of its allowable after its deductible; copay "
+            f"{terms.copay:.2f} a line; tolerance {terms.tolerance:.2f} a line",
+        ]
+    if e.tertiary_payer_id:
+        out.append(f"Tertiary payer: {e.tertiary_payer_id} (from the claim as submitted; shown, not reconciled)")
+    return out
+
+
+class LineBeside(NamedTuple):
+    """A line of the claim as submitted beside the primary EOB's line of the same id."""
+
+    line_id: str
+    procedure_code: str
+    service_date: str
+    submitted_charge: Decimal | None  # None: on the primary EOB only
+    primary_charge: Decimal | None  # None: not on the primary EOB (or no primary EOB yet)
+    flag: str  # "" when they agree (or no primary EOB is in to compare with)
+
+
+def lines_beside(submission: SubmissionSummary, e: ClaimExplanation) -> list[LineBeside]:
+    """The submitted lines beside the primary EOB's, then the EOB's lines that were not submitted;
+    a charge that differs, or a line on one side only, is flagged."""
+    in_eob = e.primary is not None
+    out = []
+    for line in submission.lines:
+        flag = ""
+        if in_eob and line.primary_charge is None:
+            flag = "not on the primary's EOB"
+        elif in_eob and line.primary_charge != line.charge:
+            flag = "charge differs"
+        out.append(
+            LineBeside(line.line_id, line.procedure_code, line.service_date, line.charge, line.primary_charge, flag)
+        )
+    submitted = {line.line_id for line in submission.lines}
     out += [
-        f"Secondary payer {terms.payer_id}{defaults}: {terms.cob_method}, {terms.method_meaning}",
-        f"  {network}; pays {_percent(terms.coinsurance_rate)} of its allowable after its deductible; copay "
-        f"{terms.copay:.2f} a line; tolerance {terms.tolerance:.2f} a line",
+        LineBeside(line.line_id, line.procedure_code, "", None, line.charge, "not submitted")
+        for line in e.lines
+        if line.line_id not in submitted
     ]
+    return out
+
+
+def _submission(submission: SubmissionSummary, e: ClaimExplanation) -> list[str]:
+    """The claim as submitted: when, how, its payers in COB order, and its lines beside the primary
+    EOB's."""
+    payers = ", ".join(f"{c.payer_id} ({c.role})" for c in submission.coverage)
+    out = [
+        f"Submitted {submission.submitted_at:%Y-%m-%d %H:%M} UTC ({submission.frequency}, event {submission.event_id})",
+        f"  payers in COB order: {payers}",
+        f"    {'line':<8}{'procedure':<11}{'service date':<14}{'submitted':>10}{'primary EOB':>13}",
+    ]
+    for side in lines_beside(submission, e):
+        charges = [f"{a:.2f}" if a is not None else "-" for a in (side.submitted_charge, side.primary_charge)]
+        row = f"    {side.line_id:<8}{side.procedure_code:<11}{side.service_date:<14}{charges[0]:>10}{charges[1]:>13}"
+        out.append(f"{row}  <- {side.flag}" if side.flag else row)
+    if e.primary is None:
+        out.append("  no primary EOB yet to compare with")
     return out
 
 

@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -26,6 +27,7 @@ from cobstream.shared.explanation import explain_from_messages
 from cobstream.shared.explanation_text import render_text
 from cobstream.shared.kafka_io import summary as outcome_summary
 from cobstream.ui import queue
+from cobstream.ui.coverage import CoverageView, coverage_view, source_label
 from cobstream.ui.queue import QueueFilter
 from cobstream.ui.reader import ReaderStatus
 from models.contract.outcomes import DiscrepancyKind
@@ -39,11 +41,13 @@ log = logging.getLogger("cobstream.ui")
 
 @dataclass(frozen=True)
 class Explanation:
-    """What the claim page shows above the history: `cobstream explain`'s text, or why there is none."""
+    """What the claim page shows above the history: the claim's coverage and `cobstream explain`'s
+    text, or why there is none."""
 
     headline: str | None
     text: str | None
     unavailable: str | None = None
+    coverage: CoverageView | None = None
 
 
 Messages = list[tuple[str, str | None, bytes | None]]
@@ -75,7 +79,9 @@ def templates() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(money=money, age=age, claim_url=claim_url, when=when, summary=summary)
+    environment.filters.update(
+        money=money, amount=amount, age=age, claim_url=claim_url, when=when, summary=summary, source=source_label
+    )
     return environment
 
 
@@ -84,7 +90,7 @@ def explain(messages: Messages, claim_id: str, now: datetime | None) -> Explanat
     found = explain_from_messages(messages, claim_id, now=now)
     if found is None:
         return Explanation(None, None, "replaying the stored messages leaves no state for this claim")
-    return Explanation(found.status_text, render_text(found))
+    return Explanation(found.status_text, render_text(found), coverage=coverage_view(found))
 
 
 def money(cents: int | None) -> str:
@@ -92,6 +98,11 @@ def money(cents: int | None) -> str:
         return "—"
     sign = "-" if cents < 0 else ""
     return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+def amount(value: Decimal | None) -> str:
+    """Money as the explanation carries it (a Decimal), or a dash."""
+    return "—" if value is None else f"{value:.2f}"
 
 
 def age(moment: datetime, now: datetime | None = None) -> str:
@@ -114,13 +125,23 @@ def summary(entry: queue.HistoryEntry) -> str:
     fields = entry.fields
     if fields["problem"]:
         return f"refused, so dead-lettered: {fields['problem']}"
-    line = (
-        f"{fields['role']} EOB {fields['event_id']} from {fields['payer_id']}: {fields['status']}, "
-        f"paid {fields['total_paid']} of {fields['total_charge']} charged "
-        f"({fields['line_count']} line{'' if fields['line_count'] == 1 else 's'})"
-    )
+    lines = f"{fields['line_count']} line{'' if fields['line_count'] == 1 else 's'}"
+    if fields["role"] == "submission":
+        payers = ", then ".join(
+            p for p in (fields["payer_id"], fields["secondary_payer_id"], fields["tertiary_payer_id"]) if p
+        )
+        return (
+            f"claim submission {fields['event_id']} ({fields['frequency']}), submitted "
+            f"{when(datetime.fromisoformat(fields['submitted_at']))} to "
+            f"{payers}: {fields['total_charge']} charged ({lines})"
+        )
+    eob = f"{fields['role']} EOB {fields['event_id']} from {fields['payer_id']}"
+    if fields["role"] is None:  # an 835 denial or reversal: the claim's submission gives the role
+        eob = f"EOB {fields['event_id']} from {fields['payer_id']} (its role from the claim's submission)"
+    line = f"{eob}: {fields['status']}, paid {fields['total_paid']} of {fields['total_charge']} charged ({lines})"
     if fields["role"] == "primary":
-        line += f"; secondary payer {fields['secondary_payer_id'] or 'none'}"
+        stated = fields["secondary_payer_id"] or ("none" if fields["states_secondary"] else "not stated")
+        line += f"; secondary payer {stated}"
     return line
 
 

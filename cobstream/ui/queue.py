@@ -3,20 +3,35 @@ them, the counts behind the filters, a claim's history, and the messages that ex
 
 **Open.** A discrepancy is open while no later revision of its claim supersedes it. Every
 outcome of a claim carries the next revision (CONTRACT.md), and a claim version is identified
-by the EOBs current in it, which a discrepancy names (`primary_event_id`,
-`secondary_event_id`). A later outcome supersedes it when it is a `billing.ready` event (ready,
-or voided, which only a version change emits), a `secondary.expected` event (emitted only when
-a new primary becomes current), or a discrepancy naming other current EOBs (a newer version).
-A later discrepancy of the same version (`line_mismatch` beside a money kind) does not: both
-stand until the version changes (COB_RULES.md section 6).
+by the submission and the EOBs current in it (COVERAGE.md section 1); a discrepancy names its
+EOBs (`primary_event_id`, `secondary_event_id`). A later outcome supersedes it when it is a
+`billing.ready` event (ready, or voided, which only a version change emits), a
+`secondary.expected` event (emitted only when a new primary becomes current, or when a
+submission makes the secondary payer known), or a discrepancy naming other current EOBs (a newer
+version). A later discrepancy of the same version (`line_mismatch` beside a money kind) does
+not: both stand until the version changes (COB_RULES.md section 6). A `primary_overdue` names no
+EOB (CONTRACT.md: both ids null, even when a secondary EOB is current), so it is taken as of
+every version without a primary EOB: it supersedes nothing, and only an outcome of a version with
+a primary EOB (or a later submission, below) supersedes it.
+
+A submission of the claim received after a blocking discrepancy was raised (its record's time
+later than the discrepancy's `produced_at`, the time of the input that raised it) also
+supersedes it: it makes a new version, evaluated from scratch, whose blocking discrepancies the
+worker publishes with it (a void does so only when a submission was current: a void of nothing
+changes nothing; a repeated submission id is no new submission). It supersedes a
+`primary_overdue` too, which fired for the submission then current; the other follow-ups fire
+once and a new version does not raise them again, so a submission leaves them standing.
 
 **Order.** Blocking first (they hold patient billing), then oldest first (`produced_at`: the
 time the input that raised it was received), then the largest |difference| first (no
 difference last), then claim id.
 
-**Payers.** The primary payer is the payer of the discrepancy's primary EOB; the secondary
-payer is the one that primary names, else the payer of its secondary EOB (a claim whose primary
-names none, or that has no primary yet).
+**Payers.** The primary payer is the payer of the discrepancy's primary EOB. The secondary
+payer is the claim's, by COVERAGE.md section 1: the one that primary EOB names when it states
+one (a crossover) or states that there is none; else the secondary of the submission current
+when the discrepancy was raised (the latest received by then, unless a void), or none when it
+lists no secondary; else the payer of its secondary EOB; else unknown (`coverage_source`
+says which).
 """
 
 from __future__ import annotations
@@ -29,23 +44,50 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cobstream.ui.records import EPOCH
-from models.contract.topics import DISCREPANCY, REFERENCE_TOPICS
+from models.contract.topics import DISCREPANCY, REFERENCE_TOPICS, REMITTANCE_X12
 from streams.codec import kafka_key_text
 
+# The submission current when a discrepancy was raised: the latest received by then, unless a void.
+CURRENT_SUBMISSION = """
+SELECT x.rowid FROM submissions x WHERE x.claim_id = d.claim_id AND x.received_us <= d.produced_us
+ORDER BY x.received_us DESC, x.topic DESC, x.partition DESC, x.offset DESC, x.seq DESC LIMIT 1
+"""
 OPEN_DISCREPANCIES = f"""
 SELECT d.*, m.value AS value, p.payer_id AS primary_payer_id,
-       coalesce(p.secondary_payer_id, s.payer_id) AS secondary_payer_id, s.payer_id AS paying_payer_id
+       CASE WHEN p.states_secondary THEN p.secondary_payer_id WHEN c.event_id IS NOT NULL THEN c.secondary_payer_id
+            ELSE s.payer_id END AS secondary_payer_id,
+       CASE WHEN p.states_secondary THEN 'primary_eob' WHEN c.event_id IS NOT NULL THEN 'submission'
+            WHEN s.payer_id IS NOT NULL THEN 'secondary_eob' ELSE 'unknown' END AS coverage_source,
+       c.tertiary_payer_id AS tertiary_payer_id, s.payer_id AS paying_payer_id
 FROM outcomes d
 JOIN messages m ON m.topic = d.topic AND m.partition = d.partition AND m.offset = d.offset
-LEFT JOIN eobs p ON p.claim_id = d.claim_id AND p.role = 'primary' AND p.event_id = d.primary_event_id
-LEFT JOIN eobs s ON s.claim_id = d.claim_id AND s.role = 'secondary' AND s.event_id = d.secondary_event_id
+LEFT JOIN eobs p ON p.claim_id = d.claim_id AND p.event_id = d.primary_event_id
+LEFT JOIN eobs s ON s.claim_id = d.claim_id AND s.event_id = d.secondary_event_id
+LEFT JOIN submissions c ON c.rowid = ({CURRENT_SUBMISSION}) AND c.frequency <> 'void'
 WHERE d.topic = '{DISCREPANCY}' AND NOT EXISTS (
     SELECT 1 FROM outcomes later
     WHERE later.claim_id = d.claim_id AND later.revision > d.revision
       AND NOT (later.topic = '{DISCREPANCY}'
-               AND later.primary_event_id IS d.primary_event_id
-               AND later.secondary_event_id IS d.secondary_event_id))
+               AND (later.primary_event_id IS d.primary_event_id AND later.secondary_event_id IS d.secondary_event_id
+                    OR later.kind = 'primary_overdue'
+                    OR d.kind = 'primary_overdue' AND later.primary_event_id IS NULL)))
+  AND NOT (
+    (d.blocking OR d.kind = 'primary_overdue') AND EXISTS (
+      SELECT 1 FROM submissions later
+      WHERE later.claim_id = d.claim_id AND later.received_us > d.produced_us
+        AND (later.frequency <> 'void' OR c.event_id IS NOT NULL)))
 """
+# What an 837 claim's history entry shows (the claim_inputs column of each).
+SUBMISSION_FIELDS = {
+    "event_id": "event_id",
+    "frequency": "frequency",
+    "submitted_at": "submitted_at",
+    "primary_payer_id": "payer_id",
+    "secondary_payer_id": "secondary_payer_id",
+    "tertiary_payer_id": "tertiary_payer_id",
+    "total_charge": "total_charge",
+    "line_count": "line_count",
+}
 QUEUE_ORDER = (
     "blocking DESC, produced_us, abs(difference_cents) IS NULL, abs(difference_cents) DESC, claim_id, revision"
 )
@@ -88,10 +130,19 @@ class QueueItem:
     action: str
     line_ids: tuple[str, ...]
     primary_payer_id: str | None
-    secondary_payer_id: str | None
+    secondary_payer_id: str | None  # the claim's (COVERAGE.md section 1); None: none or unknown
     paying_payer_id: str | None  # the payer that sent the secondary EOB, when there is one
     primary_event_id: str | None
     secondary_event_id: str | None
+    coverage_source: str = "unknown"  # primary_eob, submission, secondary_eob or unknown
+    tertiary_payer_id: str | None = None  # the current submission's tertiary
+
+    @property
+    def secondary_payer(self) -> str:
+        """The secondary payer as the queue shows it: its id, "none" or "unknown"."""
+        if self.secondary_payer_id:
+            return self.secondary_payer_id
+        return "unknown" if self.coverage_source == "unknown" else "none"
 
 
 @dataclass(frozen=True)
@@ -156,6 +207,8 @@ def _item(row: sqlite3.Row) -> QueueItem:
         paying_payer_id=row["paying_payer_id"],
         primary_event_id=row["primary_event_id"],
         secondary_event_id=row["secondary_event_id"],
+        coverage_source=row["coverage_source"],
+        tertiary_payer_id=row["tertiary_payer_id"],
     )
 
 
@@ -242,14 +295,21 @@ def _published_entries(
 
 
 def _input_document(row: sqlite3.Row) -> str:
-    """An EOB message as pretty JSON; of an 835 message, only what the claim payment said."""
-    if row["topic"].startswith("eob."):
+    """A JSON message (an EOB, a submission) as pretty JSON; of an X12 message, only what the claim
+    payment (835) or the claim (837) said."""
+    if row["topic"] != REMITTANCE_X12:
         try:
             return _pretty(json.loads(row["value"]))
         except (TypeError, ValueError, UnicodeDecodeError):
             return bytes(row["value"] or b"")[:4096].decode("utf-8", "replace")
-    keep = ("role", "event_id", "payer_id", "secondary_payer_id", "status", "adjudicated_at", "line_count", "problem")
-    return _pretty({"from": "X12 835 claim payment", **{name: row[name] for name in keep}})
+    if row["role"] == "submission":
+        shown = {"from": "X12 837 claim", **{name: row[column] for name, column in SUBMISSION_FIELDS.items()}}
+    else:
+        keep = ("role", "event_id", "payer_id", "secondary_payer_id", "status", "adjudicated_at", "line_count")
+        shown = {"from": "X12 835 claim payment", **{name: row[name] for name in keep}}
+        if row["role"] == "primary" and not row["states_secondary"]:
+            shown["secondary_payer_id"] = "not stated (no NM1*TT)"
+    return _pretty({**shown, "problem": row["problem"]})
 
 
 def claim_messages(db: sqlite3.Connection, claim_id: str) -> list[tuple[str, str | None, bytes | None]]:

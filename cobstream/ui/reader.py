@@ -21,12 +21,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from cobstream.ui.store import Store
-from models.contract.topics import EOB_TOPICS, OUTPUT_TOPICS, REFERENCE_TOPICS, REMITTANCE_X12
+from models.contract.topics import CLAIM_INPUT_TOPICS, OUTPUT_TOPICS, REFERENCE_TOPICS
 from streams.codec import TopicRecord
 from streams.settings import Settings
 from streams.topics import existing_partitions
 
-READ_TOPICS = (*EOB_TOPICS, REMITTANCE_X12, *REFERENCE_TOPICS, *OUTPUT_TOPICS)
+# The claim inputs (EOBs, submissions, raw X12), the reference data and the outputs.
+READ_TOPICS = (*CLAIM_INPUT_TOPICS, *REFERENCE_TOPICS, *OUTPUT_TOPICS)
 BATCH_RECORDS = 2000
 
 log = logging.getLogger("cobstream.ui")

@@ -2,10 +2,11 @@
 or the dead letter it is, read without touching the store.
 
 Inputs are decoded with the contract's own decoders (`models.remittance.decode`, and
-`models.remittance.intake` for raw 835 messages), so a claim's history and its payers agree
-with what the worker took in. Outcomes are read leniently: the contract lets fields be added,
-so only the fields the queue needs are required, and a record that lacks them (or is not JSON)
-is kept as unreadable with the reason, never fatal.
+`models.remittance.intake` for raw X12 messages), so a claim's history, its payers and its
+coverage agree with what the worker took in: an EOB (from an EOB topic or an 835) and a claim
+submission (from `claims.submitted` or an 837) are each one claim input. Outcomes are read
+leniently: the contract lets fields be added, so only the fields the queue needs are required,
+and a record that lacks them (or is not JSON) is kept as unreadable with the reason, never fatal.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from models.cob.claim import EobReceived
+from models.cob.claim import EobReceived, SubmissionReceived
 from models.contract.topics import (
+    CLAIM_INPUT_TOPICS,
     DEAD_LETTER,
     DISCREPANCY,
-    EOB_TOPICS,
     OUTCOME_TOPICS,
     READY,
     REFERENCE_TOPICS,
@@ -36,21 +37,40 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True, slots=True)
 class ClaimInput:
-    """One claim payment an input record carries (an 835 message may carry many), or an EOB
-    message that was refused but names its claim."""
+    """One EOB or claim submission an input record carries (an 835 or 837 message may carry many),
+    or an input message that was refused but names its claim.
+
+    A submission has `role` "submission", its primary payer in `payer_id`, its secondary and
+    tertiary (None: none listed), `submitted_at` and `frequency`; an EOB has its role, payer,
+    status, `adjudicated_at` and, unless it is a secondary EOB, whether it states the secondary at
+    all (`states_secondary`: CONTRACT.md's three states) and the payer it names. An 835 denial or
+    reversal whose file does not tell its payer's role has `role` None (the worker takes the role
+    the claim's submission gives the payer, or refuses it); a refused input has `problem`."""
 
     seq: int  # position within the record
     claim_id: str
-    role: str | None
-    event_id: str | None
-    payer_id: str | None
-    secondary_payer_id: str | None
-    status: str | None
-    adjudicated_at: str | None
-    total_charge: str | None
-    total_paid: str | None
-    line_count: int | None
-    problem: str | None  # why the worker dead-letters it
+    role: str | None = None  # "primary", "secondary", "submission"; None: not told, or refused
+    event_id: str | None = None
+    payer_id: str | None = None
+    secondary_payer_id: str | None = None
+    status: str | None = None
+    adjudicated_at: str | None = None
+    total_charge: str | None = None
+    total_paid: str | None = None
+    line_count: int | None = None
+    problem: str | None = None  # why the worker dead-letters it
+    states_secondary: bool | None = None  # a primary EOB's: False when it does not say
+    tertiary_payer_id: str | None = None
+    submitted_at: str | None = None
+    frequency: str | None = None
+
+    @property
+    def is_eob(self) -> bool:
+        return self.role in ("primary", "secondary", None) and self.problem is None and bool(self.event_id)
+
+    @property
+    def is_submission(self) -> bool:
+        return self.role == "submission" and self.problem is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +115,7 @@ class Unreadable(ValueError):
 
 def read_record(record: TopicRecord) -> Meaning:
     """The record's meaning for the queue; an unreadable output record is reported in `problem`."""
-    if record.topic in EOB_TOPICS or record.topic == REMITTANCE_X12:
+    if record.topic in CLAIM_INPUT_TOPICS:
         return Meaning(inputs=_claim_inputs(record))
     if record.topic in REFERENCE_TOPICS:
         return Meaning()
@@ -111,8 +131,8 @@ def read_record(record: TopicRecord) -> Meaning:
 
 
 def _claim_inputs(record: TopicRecord) -> list[ClaimInput]:
-    """The EOBs of an EOB message or an 835 message, and its unusable parts."""
-    if record.value is None and record.topic in EOB_TOPICS:
+    """The EOBs and submissions of an input message, and its unusable parts."""
+    if record.value is None and record.topic != REMITTANCE_X12:
         return []
     decoded = decode_message(record.topic, kafka_key_text(record.key), record.value)
     items = [_claim_input(seq, item) for seq, item in enumerate(decoded)]
@@ -122,22 +142,38 @@ def _claim_inputs(record: TopicRecord) -> list[ClaimInput]:
 def _claim_input(seq: int, decoded: object) -> ClaimInput | None:
     if isinstance(decoded, EobReceived):
         eob = decoded.eob
+        primary = decoded.role != "secondary"  # a primary EOB, or one that may be
         return ClaimInput(
             seq=seq,
             claim_id=eob.claim_id,
             role=decoded.role,
             event_id=eob.event_id,
             payer_id=eob.payer_id,
-            secondary_payer_id=eob.secondary_payer_id if decoded.role == "primary" else None,
+            secondary_payer_id=eob.secondary_payer_id if primary else None,
+            states_secondary=eob.states_secondary if primary else None,
             status=eob.status,
             adjudicated_at=eob.adjudicated_at.isoformat(),
             total_charge=f"{sum(line.charge for line in eob.lines):.2f}",
             total_paid=f"{sum(line.paid for line in eob.lines):.2f}",
             line_count=len(eob.lines),
-            problem=None,
+        )
+    if isinstance(decoded, SubmissionReceived):
+        submission = decoded.submission
+        return ClaimInput(
+            seq=seq,
+            claim_id=submission.claim_id,
+            role="submission",
+            event_id=submission.event_id,
+            payer_id=submission.payer("primary"),
+            secondary_payer_id=submission.payer("secondary"),
+            tertiary_payer_id=submission.payer("tertiary"),
+            submitted_at=submission.submitted_at.isoformat(),
+            frequency=submission.frequency,
+            total_charge=f"{sum(line.charge for line in submission.lines):.2f}",
+            line_count=len(submission.lines),
         )
     if isinstance(decoded, Rejected) and decoded.claim_id:
-        return ClaimInput(seq, decoded.claim_id, None, None, None, None, None, None, None, None, None, decoded.error)
+        return ClaimInput(seq, decoded.claim_id, problem=decoded.error)
     return None
 
 

@@ -10,17 +10,53 @@ where the last batch ended. Reads (the pages) live in `cobstream.ui.queue`.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from cobstream.ui.records import Meaning, OutcomeRow, read_record
+from cobstream.ui.records import ClaimInput, Meaning, OutcomeRow, read_record
+from models.contract.topics import CLAIM_INPUT_TOPICS
 from streams.codec import TopicRecord
 
-DEFAULT_PATH = Path(".cobstream-ui.sqlite3")
-SCHEMA_VERSION = "1"
+log = logging.getLogger("cobstream.ui")
 
-SCHEMA = """
+DEFAULT_PATH = Path(".cobstream-ui.sqlite3")
+# 1: EOBs only. 2: claim submissions (`claims.submitted`, 837s), whether a primary EOB states its
+# secondary (CONTRACT.md's three states). `Store` upgrades an older store (`_upgrade`).
+SCHEMA_VERSION = "2"
+
+# What the store derives from the input records (`records.read_record`): rebuilt from the stored
+# messages when the schema changes, so an upgrade needs no broker and loses nothing.
+INPUT_TABLES = """
+-- The EOBs and submissions an input record carries (an 835 or 837 message carries many).
+CREATE TABLE IF NOT EXISTS claim_inputs (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, seq INTEGER NOT NULL,
+    claim_id TEXT NOT NULL, role TEXT, event_id TEXT, payer_id TEXT, secondary_payer_id TEXT,
+    status TEXT, adjudicated_at TEXT, total_charge TEXT, total_paid TEXT, line_count INTEGER, problem TEXT,
+    states_secondary INTEGER, tertiary_payer_id TEXT, submitted_at TEXT, frequency TEXT,
+    PRIMARY KEY (topic, partition, offset, seq));
+CREATE INDEX IF NOT EXISTS claim_inputs_by_claim ON claim_inputs (claim_id);
+-- The first accepted EOB of each id in a claim (ids are unique across both EOB topics): where a
+-- discrepancy's payers come from. `role` is null for an 835 denial or reversal whose file does
+-- not tell it (the claim's submission does, in the worker).
+CREATE TABLE IF NOT EXISTS eobs (
+    claim_id TEXT NOT NULL, role TEXT, event_id TEXT NOT NULL,
+    payer_id TEXT NOT NULL, secondary_payer_id TEXT, states_secondary INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (claim_id, event_id));
+-- The earliest received accepted submission of each id in a claim (a repeat of an id changes
+-- nothing), with when it was received (its record's time): which submission was current when a
+-- discrepancy was raised, and which later one made a new claim version.
+CREATE TABLE IF NOT EXISTS submissions (
+    claim_id TEXT NOT NULL, event_id TEXT NOT NULL, received_us INTEGER NOT NULL,
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, seq INTEGER NOT NULL,
+    frequency TEXT NOT NULL, primary_payer_id TEXT, secondary_payer_id TEXT, tertiary_payer_id TEXT,
+    PRIMARY KEY (claim_id, event_id));
+CREATE INDEX IF NOT EXISTS submissions_by_claim ON submissions (claim_id, received_us);
+"""
+
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS positions (
     topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
@@ -32,18 +68,9 @@ CREATE TABLE IF NOT EXISTS messages (
     timestamp_ms INTEGER NOT NULL, key BLOB, value BLOB, problem TEXT,
     PRIMARY KEY (topic, partition, offset));
 CREATE INDEX IF NOT EXISTS messages_by_topic ON messages (topic, timestamp_ms);
--- The claim payments an input record carries (an 835 message carries many).
-CREATE TABLE IF NOT EXISTS claim_inputs (
-    topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, seq INTEGER NOT NULL,
-    claim_id TEXT NOT NULL, role TEXT, event_id TEXT, payer_id TEXT, secondary_payer_id TEXT,
-    status TEXT, adjudicated_at TEXT, total_charge TEXT, total_paid TEXT, line_count INTEGER, problem TEXT,
-    PRIMARY KEY (topic, partition, offset, seq));
-CREATE INDEX IF NOT EXISTS claim_inputs_by_claim ON claim_inputs (claim_id);
--- The first accepted EOB of each id in a claim: where a discrepancy's payers come from.
-CREATE TABLE IF NOT EXISTS eobs (
-    claim_id TEXT NOT NULL, role TEXT NOT NULL, event_id TEXT NOT NULL,
-    payer_id TEXT NOT NULL, secondary_payer_id TEXT,
-    PRIMARY KEY (claim_id, role, event_id));
+"""
+    + INPUT_TABLES
+    + """
 CREATE TABLE IF NOT EXISTS outcomes (
     event_id TEXT PRIMARY KEY, topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
     claim_id TEXT NOT NULL, revision INTEGER NOT NULL, produced_us INTEGER NOT NULL, kind TEXT NOT NULL,
@@ -60,6 +87,14 @@ CREATE TABLE IF NOT EXISTS claims (
     claim_id TEXT PRIMARY KEY, latest_revision INTEGER NOT NULL, latest_event_id TEXT NOT NULL,
     latest_topic TEXT NOT NULL);
 """
+)
+INPUT_COLUMNS = (
+    "topic, partition, offset, seq, claim_id, role, event_id, payer_id, secondary_payer_id, status, adjudicated_at, "
+    "total_charge, total_paid, line_count, problem, states_secondary, tertiary_payer_id, submitted_at, frequency"
+)
+# Older schemas this one upgrades from: their input tables are rebuilt from the stored messages.
+UPGRADABLE = ("1",)
+REBUILT_TABLES = ("claim_inputs", "eobs", "submissions")
 
 
 class StoreError(RuntimeError):
@@ -102,11 +137,41 @@ class Store:
                 f"{self.path} holds the topics of COBSTREAM_TOPIC_PREFIX={stored['topic_prefix']!r}, not "
                 f"{topic_prefix!r}: pass another --db for this environment"
             )
-        if stored["schema_version"] != SCHEMA_VERSION:
+        if stored["schema_version"] in UPGRADABLE:
+            self._upgrade(stored["schema_version"])
+        elif stored["schema_version"] != SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} was written by another version of cobstream ui (schema {stored['schema_version']}); "
                 "delete it or pass another --db: it is rebuilt from the topics"
             )
+
+    def _upgrade(self, version: str) -> None:
+        """Bring a store of an older schema to this one, in one transaction: the tables derived
+        from the input records are dropped, created anew and filled again from the stored
+        messages (decoded as this version decodes them). The messages, outcomes, dead letters
+        and positions stay, so the reader goes on where it was; a topic the older version did
+        not read (`claims.submitted`) has no position yet and is read from its beginning."""
+        log.info("upgrading the store from schema %s to %s", version, SCHEMA_VERSION)
+        dropped = " ".join(f"DROP TABLE IF EXISTS {table};" for table in REBUILT_TABLES)
+        try:
+            # executescript commits first and adds no transaction control: the BEGIN stays open.
+            self.connection.executescript(f"BEGIN; {dropped} {INPUT_TABLES}")
+            topics = ",".join("?" * len(CLAIM_INPUT_TOPICS))
+            rows = self.connection.execute(
+                f"SELECT topic, partition, offset, key, value, timestamp_ms FROM messages WHERE topic IN ({topics})",
+                CLAIM_INPUT_TOPICS,
+            )
+            decoded = 0
+            for row in rows:  # a cursor: the messages are not all held at once
+                record = TopicRecord(*row)
+                self._write_inputs(record, read_record(record).inputs)
+                decoded += 1
+            self.connection.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (SCHEMA_VERSION,))
+            self.connection.commit()
+        except BaseException:
+            self.connection.rollback()
+            raise
+        log.info("store upgraded: %d input records decoded again", decoded)
 
     def close(self) -> None:
         self.connection.close()
@@ -148,17 +213,7 @@ class Store:
                 "UPDATE messages SET problem = ? WHERE topic = ? AND partition = ? AND offset = ?",
                 (meaning.problem, *place),
             )
-        for item in meaning.inputs:
-            execute(
-                "INSERT OR IGNORE INTO claim_inputs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (*place, item.seq, item.claim_id, item.role, item.event_id, item.payer_id, item.secondary_payer_id,
-                 item.status, item.adjudicated_at, item.total_charge, item.total_paid, item.line_count, item.problem),
-            )  # fmt: skip
-            if item.role and item.event_id and item.payer_id:
-                execute(
-                    "INSERT OR IGNORE INTO eobs VALUES (?,?,?,?,?)",
-                    (item.claim_id, item.role, item.event_id, item.payer_id, item.secondary_payer_id),
-                )
+        self._write_inputs(record, meaning.inputs)
         if (letter := meaning.dead_letter) is not None:
             execute(
                 "INSERT OR IGNORE INTO dead_letters VALUES (?,?,?,?,?,?,?,?)",
@@ -166,6 +221,39 @@ class Store:
             )
         if (outcome := meaning.outcome) is not None:
             self._write_outcome(place, outcome)
+
+    def _write_inputs(self, record: TopicRecord, inputs: Iterable[ClaimInput]) -> None:
+        place = (record.topic, record.partition, record.offset)
+        execute = self.connection.execute
+        for item in inputs:
+            execute(
+                f"INSERT OR IGNORE INTO claim_inputs ({INPUT_COLUMNS}) VALUES ({','.join('?' * 19)})",
+                (*place, item.seq, item.claim_id, item.role, item.event_id, item.payer_id, item.secondary_payer_id,
+                 item.status, item.adjudicated_at, item.total_charge, item.total_paid, item.line_count, item.problem,
+                 item.states_secondary, item.tertiary_payer_id, item.submitted_at, item.frequency),
+            )  # fmt: skip
+            if item.is_eob:
+                execute(
+                    "INSERT OR IGNORE INTO eobs VALUES (?,?,?,?,?,?)",
+                    (item.claim_id, item.role, item.event_id, item.payer_id, item.secondary_payer_id,
+                     item.states_secondary is not False),
+                )  # fmt: skip
+            elif item.is_submission:
+                self._write_submission(record, item)
+
+    def _write_submission(self, record: TopicRecord, item: ClaimInput) -> None:
+        """Keep the earliest received submission of each id (records may be read in any order)."""
+        self.connection.execute(
+            "INSERT INTO submissions VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (claim_id, event_id) DO UPDATE SET "
+            "received_us = excluded.received_us, topic = excluded.topic, partition = excluded.partition, "
+            "offset = excluded.offset, seq = excluded.seq, frequency = excluded.frequency, "
+            "primary_payer_id = excluded.primary_payer_id, secondary_payer_id = excluded.secondary_payer_id, "
+            "tertiary_payer_id = excluded.tertiary_payer_id "
+            "WHERE (excluded.received_us, excluded.topic, excluded.partition, excluded.offset, excluded.seq) < "
+            "(received_us, topic, partition, offset, seq)",
+            (item.claim_id, item.event_id, record.timestamp_ms * 1000, record.topic, record.partition, record.offset,
+             item.seq, item.frequency, item.payer_id, item.secondary_payer_id, item.tertiary_payer_id),
+        )  # fmt: skip
 
     def _write_outcome(self, place: tuple[str, int, int], outcome: OutcomeRow) -> None:
         added = self.connection.execute(

@@ -45,8 +45,9 @@ CHROMIUM_ARGS = [
 BLOCKING_RED = (207, 34, 46)  # .badge.blocking in cobstream/ui/templates/base.html
 # The example day's open discrepancies on the wall clock (no timeout due yet), in the order raised
 # (examples/README.md); all blocking. Those of AETNA as secondary payer that dispute the COB order:
-EXAMPLE_QUEUE = [f"CLM-2026-{n}" for n in ("0026", "0010", "0011", "0013", "0014", "0015", "0016", "0036")]
-AETNA_DISPUTES = [f"CLM-2026-{n}" for n in ("0026", "0010", "0011", "0036")]
+EXAMPLE_QUEUE = [f"CLM-2026-{n}" for n in ("0026", "0010", "0011", "0013", "0014", "0015", "0016", "0036", "0039")]
+# 0036's primary says it has no secondary (AETNA's EOB is the dispute): its secondary payer is none.
+AETNA_DISPUTES = [f"CLM-2026-{n}" for n in ("0026", "0010", "0011")]
 
 pytestmark = pytest.mark.broker
 
