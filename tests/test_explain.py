@@ -23,6 +23,7 @@ from cobstream.shared.explanation_text import render_text
 from cobstream.shared.processes import free_port
 from models.contract.types import parse_timestamp
 from models.explain.claim import ClaimExplanation, explain_claim
+from tests.builders import Run, eob, unstated
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DAY = EXAMPLES / "day-2026-03-24.jsonl"
@@ -708,3 +709,17 @@ def test_the_text_of_a_submitted_claim_without_its_primary_eob_compares_nothing(
     assert (
         "    1       99214      2026-03-02        150.00            -\n  no primary EOB yet to compare with\n" in text
     )
+
+
+def test_a_claim_whose_coverage_is_unknown_says_its_figures_assume_no_secondary() -> None:
+    """COVERAGE.md: the engine holds the claim; the explanation must not read as a settled bill."""
+    run = Run()
+    run.primary(unstated(eob("P1")))
+    explained = explain_claim(run.engine.claims["CLM-1"], run.engine.reference)
+    assert (explained.basis, explained.coverage_source, explained.billing_ready) == (
+        "coverage_unknown",
+        "unknown",
+        False,
+    )
+    assert [d.kind for d in explained.discrepancies] == ["coverage_unknown"]
+    assert any("nothing is billed until the coverage is known" in note for note in explained.notes)

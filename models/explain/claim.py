@@ -41,7 +41,7 @@ ClaimStatus = Literal[
     "no_current_eob",  # every EOB received was withdrawn by a reversal
 ]
 # What the secondary payment S in the figures is: what the secondary paid, the estimate, none.
-Basis = Literal["secondary_eob", "estimate", "no_secondary", "no_primary"]
+Basis = Literal["secondary_eob", "estimate", "no_secondary", "coverage_unknown", "no_primary"]
 
 __all__ = ["ClaimExplanation", "ClaimStatus", "DiscrepancyExplanation", "LineExplanation", "explain_claim"]
 
@@ -285,6 +285,8 @@ def _terms(version: _Version) -> SecondaryTerms | None:
 def _basis(version: _Version) -> Basis:
     if version.primary is None:
         return "no_primary"
+    if not version.coverage.known:
+        return "coverage_unknown"
     if version.payer is None:
         return "no_secondary"
     return "estimate" if version.secondary is None else "secondary_eob"
@@ -359,6 +361,12 @@ def _notes(version: _Version, now: datetime | None) -> tuple[str, ...]:
         notes.append(
             "The primary denied the claim as not the primary payer: the figures are what would apply if it were; "
             "nothing is billed until the COB order is settled."
+        )
+    if primary is not None and not version.coverage.known:
+        notes.append(
+            "Nothing says whether the patient has a secondary payer: the figures are what the patient would owe "
+            "if there were none (the reason `no_secondary_coverage` is that assumption); nothing is billed until "
+            "the coverage is known."
         )
     if terms is not None and version.reference.profile_of(terms.payer_id) is None:
         notes.append(f"{terms.payer_id} has no payer profile: CONTRACT.md's default terms apply.")
