@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from builders import Run, eob, fee, line, profile, secondary_line, submission, submitted_line, unstated
+
 from models.cob.claim import EobReceived, SubmissionReceived
 from models.cob.processor import InMemoryClaims
 from models.cob.reference import Reference, ReferenceChange
 from models.contract.events import ClaimSubmission, EobEvent, PayerProfile
 from models.contract.outcomes import ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy
-from tests.builders import Run, eob, fee, line, profile, secondary_line, submission, submitted_line, unstated
 
 SUBMITTED_AT = "2026-03-03T09:00:00Z"
 PRIMARY_AT = "2026-03-10T15:00:00Z"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from builders import adj, eob, fee, line, profile, secondary_line, submission, submitted_line, unstated
+from builders import Run, adj, eob, fee, line, profile, secondary_line, submission, submitted_line, unstated
 
 from cobstream.cli import main
 from cobstream.engine import Engine
@@ -23,7 +23,6 @@ from cobstream.shared.explanation_text import render_text
 from cobstream.shared.processes import free_port
 from models.contract.types import parse_timestamp
 from models.explain.claim import ClaimExplanation, explain_claim
-from tests.builders import Run, eob, unstated
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DAY = EXAMPLES / "day-2026-03-24.jsonl"

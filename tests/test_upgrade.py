@@ -8,13 +8,14 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from builders import eob, secondary_line
+
 from models.cob.claim import EobReceived, armed_timers
 from models.cob.processor import DEFAULT_RETENTION, process
 from models.cob.reference import Reference
 from models.contract.events import EobEvent
 from models.contract.outcomes import PatientBillingReady, PaymentDiscrepancy
 from streams.codec import ClaimRecord
-from tests.builders import eob, secondary_line
 
 STORED = json.loads((Path(__file__).parent / "data" / "stored" / "claim-records-0411eaa.json").read_text())
 NOW = datetime(2026, 3, 24, 12, tzinfo=UTC)
