@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_OUTPUT = Path(__file__).resolve().with_name("day-2026-03-24.jsonl")
+COVERAGE = Path(__file__).resolve().with_name("coverage")  # the 837P and 835s of examples/coverage/
 
 PAYER_NAMES = {
     "AETNA": "Aetna",
@@ -188,6 +189,11 @@ def reversal(original: dict[str, Any], adjudicated_at: str) -> dict[str, Any]:
     return event
 
 
+def x12(name: str) -> None:
+    """One X12 file of examples/coverage/ (a single transaction) as one `remittance.x12` message."""
+    send("remittance.x12", None, (COVERAGE / name).read_text(encoding="ascii"))
+
+
 def payer(payer_id: str, **terms: Any) -> None:
     send("reference.payers", payer_id, {"payer_id": payer_id, **terms})
 
@@ -232,6 +238,8 @@ submission("CLM-2026-0008", at("16:00", "2026-03-02"), ["BCBS-TX"], [("1", "9921
 submission("CLM-2026-0037", at("16:00", "2026-03-03"), ["BCBS-TX", "AETNA"], [("1", "99214", "150.00")])
 # CLM-2026-0038: billed to UHC on 2026-03-02; UHC never answers (primary_overdue at --now).
 submission("CLM-2026-0038", at("16:00", "2026-03-02"), ["UHC", "AETNA"], [("1", "99213", "120.00")])
+# The office's 837P for CLM-2026-0201 and 0202 (BCBS-TX, then AETNA), raw X12 (examples/coverage/).
+x12("claims-2026-03-03.837")
 
 # --- 07:00 onwards: the day's EOBs, in arrival order ------------------------------------------
 
@@ -621,6 +629,9 @@ secondary("CLM-2026-0036", "AETNA", at("16:30"), [
     line("1", "99213", "120.00", "4.00", "CO-45 52.00", "OA-23 64.00", allowed="68.00"),
 ])
 
+# BCBS-TX's 835 for CLM-2026-0201 and 0202, without crossover: both wait for AETNA (the 837 says).
+x12("remittance-2026-03-12-bcbstx.835")
+
 # CLM-2026-0037: BCBS-TX's 835 without crossover (no NM1*TT): the submission says AETNA is
 # secondary, so the claim waits for it instead of billing the patient the 20.00 PR-2.
 primary("CLM-2026-0037", "BCBS-TX", at("16:40", "2026-03-12"), UNSTATED, [
@@ -647,6 +658,10 @@ secondary("CLM-2026-0040", "AETNA", at("17:10"), [
 secondary("CLM-2026-0037", "AETNA", at("17:20"), [
     line("1", "99214", "150.00", "10.00", "CO-45 60.00", "OA-23 80.00", allowed="90.00"),
 ])
+
+# AETNA's 835: pays 0201, denies 0202 (CLP02 4, CO-96) without saying whose turn it was: the
+# claim's submission places the denial as the secondary's.
+x12("remittance-2026-03-24-aetna.835")
 
 # fmt: on
 

@@ -126,6 +126,9 @@ HAND_CHECKED_READY = {
     "CLM-2026-0033": {"1": ("4.00", "3.00", "55.00")},
     "CLM-2026-0037": {"1": ("10.00", "0.00", "60.00")},  # the article's claim, coverage from its submission
     "CLM-2026-0040": {"1": ("4.00", "0.00", "52.00")},
+    # examples/coverage/ as raw X12: the 837 names AETNA, AETNA's lone CO-96 denial is its own.
+    "CLM-2026-0201": {"0201-1": ("10.00", "0.00", "60.00")},
+    "CLM-2026-0202": {"0202-1": ("0.00", "5.00", "35.00")},
 }
 
 

@@ -21,6 +21,7 @@ from cobstream.engine import Engine
 from cobstream.shared.explanation import Message, explain_from_messages, replay_messages
 from cobstream.shared.explanation_text import render_text
 from cobstream.shared.processes import free_port
+from cobstream.shared.replay_format import replay_lines
 from models.contract.types import parse_timestamp
 from models.explain.claim import ClaimExplanation, explain_claim
 
@@ -432,15 +433,11 @@ def day() -> Day:
 
 
 def day_claims() -> list[str]:
-    ids = set()
-    for raw in DAY.read_bytes().splitlines():
-        try:
-            value = json.loads(raw)["value"]
-        except (ValueError, KeyError):
-            continue
-        if isinstance(value, dict) and "claim_id" in value:
-            ids.add(value["claim_id"])
-    return sorted(ids)
+    """Every claim of the example day, the raw X12 ones included, as the engine keeps them."""
+    engine = Engine()
+    for _ in replay_lines(DAY.read_bytes().splitlines(keepends=True), engine):
+        pass
+    return sorted(engine.claims)
 
 
 DISCREPANCY_FIELDS = (
@@ -467,8 +464,8 @@ def discrepancy_view(d: Any) -> dict[str, Any]:
     }
 
 
-def test_the_example_day_has_its_40_claims(day: Day) -> None:
-    assert len(day_claims()) == 40
+def test_the_example_day_has_its_42_claims(day: Day) -> None:
+    assert len(day_claims()) == 42
     assert set(day.engine.claims) == set(day_claims())
 
 
@@ -571,7 +568,7 @@ def test_cli_claim_not_in_the_file_exits_1_naming_where_it_looked(capsys: pytest
     assert main(["explain", "CLM-9999-9999", "--replay", str(DAY)]) == 1
     err = capsys.readouterr().err
     assert str(DAY) in err
-    assert "40 claims" in err
+    assert "42 claims" in err
     assert "CLM-9999-9999" not in err  # claim ids stay out of anything that may be logged
 
 

@@ -3,15 +3,16 @@ the Kafka helpers, `cobstream explain` and the tests."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import IO, Any
 
 import orjson
 
 from cobstream.engine import Engine
 from models.cob.processor import Published
-from models.contract.topics import EOB_TOPICS, SUBMITTED
+from models.contract.topics import EOB_TOPICS, REMITTANCE_X12, SUBMITTED
 from models.contract.types import NonFinite, RawNumber, format_timestamp, parse_timestamp
 from models.remittance.decode import Rejected, load_json
 
@@ -89,8 +90,9 @@ def write_jsonl(events: Iterable[Published], out: IO[bytes]) -> int:
 def shift_times(lines: Iterable[bytes], now: datetime) -> list[bytes]:
     """The same replay lines with every EOB's `adjudicated_at` and every submission's
     `submitted_at` moved by whole days so that the latest falls in the day before `now`: a past
-    day replayed as if it were yesterday, so that
-    a worker on wall-clock time finds no timeout due yet. Lines that are not events are kept."""
+    day replayed as if it were yesterday, so that a worker on wall-clock time finds no timeout due
+    yet. Raw X12 on `remittance.x12` moves by the same days (every CCYYMMDD date in it). Lines
+    that are not events are kept."""
     parsed: list[tuple[bytes, Any]] = []
     latest: datetime | None = None
     for line in lines:
@@ -108,12 +110,27 @@ def shift_times(lines: Iterable[bytes], now: datetime) -> list[bytes]:
     shifted = []
     for line, record in parsed:
         at = _event_time(record)
+        if isinstance(record, dict) and record.get("topic") == REMITTANCE_X12 and isinstance(record.get("value"), str):
+            record["value"] = _X12_DATE.sub(lambda found: _moved(found[0], delta), record["value"])
+            shifted.append(value_text(record).encode() + b"\n")
+            continue
         if at is None:
             shifted.append(line)
             continue
         record["value"][EVENT_TIME_FIELDS[record["topic"]]] = format_timestamp(at + delta)
         shifted.append(value_text(record).encode() + b"\n")
     return shifted
+
+
+_X12_DATE = re.compile(r"(?<![0-9])(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])(?![0-9])")
+
+
+def _moved(ccyymmdd: str, delta: timedelta) -> str:
+    try:
+        day = date(int(ccyymmdd[:4]), int(ccyymmdd[4:6]), int(ccyymmdd[6:]))
+    except ValueError:
+        return ccyymmdd  # digits that only look like a date
+    return f"{day + delta:%Y%m%d}"
 
 
 # The field of each claim input that moves event time (CONTRACT.md; COVERAGE.md section 2).
