@@ -55,8 +55,8 @@ def test_the_audit_accounts_for_a_worker_run_and_names_a_stray_outcome(deploymen
     report = json.loads(clean.stdout)
     outcomes = [e for e in published if e["topic"] != "eob.dead-letter"]
     assert report["findings"] == []
-    # Every claim input is accounted for: the EOBs and the claim submissions (COVERAGE.md).
-    claim_inputs = (b'"eob.', b'"claims.submitted"')
+    # Every claim input is accounted for: the EOBs, the submissions (COVERAGE.md) and the raw X12.
+    claim_inputs = (b'"eob.', b'"claims.submitted"', b'"remittance.x12"')
     assert report["counts"]["inputs"] == sum(1 for line in lines if any(t in line[:30] for t in claim_inputs))
     assert report["counts"]["dead_lettered"] == sum(
         1 for e in published if e["topic"] == "eob.dead-letter" and e["value"]["source_topic"].startswith("eob.")
