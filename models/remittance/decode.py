@@ -10,10 +10,10 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -31,6 +31,8 @@ from models.contract.events import (
 from models.contract.outcomes import DeadLetter
 from models.contract.topics import EOB_TOPICS, INPUT_TOPICS, PAYERS, REFERENCE_TOPICS, SUBMITTED
 from models.contract.types import MAX_CODE_LENGTH, MAX_ID_LENGTH, NonFinite, RawNumber
+
+M = TypeVar("M", bound=BaseModel)
 
 MAX_MESSAGE_BYTES = 1_048_576
 # What a dead letter keeps of the original: enough to diagnose, and small enough that even
@@ -126,38 +128,42 @@ def _plain_json(raw: bytes | str) -> str | None:
 
 
 def _validated_eob(role: Role, raw: bytes | str) -> EobReceived | Rejected:
-    """The full validation: JSON read by Python, every field by its type's own validator."""
-    value, rejected = parse_value(raw)
-    if rejected:
-        return rejected
-    if not isinstance(value, dict):
-        return Rejected(f"value must be a JSON object (an EobEvent), not {_kind(value)}", reason="not_an_object")
-    claim_id = _readable_id(value.get("claim_id"))
-    # Set here from the message, never taken from it: absent `secondary_payer_id` on
-    # eob.primary means the sender does not know the coverage (COVERAGE.md section 1).
-    value.pop("states_secondary", None)
-    if role == "primary" and "secondary_payer_id" not in value:
-        value["states_secondary"] = False
-    if role == "secondary":
-        value.pop("secondary_payer_id", None)  # ignored on eob.secondary, whatever it holds
-    try:
-        return EobReceived(role, EobEvent.model_validate(value))
-    except ValidationError as exc:
-        return Rejected(describe(exc), claim_id, reason=field_reason(exc))
-    except RecursionError:
-        return Rejected("value is nested too deeply to be an event", claim_id, reason="nested_too_deeply")
+    """The full validation of an EOB, its role's rules for `secondary_payer_id` applied first."""
+
+    def by_role(value: dict[str, Any]) -> None:
+        # Set here from the message, never taken from it: absent `secondary_payer_id` on
+        # eob.primary means the sender does not know the coverage (COVERAGE.md section 1).
+        value.pop("states_secondary", None)
+        if role == "primary" and "secondary_payer_id" not in value:
+            value["states_secondary"] = False
+        if role == "secondary":
+            value.pop("secondary_payer_id", None)  # ignored on eob.secondary, whatever it holds
+
+    eob = _validated(raw, EobEvent, "an EobEvent", by_role)
+    return eob if isinstance(eob, Rejected) else EobReceived(role, eob)
 
 
 def decode_submission(raw: bytes | str) -> SubmissionReceived | Rejected:
     """A `claims.submitted` message: the claim as billed, with its coverage (COVERAGE.md)."""
+    submission = _validated(raw, ClaimSubmission, "a ClaimSubmission")
+    return submission if isinstance(submission, Rejected) else SubmissionReceived(submission)
+
+
+def _validated(
+    raw: bytes | str, model: type[M], what: str, prepare: Callable[[dict[str, Any]], None] | None = None
+) -> M | Rejected:
+    """The full validation of a claim input: JSON read by Python, every field by its type's own
+    validator; `prepare` adjusts the parsed object first."""
     value, rejected = parse_value(raw)
     if rejected:
         return rejected
     if not isinstance(value, dict):
-        return Rejected(f"value must be a JSON object (a ClaimSubmission), not {_kind(value)}", reason="not_an_object")
+        return Rejected(f"value must be a JSON object ({what}), not {_kind(value)}", reason="not_an_object")
     claim_id = _readable_id(value.get("claim_id"))
+    if prepare is not None:
+        prepare(value)
     try:
-        return SubmissionReceived(ClaimSubmission.model_validate(value))
+        return model.model_validate(value)
     except ValidationError as exc:
         return Rejected(describe(exc), claim_id, reason=field_reason(exc))
     except RecursionError:

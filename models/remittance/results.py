@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -26,7 +27,8 @@ from models.cob.claim import EobReceived, SubmissionReceived
 from models.contract.events import ClaimSubmission, EobEvent, Role
 from models.contract.topics import ROLE_TOPICS, SUBMITTED
 from models.contract.types import format_money
-from models.remittance.decode import Rejected
+from models.remittance.decode import Rejected, describe
+from models.remittance.x12_segments import Segment, X12Error
 
 RejectedUnit = Literal["claim", "transaction", "group", "interchange", "file", "resource", "provider adjustment"]
 
@@ -180,6 +182,14 @@ class PaymentNotice:
 
     def describe(self) -> str:
         return self.message
+
+
+def refused_by_contract(exc: ValidationError, claim: Segment, lines: Sequence[Segment | None]) -> X12Error:
+    """The contract's refusal of a converted claim, at the segment of the line it is about (SVC,
+    SV1, SV2), else at the claim's own (CLP, CLM)."""
+    line = line_at_fault(exc)
+    at_line = lines[line] if line is not None and line < len(lines) else None
+    return X12Error(at_line or claim, f"the contract refuses this claim: {describe(exc)}")
 
 
 def line_at_fault(exc: ValidationError) -> int | None:

@@ -21,8 +21,7 @@ from pydantic import ValidationError
 
 from models.contract.events import ClaimSubmission, CoverageRole
 from models.contract.types import MAX_ID_LENGTH
-from models.remittance.decode import describe
-from models.remittance.results import ConversionRejected, ConvertedSubmission, line_at_fault
+from models.remittance.results import ConversionRejected, ConvertedSubmission, refused_by_contract
 from models.remittance.x12_835 import EnvelopeIds
 from models.remittance.x12_837_lines import BilledClaim, divide_claim, submitted_lines, total_charge
 from models.remittance.x12_envelope import ClaimGuide
@@ -214,11 +213,8 @@ def _validated(claim: BilledClaim, fields: dict[str, Any]) -> ClaimSubmission:
     try:
         return ClaimSubmission.model_validate(fields)
     except ValidationError as exc:
-        line = line_at_fault(exc)
-        segment = claim.clm
-        if line is not None and line < len(claim.lines) and claim.lines[line].own:
-            segment = claim.lines[line].own[0]
-        raise X12Error(segment, f"the contract refuses this claim: {describe(exc)}") from None
+        lines = [line.own[0] if line.own else None for line in claim.lines]
+        raise refused_by_contract(exc, claim.clm, lines) from None
 
 
 def _source(claim: BilledClaim, batch: Batch) -> dict[str, Any]:

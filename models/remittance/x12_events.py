@@ -17,8 +17,7 @@ from pydantic import ValidationError
 
 from models.contract.events import EobEvent, EobStatus, Role
 from models.contract.types import MAX_ID_LENGTH
-from models.remittance.decode import describe
-from models.remittance.results import ConversionRejected, ConvertedEob, line_at_fault
+from models.remittance.results import ConversionRejected, ConvertedEob, refused_by_contract
 from models.remittance.x12_835 import Remittance
 from models.remittance.x12_claim import (
     ClaimPayment,
@@ -198,9 +197,7 @@ def _validated(claim: ClaimPayment, fields: dict[str, Any]) -> EobEvent:
     try:
         return EobEvent.model_validate(fields)
     except ValidationError as exc:
-        line = line_at_fault(exc)
-        segment = claim.lines[line].svc if line is not None and line < len(claim.lines) else claim.clp
-        raise X12Error(segment, f"the contract refuses this claim: {describe(exc)}") from None
+        raise refused_by_contract(exc, claim.clp, [line.svc for line in claim.lines]) from None
 
 
 def _source(claim: ClaimPayment, remittance: Remittance) -> dict[str, Any]:
