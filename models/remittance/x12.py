@@ -14,7 +14,6 @@ small. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from models.remittance.results import ConversionRejected, ConvertedSubmission, Item
@@ -27,6 +26,7 @@ from models.remittance.x12_835 import (
     read_remittance,
 )
 from models.remittance.x12_837 import convert_claims
+from models.remittance.x12_bare import bare_delimiters, bare_set, bare_transactions
 from models.remittance.x12_envelope import (
     Interchange,
     Transaction,
@@ -35,13 +35,12 @@ from models.remittance.x12_envelope import (
     check_group,
     check_interchange,
     check_transaction,
-    claim_guide,
     group_set,
     read_interchange,
     rewrap,
 )
 from models.remittance.x12_events import KnownRoles, RoleContext, convert_claim
-from models.remittance.x12_segments import Delimiters, Segment, X12Error, cut_segments
+from models.remittance.x12_segments import Delimiters, X12Error, cut_segments
 
 __all__ = ["KnownRoles", "TransactionMessage", "convert_x12", "split_transactions"]
 
@@ -151,7 +150,7 @@ def _unit(transaction: Transaction, ids: EnvelopeIds, delimiters: Delimiters, ki
     """A transaction ready to convert (an 837's already converted), or its rejection (ST/SE, or a
     fault in its header). `kind` is what its group says it is; None for a bare transaction."""
     try:
-        kind = kind or _bare_set(transaction.st)
+        kind = kind or bare_set(transaction.st)
         fault = check_transaction(transaction, "835" if kind == "835" else "837")
         if fault:
             raise fault
@@ -168,22 +167,6 @@ def _unit(transaction: Transaction, ids: EnvelopeIds, delimiters: Delimiters, ki
             segment.position,
             original=delimiters.join(transaction.segments),
         )
-
-
-def _bare_set(st: Segment) -> TransactionSet:
-    """What a transaction without its envelope is, by its ST01 (and, for an 837, its ST03)."""
-    if st.get(1) == "835":
-        return "835"
-    if st.get(1) != "837":
-        raise X12Error(st, f"ST01 {st.get(1)!r} is neither 835 (a remittance) nor 837 (a claim)")
-    guide = claim_guide(st.get(3))
-    if guide is None:
-        raise X12Error(
-            st,
-            f"ST03 (implementation convention reference) {st.get(3)[:20]!r} is not 005010X222(A1) (837P) or "
-            "005010X223(A2) (837I): an 837 without its envelope must say which guide it follows",
-        )
-    return guide
 
 
 def _learnt(known: KnownRoles | None, items: list[Item]) -> KnownRoles | None:
@@ -260,7 +243,7 @@ def _convert_bare(text: str, start: int, known: KnownRoles | None, by_coverage: 
     delimiters = bare_delimiters(text, start)
     segments = [segment for segment, _ in cut_segments(text, start, delimiters, 1)]
     units: list[_Prepared] = []
-    for found in _bare_transactions(segments, delimiters):
+    for found in bare_transactions(segments, delimiters):
         if isinstance(found, ConversionRejected):
             units.append(found)
         else:
@@ -270,76 +253,6 @@ def _convert_bare(text: str, start: int, known: KnownRoles | None, by_coverage: 
     for unit in units:
         items += [unit] if isinstance(unit, ConversionRejected) else _convert_unit(unit, context)
     return items
-
-
-def _bare_transactions(segments: list[Segment], delimiters: Delimiters) -> list[Transaction | ConversionRejected]:
-    """Each ST..SE in order (an ST before the previous one's SE leaves that one unclosed); segments
-    between an SE and the next ST belong to no transaction and are rejected."""
-    found: list[Transaction | ConversionRejected] = []
-    current: list[Segment] = []
-    stray: list[Segment] = []
-    for segment in segments:
-        if segment.id == "ST":
-            if current:
-                found.append(Transaction(current, closed=False))
-            if stray:
-                found.append(_stray(stray, delimiters))
-            current, stray = [], []
-        (current if current or segment.id == "ST" else stray).append(segment)
-        if current and segment.id == "SE":
-            found.append(Transaction(current, closed=True))
-            current = []
-    if current:
-        found.append(Transaction(current, closed=False))
-    if stray:
-        found.append(_stray(stray, delimiters))
-    return found
-
-
-def _stray(segments: list[Segment], delimiters: Delimiters) -> ConversionRejected:
-    first = segments[0]
-    return ConversionRejected(
-        first.where,
-        f"{len(segments)} segment(s) after an SE and before any ST belong to no transaction",
-        "file",
-        None if first.problem else first.id,
-        first.position,
-        original=delimiters.join(segments),
-    )
-
-
-def bare_delimiters(text: str, start: int) -> Delimiters:
-    """The element separator follows "ST"; the terminator is the first other non-alphanumeric
-    character of the ST segment; the component separator follows SVC01's (or PLB03's) qualifier,
-    in an 837 SV101's qualifier or CLM05's first part."""
-    element = text[start + 2 : start + 3] or "*"
-    terminator = next((c for c in text[start + 3 :] if not c.isalnum() and c != element), "~")
-    component = ":"
-    for tag in ("SVC", "PLB"):
-        at = text.find(f"{terminator}{tag}{element}", start)
-        if at >= 0:
-            after = text[at + len(tag) + 2 :].lstrip("\r\n")
-            qualifier_end = next((i for i, c in enumerate(after[:8]) if not c.isalnum()), None)
-            if qualifier_end and after[qualifier_end] not in (element, terminator):
-                component = after[qualifier_end]
-                break
-    else:
-        component = _claim_component(text[start:], element, terminator) or component
-    return Delimiters(element, component, "^", terminator)
-
-
-def _claim_component(text: str, element: str, terminator: str) -> str | None:
-    """The component separator of an 837: after SV101's qualifier, else after CLM05's first part."""
-    for tag, n in (("SV1", 1), ("CLM", 5)):
-        found = re.search(rf"{re.escape(terminator)}\s*{tag}{re.escape(element)}([^{re.escape(terminator)}]*)", text)
-        if found is None:
-            continue
-        elements = found.group(1).split(element)
-        value = elements[n - 1] if len(elements) >= n else ""
-        separator = next((c for c in value if not c.isalnum() and c not in " -."), None)
-        if separator:
-            return separator
-    return None
 
 
 def split_transactions(data: bytes | str) -> list[TransactionMessage | ConversionRejected]:
