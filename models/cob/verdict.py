@@ -207,53 +207,51 @@ def evaluate_version(version: Version, ref: Reference) -> list[Draft]:
     if primary is None:
         return []  # a secondary or a submission waits for its primary (the timers watch them)
     coverage = version.coverage
-    payer = coverage.payer
-    drafts: list[Draft] = []
-    computed: ClaimComputation | None = None
-    if secondary is not None and payer is not None:
-        computed = compute_claim(primary, payer, ref, secondary, use_actual=True)
-    elif payer is not None:
-        computed = compute_claim(primary, payer, ref)
+    computed = _computed(primary, secondary, coverage.payer, ref)
     expected = computed.expected_secondary_paid if computed else None
     # With a secondary payer: what the secondary paid on the primary's lines (COB_RULES.md section 6).
     actual = None if secondary is None else (computed.secondary_paid if computed else secondary.total_paid)
+    drafts: list[Draft] = []
 
     def flag(kind: str, line_ids: list[str], *, with_expected: bool = True) -> None:
         """Add one discrepancy of `kind` on `line_ids` to this version's drafts."""
+        shown = expected if with_expected else None
         drafts.append(
-            discrepancy(
-                kind,
-                primary=primary,
-                secondary=secondary,
-                expected=expected if with_expected else None,
-                actual=actual,
-                line_ids=line_ids,
-            )
+            discrepancy(kind, primary=primary, secondary=secondary, expected=shown, actual=actual, line_ids=line_ids)
         )
 
-    mismatched = _mismatched_lines(primary, secondary) + lines_off_submission(primary, submission)
-    if mismatched:
+    if mismatched := _mismatched_lines(primary, secondary) + lines_off_submission(primary, submission):
         flag("line_mismatch", mismatched)
     cob_order_denial = is_cob_order_denial(primary)
     if not coverage.known and not cob_order_denial:
-        drafts.append(
-            discrepancy(
-                "coverage_unknown",
-                primary=primary,
-                secondary=None,
-                expected=None,
-                actual=None,
-                line_ids=primary.line_ids,
-            )
-        )
+        drafts.append(_coverage_unknown(primary))
     _cob_order_or_money(version, coverage, computed, ref, flag)
     if any(d.blocking for d in drafts) or cob_order_denial:
         return drafts
-    if secondary is None and payer is None:
+    if secondary is None and coverage.payer is None:
         drafts.append(ready(primary, compute_claim(primary, None, ref), tertiary_payer(submission)))
     elif secondary is not None:
         drafts.append(ready(primary, computed, tertiary_payer(submission)))  # type: ignore[arg-type]
     return drafts
+
+
+def _computed(
+    primary: EobEvent, secondary: EobEvent | None, payer: str | None, ref: Reference
+) -> ClaimComputation | None:
+    """The version's figures for its secondary payer: reconciled with the secondary EOB when it
+    is in, the estimate while it is not; None without a secondary payer."""
+    if payer is None:
+        return None
+    if secondary is None:
+        return compute_claim(primary, payer, ref)
+    return compute_claim(primary, payer, ref, secondary, use_actual=True)
+
+
+def _coverage_unknown(primary: EobEvent) -> Draft:
+    """Nothing says whether the claim has a secondary: held, on every primary line (COVERAGE.md)."""
+    return discrepancy(
+        "coverage_unknown", primary=primary, secondary=None, expected=None, actual=None, line_ids=primary.line_ids
+    )
 
 
 def _mismatched_lines(primary: EobEvent, secondary: EobEvent | None) -> list[str]:
