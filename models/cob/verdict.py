@@ -207,15 +207,18 @@ def evaluate_version(version: Version, ref: Reference) -> list[Draft]:
     if primary is None:
         return []  # a secondary or a submission waits for its primary (the timers watch them)
     coverage = version.coverage
-    computed = _computed(primary, secondary, coverage.payer, ref)
-    expected = computed.expected_secondary_paid if computed else None
+    computed = _reconciled(primary, secondary, coverage.payer, ref)
     # With a secondary payer: what the secondary paid on the primary's lines (COB_RULES.md section 6).
     actual = None if secondary is None else (computed.secondary_paid if computed else secondary.total_paid)
     drafts: list[Draft] = []
 
     def flag(kind: str, line_ids: list[str], *, with_expected: bool = True) -> None:
-        """Add one discrepancy of `kind` on `line_ids` to this version's drafts."""
-        shown = expected if with_expected else None
+        """Add one discrepancy of `kind` on `line_ids` to this version's drafts; its expected
+        payment is the version's (the estimate while no secondary EOB is in, computed only then)."""
+        shown = None
+        if with_expected and coverage.payer is not None:
+            figures = computed or compute_claim(primary, coverage.payer, ref)
+            shown = figures.expected_secondary_paid
         drafts.append(
             discrepancy(kind, primary=primary, secondary=secondary, expected=shown, actual=actual, line_ids=line_ids)
         )
@@ -235,15 +238,13 @@ def evaluate_version(version: Version, ref: Reference) -> list[Draft]:
     return drafts
 
 
-def _computed(
+def _reconciled(
     primary: EobEvent, secondary: EobEvent | None, payer: str | None, ref: Reference
 ) -> ClaimComputation | None:
-    """The version's figures for its secondary payer: reconciled with the secondary EOB when it
-    is in, the estimate while it is not; None without a secondary payer."""
-    if payer is None:
+    """The version's figures with the secondary EOB in hand (None without a secondary payer, or
+    while no secondary EOB is in)."""
+    if payer is None or secondary is None:
         return None
-    if secondary is None:
-        return compute_claim(primary, payer, ref)
     return compute_claim(primary, payer, ref, secondary, use_actual=True)
 
 
