@@ -225,6 +225,10 @@ def ready_line_view(line: Any) -> dict[str, Any]:
         "patient_responsibility": f"{line.patient_responsibility:.2f}",
         "write_off": f"{line.write_off:.2f}",
         "patient_reasons": [r.code for r in line.patient_reasons],
+        "write_off_reasons": [
+            {"reason": w.reason, "group": w.group, "carc": w.carc, "amount": f"{w.amount:.2f}"}
+            for w in line.write_off_reasons
+        ],
     }
 
 

@@ -750,6 +750,11 @@ def test_arrival_order_with_a_submission_does_not_change_the_result(scenario: Sc
     a, b = settled(feed([*refs, *one])[-1]), settled(feed([*refs, *other])[-1])
     event("outcome: " + ", ".join(value.get("kind") or value["status"] for _, value in a))
     assert a == b
+    # COVERAGE.md section 5: a ready line's coded write-offs add up to its write-off, exactly.
+    for ready_line in (ln for topic, value in a if topic == "billing.ready" for ln in value["lines"]):
+        coded = sum((Decimal(entry["amount"]) for entry in ready_line["write_off_reasons"]), Decimal(0))
+        assert coded == Decimal(ready_line["write_off"])
+        assert all(Decimal(entry["amount"]) != 0 for entry in ready_line["write_off_reasons"])
 
 
 def negated(value: dict[str, Any], event_id: str, at: datetime) -> dict[str, Any]:

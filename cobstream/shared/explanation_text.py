@@ -187,10 +187,17 @@ def _line(line: LineExplanation) -> list[str]:
         "  Result",
         _row("secondary paid", actual, f"expected {line.expected_secondary_paid:.2f}"),
         _row("patient owes", line.patient_responsibility),
-        _row("write-off", line.write_off),
         *(_row("because" if i == 0 else "", "", f"{r.code}: {r.meaning}") for i, r in enumerate(line.patient_reasons)),
+        _row("write-off", line.write_off, "coded for posting:" if line.write_off_reasons else ""),
+        *(_row("", w.amount, _write_off_code(w)) for w in line.write_off_reasons),
     ]
     return out
+
+
+def _write_off_code(entry: Any) -> str:
+    """One coded write-off entry: its group and CARC when it has them, its reason in words."""
+    code = f"{entry.group}-{entry.carc} " if entry.carc else (f"{entry.group} " if entry.group else "")
+    return f"{code}{entry.reason}: {entry.meaning}"
 
 
 def _floored(parts: str, total: Decimal | None) -> str:

@@ -141,21 +141,38 @@ def expected_secondary_payment(
     return max(ZERO, min(pr1, payment))
 
 
+CeilingRow = Literal[1, 2, 3, 4, 5]
+
+
+def ceiling_row(allowable: SecondaryAllowable, terms: PayerTerms) -> CeilingRow:
+    """The row of section 4's table that gives K: 1 medicaid, 2 a denied line or supplemental,
+    3 medicare_secondary, 4 in the secondary's network under a network method, 5 otherwise."""
+    method = terms.cob_method
+    if method == "medicaid":
+        return 1
+    if allowable.denial is not None or method == "supplemental":
+        return 2
+    if method == "medicare_secondary":
+        return 3
+    if terms.in_network and method in NETWORK_METHODS:
+        return 4
+    return 5
+
+
 def collectible_limit(
     primary: PrimaryLine, allowable: SecondaryAllowable, terms: PayerTerms, secondary_paid: Decimal
 ) -> Decimal:
     """The ceiling K on what the provider may collect from all sources (section 4)."""
     p1, k1, s = primary.primary_paid, primary.collectible, secondary_paid
-    method = terms.cob_method
-    if method == "medicaid":
-        return p1 + s + min(terms.copay, primary.primary_patient - s)
-    if allowable.denial is not None or method == "supplemental":
-        return k1
-    if method == "medicare_secondary":
-        return min(k1, max(primary.primary_allowed, allowable.amount, p1 + s))
-    if terms.in_network and method in NETWORK_METHODS:
-        return max(p1 + s, min(k1, allowable.amount))
-    return k1
+    match ceiling_row(allowable, terms):
+        case 1:
+            return p1 + s + min(terms.copay, primary.primary_patient - s)
+        case 3:
+            return min(k1, max(primary.primary_allowed, allowable.amount, p1 + s))
+        case 4:
+            return max(p1 + s, min(k1, allowable.amount))
+        case _:
+            return k1
 
 
 class LineResult(NamedTuple):

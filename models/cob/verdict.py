@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from models.cob.coverage import Coverage, claim_coverage, disputes_submission, lines_off_submission, tertiary_payer
 from models.cob.reference import Reference
 from models.cob.settlement import ClaimComputation, compute_claim
+from models.cob.write_offs import write_off_reasons
 from models.contract.events import ClaimSubmission, EobEvent
 from models.contract.outcomes import (
     ExpectedSecondaryPayment,
@@ -177,8 +178,9 @@ def ready(primary: EobEvent, computed: ClaimComputation, tertiary: str | None) -
                     "patient_responsibility": r.patient,
                     "write_off": r.write_off,
                     "patient_reasons": r.patient_reasons,
+                    "write_off_reasons": write_off_reasons(line, r, terms),
                 }
-                for r in computed.lines
+                for r, line in zip(computed.lines, primary.lines, strict=True)
             ),
         },
     )

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import SchemaValidator
 
-from models.contract.events import CobMethod
+from models.contract.events import AdjustmentGroup, CobMethod
 from models.contract.topics import DEAD_LETTER, DISCREPANCY, EXPECTED, READY
 from models.contract.types import (
     Money,
@@ -87,6 +87,28 @@ class ExpectedSecondaryPayment(Outcome):
     lines: tuple[ExpectedLine, ...]
 
 
+WriteOffReasonCode = Literal[
+    "primary_adjustment",
+    "primary_patient_credit",
+    "medicaid_payment_in_full",
+    "medicare_limit",
+    "secondary_network_contract",
+    "overpayment_credit",
+]
+
+
+class WriteOffReason(BaseModel):
+    """One coded part of a line's write-off (COVERAGE.md section 5): a posting system's
+    adjustment with its group and CARC (null where no CARC is the reason)."""
+
+    model_config = _OUTPUT
+
+    reason: WriteOffReasonCode
+    group: AdjustmentGroup | None
+    carc: str | None
+    amount: Money
+
+
 class ReadyLine(BaseModel):
     model_config = _OUTPUT
 
@@ -98,6 +120,9 @@ class ReadyLine(BaseModel):
     patient_responsibility: Money
     write_off: Money
     patient_reasons: tuple[PatientReason, ...]
+    # Their amounts add up to `write_off`. Empty on a line of a ready event stored before they
+    # existed (and on its voided copy).
+    write_off_reasons: tuple[WriteOffReason, ...] = ()
 
 
 class PatientBillingReady(Outcome):
@@ -184,7 +209,14 @@ def _trusting(node: Any) -> Any:
 
 
 _TRUST = {parse_money: computed_money_schema, parse_timestamp: computed_timestamp_schema}
-_OUTCOME_CLASSES = (ExpectedSecondaryPayment, ExpectedLine, PatientBillingReady, ReadyLine, PaymentDiscrepancy)
+_OUTCOME_CLASSES = (
+    ExpectedSecondaryPayment,
+    ExpectedLine,
+    PatientBillingReady,
+    ReadyLine,
+    WriteOffReason,
+    PaymentDiscrepancy,
+)
 _TRUSTED: dict[type, SchemaValidator] = {
     model: rust_validator(_trusting(model.__pydantic_core_schema__), *_OUTCOME_CLASSES)
     for model in (ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy)

@@ -13,8 +13,9 @@ from decimal import Decimal
 from pydantic import BaseModel
 
 from models.cob.arithmetic import DEDUCTIBLE, Denial, LineResult
+from models.cob.write_offs import write_off_reasons
 from models.contract.events import Adjustment, EobEvent, ServiceLine
-from models.contract.outcomes import AllowableSource, PatientReason
+from models.contract.outcomes import AllowableSource, PatientReason, WriteOffReasonCode
 from models.contract.types import ZERO, Money, Rate, format_money
 from models.explain.formulas import EXPLANATION, LineContext, Step, steps
 
@@ -52,6 +53,28 @@ REASON_WORDS: dict[str, str] = {
     "secondary_allowable_at_or_below_primary_paid": "the secondary's allowable is at or below what the primary paid",
     "no_secondary_coverage": "the patient has no secondary coverage",
 }
+
+
+WRITE_OFF_WORDS: dict[str, str] = {
+    "primary_adjustment": "the primary's own adjustment, as it reported it",
+    "primary_patient_credit": "the primary's patient amounts add up below 0: a credit (PR1 is floored at 0)",
+    "medicaid_payment_in_full": "Medicaid's payment is payment in full: the provider may not bill the rest",
+    "medicare_limit": "Medicare as secondary limits what the provider may collect",
+    "secondary_network_contract": "the secondary's network contract caps what the provider may collect",
+    "overpayment_credit": "a payment above what the provider may collect (inside the tolerance): a credit",
+}
+
+
+class WriteOffExplanation(BaseModel):
+    """One coded entry of the line's write-off (COVERAGE.md section 5), in words."""
+
+    model_config = EXPLANATION
+
+    reason: WriteOffReasonCode
+    group: str | None
+    carc: str | None
+    amount: Money
+    meaning: str
 
 
 class AdjustmentExplanation(BaseModel):
@@ -111,6 +134,7 @@ class LineExplanation(BaseModel):
     collectible_limit: Money
     patient_responsibility: Money
     write_off: Money
+    write_off_reasons: tuple[WriteOffExplanation, ...]
     patient_reasons: tuple[ReasonExplanation, ...]
     steps: tuple[Step, ...]
 
@@ -197,6 +221,10 @@ def explain_line(result: LineResult, context: LineContext) -> LineExplanation:
         collectible_limit=result.limit,
         patient_responsibility=result.patient,
         write_off=result.write_off,
+        write_off_reasons=tuple(
+            WriteOffExplanation(**entry, meaning=WRITE_OFF_WORDS[entry["reason"]])
+            for entry in write_off_reasons(line, result, terms)
+        ),
         patient_reasons=reasons(result.patient_reasons),
         steps=steps(result, context),
     )
