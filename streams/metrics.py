@@ -38,6 +38,7 @@ from models.contract.topics import (
     OUTPUT_TOPICS,
     READY,
     REMITTANCE_X12,
+    SECONDARY_CLAIM,
     SUBMITTED,
 )
 from models.remittance.decode import CONTRACT_FIELDS, FAULT_KINDS
@@ -116,6 +117,7 @@ _KINDS_OF: dict[str, tuple[str, ...]] = {
     EXPECTED: ("expected_payment",),
     READY: ("ready", "voided"),
     DISCREPANCY: get_args(DiscrepancyKind),
+    SECONDARY_CLAIM: ("open", "replaced"),
 }
 _OUTCOMES = {
     (topic, kind): OUTCOMES.labels(topic, kind, "true" if kind in BLOCKING else "false")

@@ -19,6 +19,7 @@ from models.contract.topics import (
     READY,
     REMITTANCE_X12,
     SECONDARY,
+    SECONDARY_CLAIM,
     SUBMITTED,
 )
 from streams.settings import Settings
@@ -53,6 +54,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(EXPECTED, n, written_here=True),
         TopicSpec(READY, n, written_here=True),
         TopicSpec(DISCREPANCY, n, written_here=True),
+        TopicSpec(SECONDARY_CLAIM, n, written_here=True),
         TopicSpec(DEAD_LETTER, n, written_here=True),
     ]
 

@@ -68,7 +68,8 @@ def test_the_submissions_secondary_makes_an_unstated_primary_wait_for_it() -> No
     run.submit(submission("S1"))
     assert run.out == []  # a submission alone emits nothing
     run.primary(unstated(eob("P1")))
-    assert run.kinds() == ["secondary.expected"]
+    # The estimate, and the secondary claim the provider sends AETNA (COVERAGE.md section 5).
+    assert run.kinds() == ["secondary.expected", "secondary.claim:open"]
     assert estimates(run)[0].secondary_payer_id == "AETNA"
     run.secondary(eob("X1", payer_id="AETNA", at="2026-03-20T10:00:00Z", lines=[secondary_line()]))
     [ready] = readies(run)
@@ -115,7 +116,7 @@ def test_a_replacement_replaces_the_submission_and_voids_the_standing_ready() ->
     run.submit(submission("S1", secondary=None))
     run.primary(unstated(eob("P1")))
     run.submit(submission("S2", frequency="replacement", secondary="AETNA", at="2026-03-12T09:00:00Z"))
-    assert run.kinds()[1:] == ["billing.ready:voided", "secondary.expected"]
+    assert run.kinds()[1:] == ["billing.ready:voided", "secondary.expected", "secondary.claim:open"]
     assert readies(run)[1].voids_event_id == readies(run)[0].event_id
 
 
@@ -228,7 +229,8 @@ def test_a_primary_eob_from_another_payer_than_the_submissions_primary_is_a_cob_
     run = Run()
     run.submit(submission("S1"))
     run.primary(unstated(eob("P1", payer_id="UHC")))
-    assert run.kinds() == ["secondary.expected", "billing.discrepancy:cob_order_dispute"]
+    # A dispute does not hold the secondary claim back (COVERAGE.md section 5, "Conditions").
+    assert run.kinds() == ["secondary.expected", "secondary.claim:open", "billing.discrepancy:cob_order_dispute"]
     [dispute] = discrepancies(run, "cob_order_dispute")
     assert dispute.expected_secondary_paid == Decimal("20.00")
     assert (dispute.actual_secondary_paid, dispute.line_ids, dispute.blocking) == (None, ("1",), True)
@@ -256,7 +258,7 @@ def test_a_primary_line_not_on_the_submission_or_with_another_charge_is_a_line_m
     run = Run()
     run.submit(submission("S1", lines=[submitted_line("1", "140.00"), submitted_line("3")]))
     run.primary(unstated(eob("P1", lines=[line("1"), line("2")])))
-    assert run.kinds() == ["secondary.expected", "billing.discrepancy:line_mismatch"]
+    assert run.kinds() == ["secondary.expected", "secondary.claim:open", "billing.discrepancy:line_mismatch"]
     [mismatch] = discrepancies(run, "line_mismatch")
     # Line 3 was submitted and not adjudicated: no mismatch. The estimate rides along.
     assert mismatch.line_ids == ("1", "2")
@@ -328,7 +330,7 @@ def test_a_submission_that_makes_the_secondary_known_brings_its_estimate() -> No
     run = Run()
     run.primary(unstated(eob("P1")))
     run.submit(submission("S1", at="2026-03-11T09:00:00Z"))
-    assert run.kinds() == ["billing.discrepancy:coverage_unknown", "secondary.expected"]
+    assert run.kinds() == ["billing.discrepancy:coverage_unknown", "secondary.expected", "secondary.claim:open"]
 
 
 def test_no_estimate_on_a_submission_that_names_the_same_payer_again() -> None:
@@ -336,7 +338,7 @@ def test_no_estimate_on_a_submission_that_names_the_same_payer_again() -> None:
     run.submit(submission("S1"))
     run.primary(unstated(eob("P1")))
     run.submit(submission("S2", frequency="replacement", at="2026-03-11T09:00:00Z"))
-    assert run.kinds() == ["secondary.expected"]
+    assert run.kinds() == ["secondary.expected", "secondary.claim:open"]  # the secondary claim stands
 
 
 def test_no_estimate_on_a_submission_when_the_primary_states_the_secondary() -> None:

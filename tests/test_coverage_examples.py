@@ -50,7 +50,9 @@ def test_with_the_837_the_claims_wait_for_the_secondary_and_its_835_settles_them
     events = converted_then_replayed(CLAIMS, PRIMARY, SECONDARY)
     assert summary(events) == [
         ("secondary.expected", "CLM-2026-0201", ""),
+        ("secondary.claim", "CLM-2026-0201", "open"),
         ("secondary.expected", "CLM-2026-0202", ""),
+        ("secondary.claim", "CLM-2026-0202", "open"),
         ("billing.ready", "CLM-2026-0201", "ready"),
         ("billing.ready", "CLM-2026-0202", "ready"),
     ]

@@ -166,8 +166,8 @@ def test_a_primary_without_crossover_waits_for_the_secondary_the_submission_name
     """COVERAGE.md: CLM-2026-0037's primary 835 says nothing of a secondary; its submission lists
     AETNA, so the claim waits (an estimate, no patient bill) until AETNA's EOB settles it."""
     events = [(e["topic"], e["value"]) for e in actual if e["value"].get("claim_id") == "CLM-2026-0037"]
-    assert [topic for topic, _ in events] == ["secondary.expected", "billing.ready"]
-    assert events[1][1]["produced_at"] == "2026-03-24T17:20:00Z"  # when AETNA's EOB came, not the primary's
+    assert [topic for topic, _ in events] == ["secondary.expected", "secondary.claim", "billing.ready"]
+    assert events[2][1]["produced_at"] == "2026-03-24T17:20:00Z"  # when AETNA's EOB came, not the primary's
 
 
 def test_the_tertiary_of_the_submission_rides_on_the_ready_event(actual: list[dict]) -> None:

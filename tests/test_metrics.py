@@ -309,7 +309,15 @@ def test_every_label_value_in_the_exposition_is_from_a_closed_set() -> None:
     allowed = {
         "topic": metrics.KNOWN_TOPICS | {"other"},
         "reason": metrics.DEAD_LETTER_REASONS,
-        "kind": {"expected_payment", "ready", "voided", "other", *metrics._KINDS_OF["billing.discrepancy"]},
+        "kind": {
+            "expected_payment",
+            "ready",
+            "voided",
+            "open",
+            "replaced",
+            "other",
+            *metrics._KINDS_OF["billing.discrepancy"],
+        },
         "blocking": {"true", "false"},
         "status": set(CLAIM_STATUSES),
     }

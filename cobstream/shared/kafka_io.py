@@ -11,7 +11,15 @@ from typing import IO, Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from cobstream.shared.replay_format import line_key_text, value_text
-from models.contract.topics import DISCREPANCY, EXPECTED, INPUT_TOPICS, OUTPUT_TOPICS, READY, REMITTANCE_X12
+from models.contract.topics import (
+    DISCREPANCY,
+    EXPECTED,
+    INPUT_TOPICS,
+    OUTPUT_TOPICS,
+    READY,
+    REMITTANCE_X12,
+    SECONDARY_CLAIM,
+)
 from models.remittance import TransactionMessage, split_transactions
 from models.remittance.decode import load_json
 from streams.settings import Settings
@@ -114,6 +122,11 @@ def summary(topic: str, value: dict[str, Any]) -> str:
         return (
             f"{value['cob_method']}: secondary should pay {value['expected_secondary_paid']}, "
             f"patient {value['expected_patient_responsibility']}"
+        )
+    if topic == SECONDARY_CLAIM:
+        return (
+            f"{value['status']:<8} to {value['secondary_payer_id']}: {value['primary_payer_id']} paid "
+            f"{value['primary_paid']}, patient liability {value['remaining_patient_liability']}"
         )
     return f"{value.get('source_topic')}@{value.get('offset')}: {value.get('error')}"
 

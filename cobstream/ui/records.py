@@ -27,6 +27,7 @@ from models.contract.topics import (
     READY,
     REFERENCE_TOPICS,
     REMITTANCE_X12,
+    SECONDARY_CLAIM,
 )
 from models.remittance.decode import Rejected
 from models.remittance.intake import decode_message
@@ -198,7 +199,7 @@ def _outcome(topic: str, value: dict[str, Any]) -> OutcomeRow:
         if not isinstance(value.get("blocking"), bool):
             raise Unreadable("blocking: missing or not true/false")
     else:
-        kind = _text(value, "status") if topic == READY else "expected"
+        kind = _text(value, "status") if topic in (READY, SECONDARY_CLAIM) else "expected"
     return OutcomeRow(
         event_id=_text(value, "event_id"),
         claim_id=_text(value, "claim_id"),

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from models.cob.coverage import Coverage
 from models.cob.reference import PayerTerms, Reference
+from models.cob.secondary_claim import open_claim, replaced_claim, secondary_claim_payer, still_holds
 from models.cob.settlement import compute_claim
 from models.cob.verdict import (
     Draft,
@@ -31,7 +32,7 @@ from models.cob.verdict import (
     overdue_secondary,
 )
 from models.contract.events import ClaimSubmission, EobEvent, Role
-from models.contract.outcomes import Outcome, PatientBillingReady, PaymentDiscrepancy, build_outcome
+from models.contract.outcomes import Outcome, PatientBillingReady, PaymentDiscrepancy, SecondaryClaim, build_outcome
 
 TimerKind = Literal["orphan_secondary", "primary_overdue", "secondary_overdue"]
 
@@ -56,6 +57,7 @@ class ClaimState(BaseModel):
     submission: ClaimSubmission | None = None
     seen_submission_ids: tuple[str, ...] = ()
     primary_overdue_fired_for: str | None = None
+    standing_secondary_claim: SecondaryClaim | None = None  # COVERAGE.md section 5
 
     def current(self, role: Role) -> EobEvent | None:
         return self.primary if role == "primary" else self.secondary
@@ -215,26 +217,34 @@ def _apply_eob(state: ClaimState, role: Role, eob: EobEvent, ref: Reference, now
     secondary = arrived if role == "secondary" else state.secondary
     out = _Emitter(state, now, cause=eob.event_id)
 
+    version = Version(primary, secondary, state.submission)
     standing = state.standing_ready
     if standing is not None:
         out.emit(_voided(standing))
-        if withdrawn is not None:
-            out.emit(
-                discrepancy(
-                    f"{role}_reversed",
-                    primary=primary,
-                    secondary=secondary,
-                    expected=None,
-                    actual=secondary.total_paid if secondary else None,
-                    line_ids=withdrawn.line_ids,
-                )
+    claim_sent = _replace_secondary_claim(state.standing_secondary_claim, version, ref, out)
+    if standing is not None and withdrawn is not None:
+        out.emit(
+            discrepancy(
+                f"{role}_reversed",
+                primary=primary,
+                secondary=secondary,
+                expected=None,
+                actual=secondary.total_paid if secondary else None,
+                line_ids=withdrawn.line_ids,
             )
-    version = Version(primary, secondary, state.submission)
+        )
     if role == "primary" and not withdrawn and not is_cob_order_denial(eob):
         payer = version.coverage.payer
         if payer is not None:
             out.emit(estimate(eob, payer, secondary, ref))
-    changes = {**remembered, role: arrived, "standing_ready": _evaluate(version, ref, out), "revision": out.revision}
+            claim_sent = _open_secondary_claim(claim_sent, version, out)
+    changes = {
+        **remembered,
+        role: arrived,
+        "standing_secondary_claim": claim_sent,
+        "standing_ready": _evaluate(version, ref, out),
+        "revision": out.revision,
+    }
     if role == "primary" and not withdrawn:
         changes["had_primary"] = True
     return Transition(state.model_copy(update=changes), out.outcomes, moves_clock=True)
@@ -267,16 +277,41 @@ def _apply_submission(state: ClaimState, submission: ClaimSubmission, ref: Refer
     out = _Emitter(state, now, cause=f"submission:{submission.event_id}")
     if state.standing_ready is not None:
         out.emit(_voided(state.standing_ready))
+    claim_sent = _replace_secondary_claim(state.standing_secondary_claim, version, ref, out)
     payer = _newly_known_payer(state.version.coverage, version, ref)
     if payer is not None:
         out.emit(estimate(state.primary, payer, state.secondary, ref))  # type: ignore[arg-type]
+        claim_sent = _open_secondary_claim(claim_sent, version, out)
     changes = {
         **remembered,
         "submission": current,
+        "standing_secondary_claim": claim_sent,
         "standing_ready": _evaluate(version, ref, out),
         "revision": out.revision,
     }
     return Transition(state.model_copy(update=changes), out.outcomes, moves_clock=True)
+
+
+def _replace_secondary_claim(
+    standing: SecondaryClaim | None, version: Version, ref: Reference, out: _Emitter
+) -> SecondaryClaim | None:
+    """The secondary claim that stands for the new version: the one standing, when it still
+    holds; else its `replaced` copy is emitted and none stands."""
+    if standing is None or still_holds(standing, version, ref):
+        return standing
+    out.emit(replaced_claim(standing))
+    return None
+
+
+def _open_secondary_claim(standing: SecondaryClaim | None, version: Version, out: _Emitter) -> SecondaryClaim | None:
+    """At an estimate moment: an `open` secondary claim when the version has one and the very
+    same one does not already stand."""
+    payer = secondary_claim_payer(version)
+    if payer is None or standing is not None or version.primary is None:
+        return standing
+    emitted = out.emit(open_claim(version.primary, payer))
+    assert isinstance(emitted, SecondaryClaim)
+    return emitted
 
 
 def _newly_known_payer(before: Coverage, version: Version, ref: Reference) -> str | None:

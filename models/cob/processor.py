@@ -37,7 +37,14 @@ from models.cob.claim import (
 )
 from models.cob.reference import Reference
 from models.cob.timers import TimeoutIndex
-from models.contract.outcomes import TOPIC_OF, DeadLetter, Outcome, PatientBillingReady, PaymentDiscrepancy
+from models.contract.outcomes import (
+    TOPIC_OF,
+    DeadLetter,
+    Outcome,
+    PatientBillingReady,
+    PaymentDiscrepancy,
+    SecondaryClaim,
+)
 
 # How long a claim is kept after its last change once no timeout is pending (README; the
 # worker's COBSTREAM_CLAIM_RETENTION_DAYS, replay and the audit alike).
@@ -57,12 +64,13 @@ class Published:
 
     @property
     def kind(self) -> str:
-        """What the outcome is, in the contract's words: a discrepancy's kind, a ready event's
-        status, `expected_payment` for an estimate, `dead_letter` for a dead letter."""
+        """What the outcome is, in the contract's words: a discrepancy's kind, a ready event's or a
+        secondary claim's status, `expected_payment` for an estimate, `dead_letter` for a dead
+        letter."""
         value = self.value
         if isinstance(value, PaymentDiscrepancy):
             return value.kind
-        if isinstance(value, PatientBillingReady):
+        if isinstance(value, PatientBillingReady | SecondaryClaim):
             return value.status
         return "dead_letter" if isinstance(value, DeadLetter) else "expected_payment"
 

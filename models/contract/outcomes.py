@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import SchemaValidator
 
 from models.contract.events import AdjustmentGroup, CobMethod
-from models.contract.topics import DEAD_LETTER, DISCREPANCY, EXPECTED, READY
+from models.contract.topics import DEAD_LETTER, DISCREPANCY, EXPECTED, READY, SECONDARY_CLAIM
 from models.contract.types import (
     Money,
     Timestamp,
@@ -146,6 +146,41 @@ class PatientBillingReady(Outcome):
     voids_event_id: str | None = None
 
 
+class ReportedAdjustment(BaseModel):
+    """One adjustment as the primary reported it on a line (zero and negative amounts included)."""
+
+    model_config = _OUTPUT
+
+    group: AdjustmentGroup
+    reason: str
+    amount: Money
+
+
+class SecondaryClaimLine(BaseModel):
+    model_config = _OUTPUT
+
+    line_id: str
+    charge: Money
+    primary_paid: Money
+    adjustments: tuple[ReportedAdjustment, ...]
+
+
+class SecondaryClaim(Outcome):
+    """`secondary.claim`: the primary's adjudication to send with the claim to the secondary payer
+    (COVERAGE.md section 5; X12 837 loops 2320, 2330B and 2430), or a `replaced` copy of one that
+    no longer holds."""
+
+    status: Literal["open", "replaced"]
+    secondary_payer_id: str
+    primary_payer_id: str
+    primary_event_id: str
+    adjudicated_at: Timestamp
+    lines: tuple[SecondaryClaimLine, ...]
+    primary_paid: Money
+    remaining_patient_liability: Money
+    replaces_event_id: str | None = None
+
+
 class PaymentDiscrepancy(Outcome):
     """`billing.discrepancy`: something a billing team must act on (or know about)."""
 
@@ -178,12 +213,13 @@ class DeadLetter(BaseModel):
     received_at: Timestamp | None
 
 
-OutcomeEvent = ExpectedSecondaryPayment | PatientBillingReady | PaymentDiscrepancy
+OutcomeEvent = ExpectedSecondaryPayment | PatientBillingReady | PaymentDiscrepancy | SecondaryClaim
 
 TOPIC_OF: dict[type, str] = {
     ExpectedSecondaryPayment: EXPECTED,
     PatientBillingReady: READY,
     PaymentDiscrepancy: DISCREPANCY,
+    SecondaryClaim: SECONDARY_CLAIM,
     DeadLetter: DEAD_LETTER,
 }
 
@@ -216,10 +252,13 @@ _OUTCOME_CLASSES = (
     ReadyLine,
     WriteOffReason,
     PaymentDiscrepancy,
+    SecondaryClaim,
+    SecondaryClaimLine,
+    ReportedAdjustment,
 )
 _TRUSTED: dict[type, SchemaValidator] = {
     model: rust_validator(_trusting(model.__pydantic_core_schema__), *_OUTCOME_CLASSES)
-    for model in (ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy)
+    for model in (ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy, SecondaryClaim)
 }
 
 

@@ -20,6 +20,7 @@ REMITTANCE_X12 = "remittance.x12"
 EXPECTED = "secondary.expected"
 READY = "billing.ready"
 DISCREPANCY = "billing.discrepancy"
+SECONDARY_CLAIM = "secondary.claim"
 DEAD_LETTER = "eob.dead-letter"
 # Not the contract's: the worker's internal topic of EOBs re-keyed by claim id and clock ticks,
 # the one stream that changes the claims table (so co-partitioned with its changelog).
@@ -30,7 +31,7 @@ ROLE_TOPICS: dict[Role, str] = {role: topic for topic, role in EOB_TOPICS.items(
 REFERENCE_TOPICS = (PAYERS, FEE_SCHEDULE)
 CLAIM_INPUT_TOPICS = (*EOB_TOPICS, SUBMITTED, REMITTANCE_X12)  # the inputs that become claim events
 INPUT_TOPICS = (*EOB_TOPICS, SUBMITTED, *REFERENCE_TOPICS, REMITTANCE_X12)
-OUTCOME_TOPICS = (EXPECTED, READY, DISCREPANCY)  # the outputs that carry a claim's revisions
+OUTCOME_TOPICS = (EXPECTED, READY, DISCREPANCY, SECONDARY_CLAIM)  # the outputs that carry a claim's revisions
 OUTPUT_TOPICS = (*OUTCOME_TOPICS, DEAD_LETTER)
 
 
