@@ -723,3 +723,18 @@ def test_a_claim_whose_coverage_is_unknown_says_its_figures_assume_no_secondary(
     )
     assert [d.kind for d in explained.discrepancies] == ["coverage_unknown"]
     assert any("nothing is billed until the coverage is known" in note for note in explained.notes)
+
+
+def test_the_secondary_claim_that_stands_is_explained_with_the_primarys_figures() -> None:
+    run = Run()
+    run.submit(submission("S1"))
+    run.primary(unstated(eob("P1")))
+    explained = explain_claim(run.engine.claims["CLM-1"], run.engine.reference)
+    assert explained.secondary_claim is not None
+    assert (explained.secondary_claim.secondary_payer_id, explained.secondary_claim.primary_paid) == (
+        "AETNA",
+        Decimal("80.00"),
+    )
+    text = render_text(explained)
+    assert "Secondary claim to AETNA (waiting for its EOB" in text
+    assert "patient liability left         20.00  AMT*EAF in 2320" in text

@@ -25,6 +25,8 @@ def render_text(explanation: ClaimExplanation) -> str:
     out += _coverage(e)
     if e.submission is not None:
         out += ["", *_submission(e.submission, e)]
+    if e.secondary_claim is not None:
+        out += ["", *_secondary_claim(e)]
     for line in e.lines:
         out += ["", *_line(line)]
     if e.totals is not None:
@@ -130,6 +132,25 @@ def lines_beside(submission: SubmissionSummary, e: ClaimExplanation) -> list[Lin
         for line in e.lines
         if line.line_id not in submitted
     ]
+    return out
+
+
+def _secondary_claim(e: ClaimExplanation) -> list[str]:
+    """The secondary claim that stands: the primary's adjudication for the secondary (COVERAGE.md
+    section 5), answered once the secondary's EOB is in."""
+    sent = e.secondary_claim
+    assert sent is not None
+    answered = "answered by its EOB" if e.secondary is not None else "waiting for its EOB"
+    out = [
+        f"Secondary claim to {sent.secondary_payer_id} ({answered}; event {sent.event_id})",
+        f"  with {sent.primary_payer_id}'s adjudication of {sent.adjudicated_at:%Y-%m-%d}"
+        f" (EOB {sent.primary_event_id})",
+        _row("primary paid", sent.primary_paid, "AMT*D in 2320"),
+        _row("patient liability left", sent.remaining_patient_liability, "AMT*EAF in 2320"),
+    ]
+    for line in sent.lines:
+        cas = ", ".join(f"{a.group}-{a.reason} {a.amount:.2f}" for a in line.adjustments) or "no adjustments"
+        out.append(_row(f"line {line.line_id} paid", line.primary_paid, cas))
     return out
 
 

@@ -26,7 +26,7 @@ from models.cob.reference import PayerTerms, Reference
 from models.cob.settlement import ClaimComputation, compute_claim
 from models.cob.verdict import Draft, evaluate_version, is_cob_order_denial
 from models.contract.events import ClaimSubmission, CobMethod, CoverageRole, EobEvent, EobStatus, SubmissionFrequency
-from models.contract.outcomes import PaymentDiscrepancy
+from models.contract.outcomes import PaymentDiscrepancy, SecondaryClaim
 from models.contract.types import Money, Rate, Timestamp
 from models.explain.discrepancies import DiscrepancyExplanation, explain_discrepancies
 from models.explain.formulas import EXPLANATION, METHOD_WORDS, LineContext, money
@@ -150,6 +150,9 @@ class ClaimExplanation(BaseModel):
     coverage_text: str
     tertiary_payer_id: str | None
     submission: SubmissionSummary | None
+    # The secondary claim that stands (COVERAGE.md section 5): what was (or is to be) sent to the
+    # secondary with the primary's adjudication; answered once the secondary's EOB is in.
+    secondary_claim: SecondaryClaim | None
     secondary_terms: SecondaryTerms | None
     basis: Basis
     lines: tuple[LineExplanation, ...]
@@ -220,6 +223,7 @@ def explain_claim(state: ClaimState, reference: Reference, now: datetime | None 
         coverage_text=COVERAGE_WORDS[version.coverage.source],
         tertiary_payer_id=tertiary_payer(state.submission),
         submission=_submitted(state.submission, state.primary),
+        secondary_claim=state.standing_secondary_claim,
         secondary_terms=_terms(version),
         basis=_basis(version),
         lines=_lines(version),
