@@ -660,6 +660,11 @@ def test_the_claim_page_shows_the_coverage_and_where_it_comes_from(store: Store,
     assert '<dd data-source="submission"><strong>CIGNA</strong> · submission: from the claim as submitted</dd>' in html
     assert "BCBS-TX (primary) → CIGNA (secondary) → TRICARE (tertiary)" in html
     assert '<tr data-line="2" data-flag="not on the primary&#39;s EOB">' in html
+    # COVERAGE.md section 5: the secondary claim to CIGNA with BCBS-TX's figures, not yet answered.
+    assert explanation.secondary_claim is not None
+    assert "<p>To <strong>CIGNA</strong> with BCBS-TX's adjudication of" in html
+    assert "waiting for CIGNA's EOB" in html
+    assert '<dt>Patient liability left (AMT*EAF)</dt><dd class="money">20.00</dd>' in html
 
 
 def test_the_claim_page_says_when_the_coverage_is_unknown(store: Store, db: sqlite3.Connection) -> None:

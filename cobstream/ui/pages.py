@@ -30,7 +30,7 @@ from cobstream.ui import queue
 from cobstream.ui.coverage import CoverageView, coverage_view, source_label
 from cobstream.ui.queue import QueueFilter
 from cobstream.ui.reader import ReaderStatus
-from models.contract.outcomes import DiscrepancyKind
+from models.contract.outcomes import DiscrepancyKind, SecondaryClaim
 
 KINDS: tuple[str, ...] = DiscrepancyKind.__args__  # type: ignore[attr-defined]
 SHOWN_ROWS = 500
@@ -48,6 +48,8 @@ class Explanation:
     text: str | None
     unavailable: str | None = None
     coverage: CoverageView | None = None
+    secondary_claim: SecondaryClaim | None = None  # the one that stands (COVERAGE.md section 5)
+    secondary_answered: bool = False  # the secondary's EOB is in
 
 
 Messages = list[tuple[str, str | None, bytes | None]]
@@ -90,7 +92,13 @@ def explain(messages: Messages, claim_id: str, now: datetime | None) -> Explanat
     found = explain_from_messages(messages, claim_id, now=now)
     if found is None:
         return Explanation(None, None, "replaying the stored messages leaves no state for this claim")
-    return Explanation(found.status_text, render_text(found), coverage=coverage_view(found))
+    return Explanation(
+        found.status_text,
+        render_text(found),
+        coverage=coverage_view(found),
+        secondary_claim=found.secondary_claim,
+        secondary_answered=found.secondary is not None,
+    )
 
 
 def money(cents: int | None) -> str:
