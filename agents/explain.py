@@ -13,6 +13,13 @@ does not hold the claim; 503 `{"error": "not_ready", ...}` while this worker is 
 the reference data or recovering its tables, or when the claim's owner cannot be found or
 reached (a rebalance): `Worker.serving`, as the claims agent's timer asks it. Nothing is
 logged per request: the path carries a claim id.
+
+Beside it, `GET /claims/{claim_id}/secondary-claim.837`: the 837 to send to the claim's secondary
+payer (`models.remittance.x12_837_secondary.secondary_837_of`, docs/X12.md "The secondary 837"),
+routed to the owner the same way, as `application/edi-x12` text. 404 `{"error": ..., "message":
+...}` when there is none: `claim_not_found`, `no_secondary_claim` (the message says why: crossed
+over, no primary EOB...), `not_from_837` (a JSON submission) or `not_buildable` (the original 837
+cannot carry the secondary claim); 503 as above. `cobstream export 837 --worker` fetches it.
 """
 
 from __future__ import annotations
@@ -24,15 +31,18 @@ from faust.web import Request, Response, View
 from faust.web.exceptions import ServiceUnavailable
 
 from models.explain.claim import explain_claim
+from models.remittance.x12_837_secondary import NoSecondary837, secondary_837_of
 from streams.app import Worker
 
 PATH = "/claims/{claim_id}/explanation"
+SECONDARY_837_PATH = "/claims/{claim_id}/secondary-claim.837"
+X12_MEDIA_TYPE = "application/edi-x12"  # cobstream.export.X12_MEDIA_TYPE
 NOT_FOUND = "claim_not_found"  # cobstream.explain.NOT_FOUND_ERROR: the CLI tells it from other 404s
 NOT_READY = "not_ready"
 
 
 def register(worker: Worker) -> None:
-    """The explanation page, on the worker's web server."""
+    """The explanation page and the secondary claim's 837, on the worker's web server."""
     app, claims, reference = worker.app, worker.claims, worker.reference
 
     @app.page(PATH, name="claim_explanation")
@@ -40,25 +50,54 @@ def register(worker: Worker) -> None:
         """One claim's explanation, from whichever worker owns the claim."""
 
         async def get(self, request: Request, claim_id: str) -> Response:
-            if not worker.serving():
-                return self._not_ready("this worker is rebalancing, recovering its tables or loading reference data")
-            try:
-                return await self.owner_answers(request, claim_id=claim_id)
-            except ServiceUnavailable:
-                return self._not_ready("no worker owns the claim's partition right now (a rebalance)")
-            except (aiohttp.ClientError, TypeError):
-                # TypeError: no partition metadata for the claims changelog yet (nothing written).
-                return self._not_ready("the worker that owns the claim could not be asked")
+            return await _from_the_owner(self, worker, request, claim_id)
 
         @app.table_route(table=claims.table, match_info="claim_id")
         async def owner_answers(self, request: Request, claim_id: str) -> Response:
             """Runs on the worker that owns the claim's partition (Faust forwards it there)."""
             record = claims.get(claim_id)
             if record is None:
-                message = "no claim with that id in the claims table (never received, or forgotten after its retention)"
-                return self.json({"error": NOT_FOUND, "message": message}, status=404)
+                return _not_found(self)
             explanation = explain_claim(record.state, reference.reference, datetime.now(UTC))
             return self.json(explanation.model_dump(mode="json"))
 
-        def _not_ready(self, message: str) -> Response:
-            return self.json({"error": NOT_READY, "message": message}, status=503)
+    @app.page(SECONDARY_837_PATH, name="secondary_claim_837")
+    class SecondaryClaim837Page(View):
+        """The 837 of one claim's open secondary claim, from whichever worker owns the claim."""
+
+        async def get(self, request: Request, claim_id: str) -> Response:
+            return await _from_the_owner(self, worker, request, claim_id)
+
+        @app.table_route(table=claims.table, match_info="claim_id")
+        async def owner_answers(self, request: Request, claim_id: str) -> Response:
+            """Runs on the worker that owns the claim's partition (Faust forwards it there)."""
+            record = claims.get(claim_id)
+            if record is None:
+                return _not_found(self)
+            try:
+                text = secondary_837_of(record.state)
+            except NoSecondary837 as exc:
+                return self.json({"error": exc.code, "message": exc.reason}, status=404)
+            return self.text(text, content_type=X12_MEDIA_TYPE)
+
+
+async def _from_the_owner(view: View, worker: Worker, request: Request, claim_id: str) -> Response:
+    """The answer of the worker that owns the claim (`owner_answers`), or 503 when it cannot be had."""
+    if not worker.serving():
+        return _not_ready(view, "this worker is rebalancing, recovering its tables or loading reference data")
+    try:
+        return await view.owner_answers(request, claim_id=claim_id)  # type: ignore[attr-defined]
+    except ServiceUnavailable:
+        return _not_ready(view, "no worker owns the claim's partition right now (a rebalance)")
+    except (aiohttp.ClientError, TypeError):
+        # TypeError: no partition metadata for the claims changelog yet (nothing written).
+        return _not_ready(view, "the worker that owns the claim could not be asked")
+
+
+def _not_found(view: View) -> Response:
+    message = "no claim with that id in the claims table (never received, or forgotten after its retention)"
+    return view.json({"error": NOT_FOUND, "message": message}, status=404)
+
+
+def _not_ready(view: View, message: str) -> Response:
+    return view.json({"error": NOT_READY, "message": message}, status=503)

@@ -18,6 +18,7 @@ from cobstream.commands import (
     convert,
     demo,
     explain,
+    export,
     produce,
     replay,
     schema,
@@ -27,7 +28,7 @@ from cobstream.commands import (
     worker,
 )
 
-COMMANDS = (replay, schema, convert, explain, worker, topics, produce, tail, audit, demo, bench, ui)
+COMMANDS = (replay, schema, convert, explain, export, worker, topics, produce, tail, audit, demo, bench, ui)
 
 
 def build_parser() -> argparse.ArgumentParser:

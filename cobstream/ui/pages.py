@@ -30,7 +30,8 @@ from cobstream.ui import queue
 from cobstream.ui.coverage import CoverageView, coverage_view, source_label
 from cobstream.ui.queue import QueueFilter
 from cobstream.ui.reader import ReaderStatus
-from models.contract.outcomes import DiscrepancyKind, SecondaryClaim
+from models.contract.outcomes import DiscrepancyKind
+from models.explain.claim import SecondaryClaimSummary
 
 KINDS: tuple[str, ...] = DiscrepancyKind.__args__  # type: ignore[attr-defined]
 SHOWN_ROWS = 500
@@ -48,7 +49,7 @@ class Explanation:
     text: str | None
     unavailable: str | None = None
     coverage: CoverageView | None = None
-    secondary_claim: SecondaryClaim | None = None  # the one that stands (COVERAGE.md section 5)
+    secondary_claim: SecondaryClaimSummary | None = None  # the one that stands (COVERAGE.md section 5)
     secondary_answered: bool = False  # the secondary's EOB is in
 
 

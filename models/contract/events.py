@@ -60,6 +60,10 @@ def _false(value: bool) -> bool:
     return not value
 
 
+def _none(value: object) -> bool:
+    return value is None
+
+
 class Adjustment(BaseModel):
     """One CAS entry: group code, CARC reason code, amount.
 
@@ -242,6 +246,14 @@ class ClaimSubmission(BaseModel):
     frequency: SubmissionFrequency = "original"
     coverage: tuple[CoverageEntry, ...] = Field(min_length=1, max_length=3)
     lines: tuple[SubmittedLine, ...] = Field(min_length=1, max_length=MAX_LINES_PER_CLAIM)
+    # The claim's own 837 as the provider sent it: one interchange holding only this claim (the
+    # transaction header, 1000A/1000B, its 2000A/2000B/2000C loops and this 2300 loop with its
+    # lines), set by the X12 converter (`models.remittance.x12_837_claim`) and never read from
+    # JSON input (`models.remittance.decode.decode_submission` drops it). The secondary 837 is
+    # built from it (`models.remittance.x12_837_secondary`). Written out only when set, so a
+    # JSON submission reads as it always did; the contract's JSON (`ConvertedSubmission.value`)
+    # leaves it out.
+    original_837: str | None = Field(default=None, exclude_if=_none)
 
     @field_validator("frequency", mode="before")
     @classmethod

@@ -26,7 +26,7 @@ from models.cob.reference import PayerTerms, Reference
 from models.cob.settlement import ClaimComputation, compute_claim
 from models.cob.verdict import Draft, evaluate_version, is_cob_order_denial
 from models.contract.events import ClaimSubmission, CobMethod, CoverageRole, EobEvent, EobStatus, SubmissionFrequency
-from models.contract.outcomes import PaymentDiscrepancy, SecondaryClaim
+from models.contract.outcomes import PaymentDiscrepancy, SecondaryClaim, SecondaryClaimLine
 from models.contract.types import Money, Rate, Timestamp
 from models.explain.discrepancies import DiscrepancyExplanation, explain_discrepancies
 from models.explain.formulas import EXPLANATION, METHOD_WORDS, LineContext, money
@@ -99,6 +99,29 @@ COVERAGE_WORDS: dict[CoverageSource, str] = {
 }
 
 
+class SecondaryClaimSummary(BaseModel):
+    """The standing secondary claim's content, without its stamp (revision, time): the same from
+    replay and from a worker."""
+
+    model_config = EXPLANATION
+
+    event_id: str
+    status: str
+    secondary_payer_id: str
+    primary_payer_id: str
+    primary_event_id: str
+    adjudicated_at: Timestamp
+    lines: tuple[SecondaryClaimLine, ...]
+    primary_paid: Money
+    remaining_patient_liability: Money
+
+    @classmethod
+    def of(cls, sent: SecondaryClaim | None) -> SecondaryClaimSummary | None:
+        if sent is None:
+            return None
+        return cls.model_validate(sent.model_dump(include=set(cls.model_fields)))
+
+
 class SecondaryTerms(BaseModel):
     """The secondary payer's COB terms in force (its profile, or CONTRACT.md's defaults)."""
 
@@ -152,7 +175,7 @@ class ClaimExplanation(BaseModel):
     submission: SubmissionSummary | None
     # The secondary claim that stands (COVERAGE.md section 5): what was (or is to be) sent to the
     # secondary with the primary's adjudication; answered once the secondary's EOB is in.
-    secondary_claim: SecondaryClaim | None
+    secondary_claim: SecondaryClaimSummary | None
     secondary_terms: SecondaryTerms | None
     basis: Basis
     lines: tuple[LineExplanation, ...]
@@ -223,7 +246,7 @@ def explain_claim(state: ClaimState, reference: Reference, now: datetime | None 
         coverage_text=COVERAGE_WORDS[version.coverage.source],
         tertiary_payer_id=tertiary_payer(state.submission),
         submission=_submitted(state.submission, state.primary),
-        secondary_claim=state.standing_secondary_claim,
+        secondary_claim=SecondaryClaimSummary.of(state.standing_secondary_claim),
         secondary_terms=_terms(version),
         basis=_basis(version),
         lines=_lines(version),

@@ -145,8 +145,14 @@ def _validated_eob(role: Role, raw: bytes | str) -> EobReceived | Rejected:
 
 def decode_submission(raw: bytes | str) -> SubmissionReceived | Rejected:
     """A `claims.submitted` message: the claim as billed, with its coverage (COVERAGE.md)."""
-    submission = _validated(raw, ClaimSubmission, "a ClaimSubmission")
+    submission = _validated(raw, ClaimSubmission, "a ClaimSubmission", _without_original_837)
     return submission if isinstance(submission, Rejected) else SubmissionReceived(submission)
+
+
+def _without_original_837(value: dict[str, Any]) -> None:
+    # Set by the X12 converter from the 837 itself, never taken from a message: a JSON
+    # submission carries no 837 to build the secondary's from (docs/X12.md).
+    value.pop("original_837", None)
 
 
 def _validated(

@@ -91,8 +91,12 @@ class ConvertedSubmission:
 
     def value(self) -> dict[str, Any]:
         """The submission as JSON-ready data; `source` says where in the 837 it came from (an
-        extra field, which the contract accepts and ignores)."""
-        return {**self.submission.model_dump(mode="json"), "source": self.source}
+        extra field, which the contract accepts and ignores).
+
+        The contract's JSON never carries `original_837`: `decode_submission` would drop it, and
+        the 837 itself is the message that carries it (docs/X12.md, "The secondary 837")."""
+        data = self.submission.model_dump(mode="json", exclude={"original_837"})
+        return {**data, "source": self.source}
 
     def replay_line(self) -> dict[str, Any]:
         """CONTRACT.md's replay format: `{"topic", "key", "value"}`."""

@@ -40,7 +40,7 @@ from models.remittance.x12_envelope import (
     rewrap,
 )
 from models.remittance.x12_events import KnownRoles, RoleContext, convert_claim
-from models.remittance.x12_segments import Delimiters, X12Error, cut_segments
+from models.remittance.x12_segments import Delimiters, Segment, X12Error, cut_segments
 
 __all__ = ["KnownRoles", "TransactionMessage", "convert_x12", "split_transactions"]
 
@@ -139,23 +139,31 @@ def _convert_interchange(
             ids = EnvelopeIds(
                 transaction.control_number, interchange.sender_id, interchange.control_number, group.gs.get(6)
             )
-            units.append(_unit(transaction, ids, interchange.delimiters, group_set(group.gs)))
+            wrapper = (interchange.isa, group.gs)
+            units.append(_unit(transaction, ids, interchange.delimiters, group_set(group.gs), wrapper))
     context = _role_context(units, known, by_coverage)
     for unit in units:
         items += [unit] if isinstance(unit, ConversionRejected) else _convert_unit(unit, context)
     return items
 
 
-def _unit(transaction: Transaction, ids: EnvelopeIds, delimiters: Delimiters, kind: TransactionSet | None) -> _Prepared:
+def _unit(
+    transaction: Transaction,
+    ids: EnvelopeIds,
+    delimiters: Delimiters,
+    kind: TransactionSet | None,
+    wrapper: tuple[Segment, Segment] | None = None,
+) -> _Prepared:
     """A transaction ready to convert (an 837's already converted), or its rejection (ST/SE, or a
-    fault in its header). `kind` is what its group says it is; None for a bare transaction."""
+    fault in its header). `kind` is what its group says it is; None for a bare transaction.
+    `wrapper`: its ISA and GS, which each 837 claim's own 837 keeps."""
     try:
         kind = kind or bare_set(transaction.st)
         fault = check_transaction(transaction, "835" if kind == "835" else "837")
         if fault:
             raise fault
         if kind != "835":
-            return _Claims(convert_claims(transaction, kind, ids, delimiters))
+            return _Claims(convert_claims(transaction, kind, ids, delimiters, wrapper))
         return _Unit(divide_transaction(transaction), ids, delimiters)
     except X12Error as exc:
         segment = exc.segment or transaction.st

@@ -30,7 +30,7 @@ _PARENT_LEVEL = {"20": "", "22": "20", "23": "22"}  # HL03 -> the HL03 its paren
 
 
 @dataclass(slots=True)
-class _Parts:
+class Parts:
     """A transaction's segments sorted into header, HL loops and claims (each with its HL loop)."""
 
     header: list[Segment] = field(default_factory=list)
@@ -39,21 +39,29 @@ class _Parts:
 
 
 def convert_claims(
-    transaction: Transaction, guide: ClaimGuide, envelope: EnvelopeIds, delimiters: Delimiters
+    transaction: Transaction,
+    guide: ClaimGuide,
+    envelope: EnvelopeIds,
+    delimiters: Delimiters,
+    wrapper: tuple[Segment, Segment] | None = None,
 ) -> list[ConvertedSubmission | ConversionRejected]:
     """Every claim of the transaction, in order, as a submission or the rejection of that claim.
+    `wrapper`: the ISA and GS around the transaction (None for a bare ST..SE), which each
+    claim's own 837 (`ClaimSubmission.original_837`) keeps.
 
     Raises X12Error for a fault of the transaction as a whole (its header or its ST03).
     """
     check_convention(transaction.st, guide)
-    parts = _divide(transaction, guide)
+    parts = divide_parts(transaction, guide)
     bht = next((s for s in parts.header if s.id == "BHT"), None)
     if bht is None:
         raise X12Error(
             transaction.st,
             "the transaction has no BHT (beginning of hierarchical transaction): when it was submitted is unknown",
         )
-    batch = Batch(guide, envelope, submitted_at(bht), bht.get(3) or None, delimiters)
+    batch = Batch(
+        guide, envelope, submitted_at(bht), bht.get(3) or None, delimiters, transaction.st, parts.header, wrapper
+    )
     return [convert_submission(segments, level, n, batch) for n, (level, segments) in enumerate(parts.claims, 1)]
 
 
@@ -82,11 +90,11 @@ def submitted_at(bht: Segment) -> datetime:
     return datetime.combine(day, time(int(hours), int(minutes), int(seconds or 0), micro), tzinfo=UTC)
 
 
-def _divide(transaction: Transaction, guide: ClaimGuide) -> _Parts:
+def divide_parts(transaction: Transaction, guide: ClaimGuide) -> Parts:
     """Header (up to the first HL), HL loops (each up to the next HL or CLM) and claims (each from its
     CLM to the next CLM or HL). X12Error for a fault of the header; other faults are kept for the
     claims they spoil."""
-    parts = _Parts()
+    parts = Parts()
     level: Level | None = None
     claim: list[Segment] | None = None
     for segment in transaction.segments[1:-1]:

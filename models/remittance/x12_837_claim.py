@@ -1,7 +1,9 @@
 """One 837 claim (loop 2300) with the subscriber and patient loops above it into the contract's
 `ClaimSubmission` (COVERAGE.md section 4): the coverage from the SBR loops (2000B with 2010BB, the
 payer of this 837; each 2320 with its 2330B, the other payers), the frequency from CLM05-3, the
-lines (models.remittance.x12_837_lines), and a deterministic event id.
+lines (models.remittance.x12_837_lines), a deterministic event id, and the claim's own 837
+(`original_837`, `standalone_837`: the interchange cut down to this claim, which the secondary's 837
+is built from).
 
 The system reconciles a primary and a secondary and keeps a tertiary: a payer further down the COB
 order (SBR01 A-H, U) refuses the claim, as do a frequency other than original, replacement and
@@ -13,7 +15,7 @@ segment, never a crash.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -75,6 +77,11 @@ class Batch:
     submitted_at: datetime
     reference: str | None  # BHT03, the originator's id of the batch
     delimiters: Delimiters
+    # What each claim's own 837 (`standalone_837`) keeps around it: the ST, the header (BHT,
+    # 1000A, 1000B), and the ISA and GS (None for a bare ST..SE).
+    st: Segment | None = None
+    header: list[Segment] = field(default_factory=list)
+    wrapper: tuple[Segment, Segment] | None = None
 
 
 def convert_submission(
@@ -94,6 +101,7 @@ def convert_submission(
             "frequency": frequency(claim.clm, batch.delimiters.component),
             "coverage": coverage(subscriber, claim),
             "lines": lines,
+            "original_837": standalone_837(level, segments, batch),
         }
         submission = _validated(claim, fields)
     except X12Error as exc:
@@ -207,6 +215,33 @@ def event_id(claim: BilledClaim, above: list[Segment], ordinal: int, batch: Batc
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
     where = f"BHT:{batch.reference or ''}" if ids.interchange is None else f"{ids.sender}:{ids.interchange}:{ids.group}"
     return f"837:{where}:{ids.transaction}:{ordinal}:{claim.clm.get(1)}:{digest}"
+
+
+def standalone_837(level: Level, segments: list[Segment], batch: Batch) -> str | None:
+    """The claim alone as its own 837 (`ClaimSubmission.original_837`): the original ISA, GS and
+    ST with their control numbers, the header, the claim's HL loops (2000A, 2000B, 2000C;
+    renumbered 1, 2, 3 as the other subscribers' loops are left out) and its CLM with what
+    follows it; SE, GE and IEA count what this one holds. A bare ST..SE stays bare."""
+    if batch.st is None:
+        return None
+    d = batch.delimiters
+    chain = level.chain()
+    body = [batch.st, *batch.header]
+    for number, found in enumerate(chain, 1):
+        children = "1" if number < len(chain) else "0"
+        body += [_made(d, "HL", str(number), str(number - 1) if number > 1 else "", found.hl.get(3), children)]
+        body += found.segments[1:]
+    body += [*segments, _made(d, "SE", str(len(body) + len(segments) + 1), batch.st.get(2))]
+    if batch.wrapper is None:
+        return d.join(body)
+    isa, gs = batch.wrapper
+    trailer = [_made(d, "GE", "1", gs.get(6)), _made(d, "IEA", "1", isa.get(13))]
+    return d.join([isa, gs, *body, *trailer])
+
+
+def _made(d: Delimiters, segment_id: str, *elements: str) -> Segment:
+    """A segment written here (not read): its text from its elements."""
+    return Segment(segment_id, [segment_id, *elements], 0, d.element.join([segment_id, *elements]))
 
 
 def _validated(claim: BilledClaim, fields: dict[str, Any]) -> ClaimSubmission:

@@ -75,6 +75,28 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
+def undated(x12: bytes) -> list[list[str]]:
+    """An 837's segments without the times of its creation (ISA09-10, GS04-05, BHT04-05)."""
+    created = {"ISA": (9, 10), "GS": (4, 5), "BHT": (4, 5)}
+    segments = []
+    for text in x12.decode().replace("\n", "").split("~"):
+        elements = text.split("*")
+        for n in created.get(elements[0], ()):
+            elements[n] = ""
+        segments.append(elements)
+    return segments
+
+
+def export(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "cobstream.cli", "export", "837", *args],
+        capture_output=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_any_worker_explains_every_claim_as_replay_does(deployment: Deployment, tmp_path: Path) -> None:
     lines = small_day()
     day = tmp_path / "day.jsonl"
@@ -108,6 +130,17 @@ def test_any_worker_explains_every_claim_as_replay_does(deployment: Deployment, 
     text = cli("CLM-2026-0013", "--worker", urls[0])
     assert text.returncode == 0
     assert "secondary_underpaid (blocking)" in text.stdout.decode()
+
+    # The secondary 837 (COVERAGE.md section 5): each worker answers what the file gives.
+    for url in urls:
+        exported = export("CLM-2026-0201", "--worker", url)
+        assert exported.returncode == 0, exported.stderr
+        # The same file but for its creation time (the outcome's time: the record's in a worker).
+        assert undated(exported.stdout) == undated(export("CLM-2026-0201", "--replay", str(day)).stdout)
+        assert exported.stdout.startswith(b"ISA*")
+    json_only = export("CLM-2026-0037", "--worker", urls[0])
+    assert json_only.returncode == 1
+    assert b"an 837 can only be built from an 837" in json_only.stderr
 
     for worker in deployment.workers:
         log = worker.text()
