@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from builders import adj, eob, line, secondary_line, submission, submitted_line, unstated
 
 from cobstream.engine import Engine
@@ -25,7 +26,9 @@ from cobstream.ui.queue import QueueFilter
 from cobstream.ui.reader import ReaderStatus
 from cobstream.ui.store import Store, StoreError, connect
 from models.contract.types import parse_timestamp
+from models.remittance import ConvertedSubmission, convert_x12
 from models.remittance.decode import load_json
+from models.remittance.x12_837_secondary import secondary_837_of
 from streams.codec import TopicRecord
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -762,3 +765,30 @@ def test_a_submission_leaves_the_follow_ups_that_fire_once_standing(store: Store
     store.ingest(topics.send("eob.primary", unstated(eob("P-1", at="2026-03-21T09:00:00Z"))))
     assert open_kinds(db, "CLM-1") == []
     assert queue.claim_history(db, "CLM-1")[-1].fields["status"] == "ready"
+
+
+COVERAGE_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "coverage"
+
+
+async def test_the_claim_page_offers_the_secondary_837_and_its_route_gives_it(store: Store) -> None:
+    """COVERAGE.md section 5 on the work queue: a claim billed by 837 whose primary did not cross
+    it over has a secondary claim; the page links its 837, the route answers it as a download."""
+    topics = Topics()
+    for name in ("claims-2026-03-03.837", "remittance-2026-03-12-bcbstx.835"):
+        topics.send("remittance.x12", (COVERAGE_EXAMPLE / name).read_text())
+    store.ingest(topics.records)
+    async with TestClient(TestServer(pages.create_app(store.path, ReaderStatus()))) as client:
+        page = await (await client.get("/claims/CLM-2026-0201")).text()
+        assert '<a id="secondary-837" href="/claims/CLM-2026-0201/secondary-claim.837" download>' in page
+        answer = await client.get("/claims/CLM-2026-0201/secondary-claim.837")
+        assert answer.status == 200
+        assert answer.headers["Content-Disposition"] == 'attachment; filename="CLM-2026-0201.837"'
+        exported = await answer.text()
+        assert exported == secondary_837_of(topics.engine.claims["CLM-2026-0201"])
+        [again] = [i for i in convert_x12(exported) if isinstance(i, ConvertedSubmission)]
+        assert [(c.payer_id, c.role) for c in again.submission.coverage] == [
+            ("BCBS-TX", "primary"),
+            ("AETNA", "secondary"),
+        ]
+        missing = await client.get("/claims/CLM-NOPE/secondary-claim.837")
+        assert missing.status == 404

@@ -23,7 +23,8 @@ from urllib.parse import quote
 import jinja2
 from aiohttp import web
 
-from cobstream.shared.explanation import explain_from_messages
+from cobstream.export import X12_MEDIA_TYPE, file_name
+from cobstream.shared.explanation import explained, run_messages
 from cobstream.shared.explanation_text import render_text
 from cobstream.shared.kafka_io import summary as outcome_summary
 from cobstream.ui import queue
@@ -32,6 +33,7 @@ from cobstream.ui.queue import QueueFilter
 from cobstream.ui.reader import ReaderStatus
 from models.contract.outcomes import DiscrepancyKind
 from models.explain.claim import SecondaryClaimSummary
+from models.remittance.x12_837_secondary import NoSecondary837, secondary_837_of
 
 KINDS: tuple[str, ...] = DiscrepancyKind.__args__  # type: ignore[attr-defined]
 SHOWN_ROWS = 500
@@ -51,6 +53,7 @@ class Explanation:
     coverage: CoverageView | None = None
     secondary_claim: SecondaryClaimSummary | None = None  # the one that stands (COVERAGE.md section 5)
     secondary_answered: bool = False  # the secondary's EOB is in
+    secondary_837: bool = False  # its 837 can be built: the claim's submission came from an 837
 
 
 Messages = list[tuple[str, str | None, bytes | None]]
@@ -69,6 +72,7 @@ def create_app(store_path: Path, status: ReaderStatus, explainer: Explainer | No
     app[EXPLAINER] = explainer or explain
     app[TEMPLATES] = templates()
     app.router.add_get("/", queue_page)
+    app.router.add_get("/claims/{claim_id:.+}/secondary-claim.837", secondary_claim_837)
     app.router.add_get("/claims/{claim_id:.+}", claim_page)
     app.router.add_get("/healthz", health)
     return app
@@ -90,15 +94,42 @@ def templates() -> jinja2.Environment:
 
 def explain(messages: Messages, claim_id: str, now: datetime | None) -> Explanation:
     """`cobstream explain` over the stored messages: the claim replayed through the real engine."""
-    found = explain_from_messages(messages, claim_id, now=now)
+    engine = run_messages(messages, now)
+    found = explained(engine, claim_id)
     if found is None:
         return Explanation(None, None, "replaying the stored messages leaves no state for this claim")
+    submission = engine.claims[claim_id].submission
     return Explanation(
         found.status_text,
         render_text(found),
         coverage=coverage_view(found),
         secondary_claim=found.secondary_claim,
         secondary_answered=found.secondary is not None,
+        secondary_837=found.secondary_claim is not None
+        and submission is not None
+        and submission.original_837 is not None,
+    )
+
+
+async def secondary_claim_837(request: web.Request) -> web.Response:
+    """`GET /claims/{claim_id}/secondary-claim.837`: the 837 to send to the claim's secondary,
+    built from the stored messages as `cobstream export 837 --replay` builds it."""
+    claim_id = request.match_info["claim_id"]
+    messages, clock = await read_store(
+        request.app, lambda db: (queue.claim_messages(db, claim_id), queue.store_clock(db))
+    )
+    engine = await asyncio.to_thread(run_messages, messages, clock)
+    state = engine.claims.get(claim_id)
+    if state is None:
+        return web.Response(status=404, text="no such claim in the messages read\n")
+    try:
+        text = await asyncio.to_thread(secondary_837_of, state)
+    except NoSecondary837 as exc:
+        return web.Response(status=404, text=f"{exc.reason}\n")
+    return web.Response(
+        text=text,
+        content_type=X12_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{file_name(claim_id)}"'},
     )
 
 
