@@ -24,6 +24,7 @@ cannot carry the secondary claim); 503 as above. `cobstream export 837 --worker`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -33,22 +34,45 @@ from faust.web.exceptions import ServiceUnavailable
 from models.explain.claim import explain_claim
 from models.remittance.x12_837_secondary import NoSecondary837, secondary_837_of
 from streams.app import Worker
+from streams.codec import ClaimRecord
+from streams.pages import (
+    CLAIM_NOT_FOUND,
+    EXPLANATION_PAGE,
+    NOT_READY,
+    SECONDARY_837_PAGE,
+    X12_MEDIA_TYPE,
+    page_path,
+)
 
-PATH = "/claims/{claim_id}/explanation"
-SECONDARY_837_PATH = "/claims/{claim_id}/secondary-claim.837"
-X12_MEDIA_TYPE = "application/edi-x12"  # cobstream.export.X12_MEDIA_TYPE
-NOT_FOUND = "claim_not_found"  # cobstream.explain.NOT_FOUND_ERROR: the CLI tells it from other 404s
-NOT_READY = "not_ready"
+PATH = page_path(EXPLANATION_PAGE)
+SECONDARY_837_PATH = page_path(SECONDARY_837_PAGE)
 
 
 def register(worker: Worker) -> None:
     """The explanation page and the secondary claim's 837, on the worker's web server."""
-    app, claims, reference = worker.app, worker.claims, worker.reference
+    reference = worker.reference
 
-    @app.page(PATH, name="claim_explanation")
-    class ClaimExplanationPage(View):
-        """One claim's explanation, from whichever worker owns the claim."""
+    def explanation(view: View, record: ClaimRecord) -> Response:
+        found = explain_claim(record.state, reference.reference, datetime.now(UTC))
+        return view.json(found.model_dump(mode="json"))
 
+    def secondary_837(view: View, record: ClaimRecord) -> Response:
+        try:
+            text = secondary_837_of(record.state)
+        except NoSecondary837 as exc:
+            return view.json({"error": exc.code, "message": exc.reason}, status=404)
+        return view.text(text, content_type=X12_MEDIA_TYPE)
+
+    _claim_page(worker, PATH, "claim_explanation", explanation)
+    _claim_page(worker, SECONDARY_837_PATH, "secondary_claim_837", secondary_837)
+
+
+def _claim_page(worker: Worker, path: str, name: str, answer: Callable[[View, ClaimRecord], Response]) -> None:
+    """A page about one claim, answered from its record by whichever worker owns the claim."""
+    app, claims = worker.app, worker.claims
+
+    @app.page(path, name=name)
+    class ClaimPage(View):
         async def get(self, request: Request, claim_id: str) -> Response:
             return await _from_the_owner(self, worker, request, claim_id)
 
@@ -56,29 +80,7 @@ def register(worker: Worker) -> None:
         async def owner_answers(self, request: Request, claim_id: str) -> Response:
             """Runs on the worker that owns the claim's partition (Faust forwards it there)."""
             record = claims.get(claim_id)
-            if record is None:
-                return _not_found(self)
-            explanation = explain_claim(record.state, reference.reference, datetime.now(UTC))
-            return self.json(explanation.model_dump(mode="json"))
-
-    @app.page(SECONDARY_837_PATH, name="secondary_claim_837")
-    class SecondaryClaim837Page(View):
-        """The 837 of one claim's open secondary claim, from whichever worker owns the claim."""
-
-        async def get(self, request: Request, claim_id: str) -> Response:
-            return await _from_the_owner(self, worker, request, claim_id)
-
-        @app.table_route(table=claims.table, match_info="claim_id")
-        async def owner_answers(self, request: Request, claim_id: str) -> Response:
-            """Runs on the worker that owns the claim's partition (Faust forwards it there)."""
-            record = claims.get(claim_id)
-            if record is None:
-                return _not_found(self)
-            try:
-                text = secondary_837_of(record.state)
-            except NoSecondary837 as exc:
-                return self.json({"error": exc.code, "message": exc.reason}, status=404)
-            return self.text(text, content_type=X12_MEDIA_TYPE)
+            return _not_found(self) if record is None else answer(self, record)
 
 
 async def _from_the_owner(view: View, worker: Worker, request: Request, claim_id: str) -> Response:
@@ -96,7 +98,7 @@ async def _from_the_owner(view: View, worker: Worker, request: Request, claim_id
 
 def _not_found(view: View) -> Response:
     message = "no claim with that id in the claims table (never received, or forgotten after its retention)"
-    return view.json({"error": NOT_FOUND, "message": message}, status=404)
+    return view.json({"error": CLAIM_NOT_FOUND, "message": message}, status=404)
 
 
 def _not_ready(view: View, message: str) -> Response:

@@ -17,19 +17,16 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any
-from urllib.error import HTTPError, URLError
-from urllib.parse import quote
-from urllib.request import Request, urlopen
 
 from pydantic import ValidationError
 
 from cobstream.shared.explanation import explained, replay_messages, run_messages
 from cobstream.shared.explanation_text import render_text
+from cobstream.shared.worker_pages import Unreachable, ask_worker
 from models.explain.claim import ClaimExplanation
+from streams.pages import CLAIM_NOT_FOUND, EXPLANATION_PAGE
 
 FOUND, NOT_FOUND, UNUSABLE = 0, 1, 2
-NOT_FOUND_ERROR = "claim_not_found"  # the worker page's 404 error code
 WORKER_TIMEOUT = 30.0  # seconds; a worker routes the request to the claim's owner first
 
 
@@ -92,27 +89,15 @@ class _Counted:
 
 def fetch_explanation(url: str, claim_id: str, timeout: float = WORKER_TIMEOUT) -> ClaimExplanation | None:
     """A running worker's explanation of the claim; None when no worker's claims table holds it."""
-    address = f"{url.rstrip('/')}/claims/{quote(claim_id, safe='')}/explanation"
     try:
-        with urlopen(Request(address, headers={"Accept": "application/json"}), timeout=timeout) as response:
-            body = response.read()
-    except HTTPError as exc:
-        answer = _error_of(exc.read())
-        if exc.code == 404 and answer.get("error") == NOT_FOUND_ERROR:
-            return None
-        raise WorkerError(f"the worker at {url} answered {exc.code}: {answer.get('message') or exc.reason}") from None
-    except (URLError, OSError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise WorkerError(f"cannot reach the worker at {url}: {reason}") from None
+        answer = ask_worker(url, claim_id, EXPLANATION_PAGE, "application/json", timeout)
+    except Unreachable as exc:
+        raise WorkerError(str(exc)) from None
+    if answer.status == 404 and answer.error.get("error") == CLAIM_NOT_FOUND:
+        return None
+    if answer.status != 200:
+        raise WorkerError(answer.refusal(url))
     try:
-        return ClaimExplanation.model_validate_json(body)
+        return ClaimExplanation.model_validate_json(answer.body)
     except ValidationError:
         raise WorkerError(f"the worker at {url} did not answer with a claim explanation") from None
-
-
-def _error_of(body: bytes) -> dict[str, Any]:
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        return {}
-    return answer if isinstance(answer, dict) else {}

@@ -23,25 +23,22 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
-from urllib.error import HTTPError, URLError
+from typing import IO
 from urllib.parse import quote
-from urllib.request import Request, urlopen
 
 from cobstream.engine import Engine
 from cobstream.shared.explanation import Message, replay_messages
+from cobstream.shared.worker_pages import Unreachable, ask_worker
 from models.contract.topics import REMITTANCE_X12
 from models.remittance.x12 import TransactionMessage, split_transactions
 from models.remittance.x12_837_secondary import NoSecondary837, secondary_837_of
+from streams.pages import CLAIM_NOT_FOUND, SECONDARY_837_PAGE, X12_MEDIA_TYPE
 
 WRITTEN, NOT_FOUND, UNUSABLE = 0, 1, 2
-X12_MEDIA_TYPE = "application/edi-x12"  # the worker page's answer (agents.explain.X12_MEDIA_TYPE)
-NOT_FOUND_ERROR = "claim_not_found"
 WORKER_TIMEOUT = 30.0  # seconds; a worker routes the request to the claim's owner first
 _SKIPPED = {
     "answered": "already answered by the secondary's EOB",
@@ -192,28 +189,17 @@ def _write(text: str, out: str | None) -> None:
 def fetch_837(url: str, claim_id: str, timeout: float = WORKER_TIMEOUT) -> str:
     """A running worker's 837 of the claim's secondary claim; Missing with the worker's reason when
     there is none, Unusable when the worker cannot be asked or answers with something else."""
-    address = f"{url.rstrip('/')}/claims/{quote(claim_id, safe='')}/secondary-claim.837"
     try:
-        with urlopen(Request(address, headers={"Accept": X12_MEDIA_TYPE}), timeout=timeout) as response:
-            body, kind = response.read(), response.headers.get_content_type()
-    except HTTPError as exc:
-        answer = _error_of(exc.read())
-        if exc.code == 404 and answer.get("error") == NOT_FOUND_ERROR:
-            raise Missing(f"no claim with that id in the claims table of the worker at {url}") from None
-        if exc.code == 404 and isinstance(answer.get("error"), str) and answer.get("message"):
-            raise Missing(f"no 837 to send to the claim's secondary: {answer['message']}") from None
-        raise Unusable(f"the worker at {url} answered {exc.code}: {answer.get('message') or exc.reason}") from None
-    except (URLError, OSError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise Unusable(f"cannot reach the worker at {url}: {reason}") from None
-    if kind != X12_MEDIA_TYPE or not body.lstrip().startswith(b"ISA"):
-        raise Unusable(f"the worker at {url} did not answer with an 837 ({kind})")
-    return body.decode("utf-8")
-
-
-def _error_of(body: bytes) -> dict[str, Any]:
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        return {}
-    return answer if isinstance(answer, dict) else {}
+        answer = ask_worker(url, claim_id, SECONDARY_837_PAGE, X12_MEDIA_TYPE, timeout)
+    except Unreachable as exc:
+        raise Unusable(str(exc)) from None
+    error = answer.error
+    if answer.status == 404 and error.get("error") == CLAIM_NOT_FOUND:
+        raise Missing(f"no claim with that id in the claims table of the worker at {url}")
+    if answer.status == 404 and isinstance(error.get("error"), str) and error.get("message"):
+        raise Missing(f"no 837 to send to the claim's secondary: {error['message']}")
+    if answer.status != 200:
+        raise Unusable(answer.refusal(url))
+    if answer.kind != X12_MEDIA_TYPE or not answer.body.lstrip().startswith(b"ISA"):
+        raise Unusable(f"the worker at {url} did not answer with an 837 ({answer.kind})")
+    return answer.body.decode("utf-8")

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import jinja2
 from aiohttp import web
 
-from cobstream.export import X12_MEDIA_TYPE, file_name
+from cobstream.export import file_name
 from cobstream.shared.explanation import explained, run_messages
 from cobstream.shared.explanation_text import render_text
 from cobstream.shared.kafka_io import summary as outcome_summary
@@ -34,6 +34,7 @@ from cobstream.ui.reader import ReaderStatus
 from models.contract.outcomes import DiscrepancyKind
 from models.explain.claim import SecondaryClaimSummary
 from models.remittance.x12_837_secondary import NoSecondary837, secondary_837_of
+from streams.pages import X12_MEDIA_TYPE
 
 KINDS: tuple[str, ...] = DiscrepancyKind.__args__  # type: ignore[attr-defined]
 SHOWN_ROWS = 500
