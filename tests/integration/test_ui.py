@@ -28,6 +28,7 @@ from playwright.async_api import Page, async_playwright
 from test_stream import example_lines
 
 from cobstream.shared.processes import free_port, stop_process
+from models.contract.topics import OUTCOME_TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
@@ -130,7 +131,7 @@ def test_the_work_queue_in_a_browser(deployment: Deployment, start_ui: Any, tmp_
 
     ui = start_ui()
     topics = Counter(e["topic"] for e in expected)
-    outcomes = topics["secondary.expected"] + topics["billing.ready"] + topics["billing.discrepancy"]
+    outcomes = sum(topics[topic] for topic in OUTCOME_TOPICS)  # the secondary claims too
     wait_for(
         lambda: ui.health()["store"]["outcomes"] == outcomes and ui.health()["store"]["unreadable"] == 1,
         60,
