@@ -40,10 +40,13 @@ class Engine:
         partition: int | None = None,
         offset: int | None = None,
         rejected: Rejected | None = None,
+        received_at: datetime | None = None,
     ) -> list[Published]:
         """Take one input message; return what it makes the system publish, in order. `rejected`
         is replay's own reason when the line itself is unusable. An 835's provider-level
-        adjustments are not claim events (`cobstream convert` reports them)."""
+        adjustments are not claim events (`cobstream convert` reports them). `received_at`: the
+        record's time on Kafka, to run the clock as a worker does (on the records' times, not on
+        event time: the work queue's replay of stored records)."""
         emitted: list[Published] = []
 
         def letter(rejected: Rejected) -> Published:
@@ -65,16 +68,21 @@ class Engine:
             elif isinstance(decoded, ReferenceChange):
                 self.reference.apply(decoded)
             elif isinstance(decoded, EobReceived | SubmissionReceived):
-                emitted += self._receive_claim_event(decoded, letter)
+                emitted += self._receive_claim_event(decoded, letter, received_at)
         return emitted
 
     def _receive_claim_event(
-        self, event: EobReceived | SubmissionReceived, letter: Callable[[Rejected], Published]
+        self,
+        event: EobReceived | SubmissionReceived,
+        letter: Callable[[Rejected], Published],
+        received_at: datetime | None,
     ) -> list[Published]:
         """An accepted EOB or submission: the clock moves with its `adjudicated_at` or
         `submitted_at` (COVERAGE.md section 2), unless it changes nothing (a duplicate). An EOB
         whose role only the claim's coverage could tell, and does not, is dead-lettered."""
-        at = event.eob.adjudicated_at if isinstance(event, EobReceived) else event.submission.submitted_at
+        at = received_at or (
+            event.eob.adjudicated_at if isinstance(event, EobReceived) else event.submission.submitted_at
+        )
         clock = max(self.clock, at) if self.clock else at
         applied: Change = (
             self.processor.on_eob(event, clock)

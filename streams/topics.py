@@ -88,6 +88,7 @@ async def create_topics(settings: Settings, *, timeout: float = 30.0) -> list[st
                     for s in missing
                 ]
             )
+            await _leaders_elected(admin, {settings.topic(s.name) for s in missing}, timeout)
         report = []
         for spec in topic_specs(settings):
             name = settings.topic(spec.name)
@@ -100,6 +101,27 @@ async def create_topics(settings: Settings, *, timeout: float = 30.0) -> list[st
         return report
     finally:
         await admin.close()
+
+
+async def _leaders_elected(admin: AIOKafkaAdminClient, names: set[str], timeout: float) -> None:
+    """Wait (up to `timeout`) until every partition of the topics just created has a leader, so
+    that a client started right after (the demo's own consumer) meets no NotLeaderForPartition
+    while the broker elects them. The topics exist either way: past the timeout, clients retry."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        described = {t["topic"]: t for t in await admin.describe_topics(None) if t["topic"] in names}
+        if len(described) == len(names) and all(_led(topic) for topic in described.values()):
+            return
+        await asyncio.sleep(0.1)
+
+
+def _led(topic: dict) -> bool:
+    partitions = topic.get("partitions") or []
+    return (
+        not topic.get("error_code")
+        and bool(partitions)
+        and all(not p.get("error_code") and p.get("leader", -1) >= 0 for p in partitions)
+    )
 
 
 async def missing_topics(settings: Settings, names: list[str], *, timeout: float = 30.0) -> list[str]:

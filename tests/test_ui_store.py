@@ -8,7 +8,7 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -252,13 +252,13 @@ def test_the_messages_that_explain_a_claim_are_its_inputs_and_the_reference_data
 ) -> None:
     store.ingest(example_day().records)
     messages = queue.claim_messages(db, "CLM-2026-0013")
-    topics = Counter(topic for topic, _, _ in messages)
+    topics = Counter(topic for topic, _, _, _ in messages)
     assert topics["eob.primary"] == topics["eob.secondary"] == 1
     assert topics["reference.payers"] >= 7
     assert topics["reference.fee-schedule"] >= 6
     engine = Engine()
-    for topic, key, value in messages:
-        engine.receive(topic, key, value)
+    for topic, key, value, received_at in messages:
+        engine.receive(topic, key, value, received_at=received_at)
     assert engine.claims["CLM-2026-0013"].revision == 2  # the same history the worker published
 
 
@@ -496,7 +496,7 @@ def test_a_submission_is_read_into_the_store_as_a_claim_input(store: Store, db: 
         "TRICARE: 210.00 charged (2 lines)"
     )
     assert json.loads(entry.document)["coverage"][2] == {"payer_id": "TRICARE", "role": "tertiary"}
-    assert [topic for topic, _, _ in queue.claim_messages(db, "CLM-1")] == ["claims.submitted"]
+    assert [topic for topic, _, _, _ in queue.claim_messages(db, "CLM-1")] == ["claims.submitted"]
     assert open_claims(db) == []  # a submission alone raises nothing
 
 
@@ -792,3 +792,23 @@ async def test_the_claim_page_offers_the_secondary_837_and_its_route_gives_it(st
         ]
         missing = await client.get("/claims/CLM-NOPE/secondary-claim.837")
         assert missing.status == 404
+
+
+def test_a_claim_received_long_after_its_eobs_dates_is_explained_as_the_worker_holds_it(store: Store) -> None:
+    """Issue 20's defect: the EOBs were adjudicated in March and read from Kafka in December. The
+    worker keeps the claim 180 days after it *received* it; the page replayed on event time and
+    forgot the claim ("replaying the stored messages leaves no state"). It runs on the records'
+    times now, as the worker does."""
+    topics = Topics()
+    december = int(datetime(2026, 12, 1, tzinfo=UTC).timestamp() * 1000)
+    primary = eob("P-1", at="2026-03-10T15:00:00Z")
+    secondary = eob("S-1", payer_id="AETNA", at="2026-03-20T10:00:00Z", lines=[secondary_line()])
+    topics.add("eob.primary", "CLM-1", json.dumps(primary).encode(), december)
+    topics.add("eob.secondary", "CLM-1", json.dumps(secondary).encode(), december + 1000)
+    store.ingest(topics.records)
+    with connect(store.path) as db:
+        messages, clock = queue.claim_messages(db, "CLM-1"), queue.store_clock(db)
+    explanation = pages.explain(messages, "CLM-1", clock)
+    assert explanation.unavailable is None
+    assert explanation.headline is not None
+    assert explanation.headline.startswith("Ready for patient billing")

@@ -19,6 +19,8 @@ from models.remittance.decode import load_json
 
 # One input message, exactly what `cobstream.engine.Engine.receive` takes: topic, key, value.
 Message = tuple[str | None, str | None, bytes | str | None]
+# One record read back from Kafka: the message and the record's time (the work queue's store).
+Received = tuple[str | None, str | None, bytes | str | None, datetime]
 
 
 def replay_messages(lines: Iterable[bytes]) -> Iterator[Message]:
@@ -43,6 +45,18 @@ def run_messages(messages: Iterable[Message], now: datetime | None) -> Engine:
     engine = Engine()
     for topic, key, value in messages:
         engine.receive(topic, key, value)
+    if now is not None:
+        engine.advance(now)
+    return engine
+
+
+def run_received(records: Iterable[Received], now: datetime | None) -> Engine:
+    """A fresh engine that has received the records in order, its clock on the records' times as
+    a worker's is (a claim is kept `retention` after it was received, not after its EOBs'
+    adjudication dates), then moved to `now`."""
+    engine = Engine()
+    for topic, key, value, received_at in records:
+        engine.receive(topic, key, value, received_at=received_at)
     if now is not None:
         engine.advance(now)
     return engine

@@ -24,7 +24,7 @@ import jinja2
 from aiohttp import web
 
 from cobstream.export import file_name
-from cobstream.shared.explanation import explained, run_messages
+from cobstream.shared.explanation import explained, run_received
 from cobstream.shared.explanation_text import render_text
 from cobstream.shared.kafka_io import summary as outcome_summary
 from cobstream.ui import queue
@@ -57,7 +57,7 @@ class Explanation:
     secondary_837: bool = False  # its 837 can be built: the claim's submission came from an 837
 
 
-Messages = list[tuple[str, str | None, bytes | None]]
+Messages = list[tuple[str, str | None, bytes | None, datetime]]
 Explainer = Callable[[Messages, str, "datetime | None"], Explanation]
 
 STORE = web.AppKey("store", Path)
@@ -94,8 +94,10 @@ def templates() -> jinja2.Environment:
 
 
 def explain(messages: Messages, claim_id: str, now: datetime | None) -> Explanation:
-    """`cobstream explain` over the stored messages: the claim replayed through the real engine."""
-    engine = run_messages(messages, now)
+    """`cobstream explain` over the stored messages: the claim replayed through the real engine on
+    the records' times, as the worker ran it (so a claim the worker holds is explained whatever
+    its EOBs' dates)."""
+    engine = run_received(messages, now)
     found = explained(engine, claim_id)
     if found is None:
         return Explanation(None, None, "replaying the stored messages leaves no state for this claim")
@@ -119,7 +121,7 @@ async def secondary_claim_837(request: web.Request) -> web.Response:
     messages, clock = await read_store(
         request.app, lambda db: (queue.claim_messages(db, claim_id), queue.store_clock(db))
     )
-    engine = await asyncio.to_thread(run_messages, messages, clock)
+    engine = await asyncio.to_thread(run_received, messages, clock)
     state = engine.claims.get(claim_id)
     if state is None:
         return web.Response(status=404, text="no such claim in the messages read\n")

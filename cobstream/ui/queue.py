@@ -312,9 +312,9 @@ def _input_document(row: sqlite3.Row) -> str:
     return _pretty({**shown, "problem": row["problem"]})
 
 
-def claim_messages(db: sqlite3.Connection, claim_id: str) -> list[tuple[str, str | None, bytes | None]]:
+def claim_messages(db: sqlite3.Connection, claim_id: str) -> list[tuple[str, str | None, bytes | None, datetime]]:
     """What replays the claim: the reference data and the claim's input messages, in the order
-    they were received, as (topic, key, value) for `Engine.receive`."""
+    they were received, as (topic, key, value, the record's time) for `Engine.receive`."""
     references = ",".join("?" * len(REFERENCE_TOPICS))
     rows = db.execute(
         f"SELECT topic, partition, offset, timestamp_ms, key, value FROM messages WHERE topic IN ({references}) "
@@ -323,7 +323,9 @@ def claim_messages(db: sqlite3.Connection, claim_id: str) -> list[tuple[str, str
         "ORDER BY timestamp_ms, topic, partition, offset",
         [*REFERENCE_TOPICS, claim_id],
     ).fetchall()
-    return [(row["topic"], kafka_key_text(row["key"]), row["value"]) for row in rows]
+    return [
+        (row["topic"], kafka_key_text(row["key"]), row["value"], moment_of(row["timestamp_ms"] * 1000)) for row in rows
+    ]
 
 
 def store_clock(db: sqlite3.Connection) -> datetime | None:
