@@ -19,7 +19,11 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.request import urlopen
 
+from prometheus_client.parser import text_string_to_metric_families
+
+from cobstream.bench.workers import SERVING
 from cobstream.engine import Engine
 from cobstream.shared.kafka_io import produce_file, tail
 from cobstream.shared.processes import stop_process
@@ -69,7 +73,12 @@ def run_demo(path: Path, *, interval: float, jsonl: bool) -> int:
             [sys.executable, "-m", "cobstream.cli", "worker"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
         )
         began = time.monotonic()
-        if not asyncio.run(_publish_and_watch(settings, lines, interval, jsonl, expected, worker)):
+        # Publish once the worker serves its claims, as a deployment's workers do: the messages of
+        # one claim on several topics are then taken in the order they were sent, as replay takes them.
+        serving = _serving(int(env["COBSTREAM_WEB_PORT"]), worker, timeout=120)
+        if serving and not asyncio.run(_publish_and_watch(settings, lines, interval, jsonl, expected, worker)):
+            serving = False
+        if not serving:
             tail_of_log = log.read_text(errors="replace").strip().splitlines()[-5:]
             print("cobstream demo: the worker stopped:", *tail_of_log, sep="\n  ", file=sys.stderr)
             return 1
@@ -82,6 +91,23 @@ def run_demo(path: Path, *, interval: float, jsonl: bool) -> int:
             stop_process(worker)
         if started_broker:
             subprocess.run([ROOT / "scripts" / "kafka", "stop"], check=False)
+
+
+def _serving(port: int, worker: subprocess.Popen, timeout: float) -> bool:
+    """Whether the worker says on its /metrics that it serves its claims, within `timeout` (False
+    when it stops first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and worker.poll() is None:
+        try:
+            with urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as page:
+                text = page.read().decode()
+        except OSError:
+            text = ""
+        samples = (s for family in text_string_to_metric_families(text) for s in family.samples)
+        if any(sample.name == SERVING and sample.value == 1 for sample in samples):
+            return True
+        time.sleep(0.2)
+    return False
 
 
 async def _publish_and_watch(

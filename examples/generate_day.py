@@ -190,8 +190,10 @@ def reversal(original: dict[str, Any], adjudicated_at: str) -> dict[str, Any]:
 
 
 def x12(name: str) -> None:
-    """One X12 file of examples/coverage/ (a single transaction) as one `remittance.x12` message."""
-    send("remittance.x12", None, (COVERAGE / name).read_text(encoding="ascii"))
+    """One X12 file of examples/coverage/ (a single transaction) as one `remittance.x12` message,
+    all keyed by the office's id: one partition, so that a worker reads the 837 before the 835s
+    whose lone denial needs it (docs/X12.md: publish the 837 first)."""
+    send("remittance.x12", "RIVERBEND01", (COVERAGE / name).read_text(encoding="ascii"))
 
 
 def payer(payer_id: str, **terms: Any) -> None:

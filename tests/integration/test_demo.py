@@ -27,7 +27,7 @@ def test_the_demo_prints_every_outcome_and_no_broker_noise() -> None:
     }
     env.pop("COBSTREAM_TOPIC_PREFIX", None)  # the demo takes a fresh prefix of its own
     done = subprocess.run(
-        [sys.executable, "-m", "cobstream.cli", "demo", "--interval", "0.01"],
+        [sys.executable, "-m", "cobstream.cli", "demo"],
         env=env,
         cwd=ROOT,
         capture_output=True,
