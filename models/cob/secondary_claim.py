@@ -11,8 +11,6 @@ replaces nothing. Pure: drafts only, stamped by the claim's emitter.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from models.cob.arithmetic import PrimaryLine
 from models.cob.reference import Reference
 from models.cob.verdict import Draft, Version, is_cob_order_denial
@@ -68,7 +66,7 @@ def open_claim(primary: EobEvent, payer: str) -> Draft:
             "adjudicated_at": primary.adjudicated_at,
             "lines": tuple(lines),
             "primary_paid": paid,
-            "remaining_patient_liability": Decimal(remaining),
+            "remaining_patient_liability": remaining,
         },
     )
 

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from models.cob.claim import EobReceived, SubmissionReceived
 from models.contract.events import ClaimSubmission, EobEvent, Role
 from models.contract.topics import ROLE_TOPICS, SUBMITTED
-from models.contract.types import format_money
+from models.contract.types import MAX_ID_LENGTH, format_money
 from models.remittance.decode import Rejected, describe
 from models.remittance.x12_segments import Segment, X12Error
 
@@ -133,6 +133,22 @@ class ConversionRejected:
     # A billed claim (837) that cannot become a submission: its topic is claims.submitted.
     # Out of the repr, so that an 835's rejections read exactly as they always did.
     submission: bool = field(default=False, repr=False)
+
+    @classmethod
+    def of_claim(cls, exc: X12Error, first: Segment, original: str, **more: Any) -> ConversionRejected:
+        """One claim (835 CLP or 837 CLM, `first`) refused for `exc`, naming the segment at fault
+        (the claim's first when the fault names none) and the claim when its id can be one."""
+        where, claim_id = exc.segment or first, first.get(1)
+        return cls(
+            where.where,
+            exc.reason,
+            "claim",
+            None if where.problem else where.id,
+            where.position,
+            claim_id=claim_id if 0 < len(claim_id) <= MAX_ID_LENGTH else None,
+            original=original,
+            **more,
+        )
 
     @property
     def topic(self) -> str | None:

@@ -22,7 +22,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from models.contract.events import ClaimSubmission, CoverageRole
-from models.contract.types import MAX_ID_LENGTH
 from models.remittance.results import ConversionRejected, ConvertedSubmission, refused_by_contract
 from models.remittance.x12_835 import EnvelopeIds
 from models.remittance.x12_837_lines import BilledClaim, divide_claim, submitted_lines, total_charge
@@ -105,17 +104,8 @@ def convert_submission(
         }
         submission = _validated(claim, fields)
     except X12Error as exc:
-        where, claim_id = exc.segment or segments[0], segments[0].get(1)
-        return ConversionRejected(
-            where.where,
-            exc.reason,
-            "claim",
-            None if where.problem else where.id,
-            where.position,
-            claim_id=claim_id if 0 < len(claim_id) <= MAX_ID_LENGTH else None,
-            original=batch.delimiters.join([*above, *segments]),
-            submission=True,
-        )
+        original = batch.delimiters.join([*above, *segments])
+        return ConversionRejected.of_claim(exc, segments[0], original, submission=True)
     return ConvertedSubmission(submission, _source(claim, batch))
 
 

@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from models.contract.events import EobEvent, EobStatus, Role
-from models.contract.types import MAX_ID_LENGTH
 from models.remittance.results import ConversionRejected, ConvertedEob, refused_by_contract
 from models.remittance.x12_835 import Remittance
 from models.remittance.x12_claim import (
@@ -92,18 +91,7 @@ def convert_claim(
         fields = _event_fields(claim, role, status, lines, remittance, ordinal)
         event = _validated(claim, fields)
     except X12Error as exc:
-        where = exc.segment or segments[0]
-        claim_id = segments[0].get(1)
-        return ConversionRejected(
-            where.where,
-            exc.reason,
-            "claim",
-            None if where.problem else where.id,
-            where.position,
-            claim_id=claim_id if 0 < len(claim_id) <= MAX_ID_LENGTH else None,
-            role=role,
-            original=delimiters.join(segments),
-        )
+        return ConversionRejected.of_claim(exc, segments[0], delimiters.join(segments), role=role)
     return ConvertedEob(role, event, _source(claim, remittance))
 
 
