@@ -15,13 +15,13 @@ from typing import Any
 
 import orjson
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from builders import adj, eob, line, secondary_line, submission, submitted_line, unstated
+from ui_support import add_users, browser
 
 from cobstream.engine import Engine
 from cobstream.shared.kafka_io import remittance_lines
 from cobstream.shared.replay_format import line_key_text, replay_lines, value_text
-from cobstream.ui import pages, queue
+from cobstream.ui import pages, queue, work
 from cobstream.ui.queue import QueueFilter
 from cobstream.ui.reader import ReaderStatus
 from cobstream.ui.store import Store, StoreError, connect
@@ -34,6 +34,7 @@ from streams.codec import TopicRecord
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "day-2026-03-24.jsonl"
 EXAMPLE_NOW = parse_timestamp("2026-05-15T00:00:00Z")  # examples/day-2026-03-24.args
+SIGNED_OUT: dict[str, Any] = {"user": None, "csrf": ""}  # a page rendered with no one signed in
 
 
 # ---- filling the store from a replay, as the reader would from the topics ---------------------
@@ -573,6 +574,10 @@ def test_the_new_kinds_are_in_the_kind_filter_and_the_queue_page(store: Store, d
             wanted=QueueFilter(kind="coverage_unknown"),
             kinds=pages.KINDS,
             unreadable=0,
+            **SIGNED_OUT,
+            statuses=work.WORK_STATUSES,
+            people=[],
+            query="",
         )
     )
     assert '<option value="coverage_unknown" selected>coverage_unknown (2)</option>' in html
@@ -655,7 +660,8 @@ def test_the_claim_page_shows_the_coverage_and_where_it_comes_from(store: Store,
             now=parse_timestamp("2026-03-13T00:00:00Z"),
             claim_id="CLM-1",
             history=queue.claim_history(db, "CLM-1"),
-            open_items=queue.claim_discrepancies(db, "CLM-1"),
+            discrepancies=[],
+            **SIGNED_OUT,
             latest_revision=queue.latest_revision(db, "CLM-1"),
             explanation=explanation,
         )
@@ -770,14 +776,15 @@ def test_a_submission_leaves_the_follow_ups_that_fire_once_standing(store: Store
 COVERAGE_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "coverage"
 
 
-async def test_the_claim_page_offers_the_secondary_837_and_its_route_gives_it(store: Store) -> None:
+async def test_the_claim_page_offers_the_secondary_837_and_its_route_gives_it(store: Store, tmp_path: Path) -> None:
     """COVERAGE.md section 5 on the work queue: a claim billed by 837 whose primary did not cross
     it over has a secondary claim; the page links its 837, the route answers it as a download."""
     topics = Topics()
     for name in ("claims-2026-03-03.837", "remittance-2026-03-12-bcbstx.835"):
         topics.send("remittance.x12", (COVERAGE_EXAMPLE / name).read_text())
     store.ingest(topics.records)
-    async with TestClient(TestServer(pages.create_app(store.path, ReaderStatus()))) as client:
+    add_users(tmp_path / "work.sqlite3", ("ana", "viewer"))
+    async with browser(store.path, tmp_path / "work.sqlite3", "ana") as client:
         page = await (await client.get("/claims/CLM-2026-0201")).text()
         assert '<a id="secondary-837" href="/claims/CLM-2026-0201/secondary-claim.837" download>' in page
         answer = await client.get("/claims/CLM-2026-0201/secondary-claim.837")

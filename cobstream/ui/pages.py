@@ -1,10 +1,15 @@
-"""The work queue's web pages (aiohttp, jinja2, server-rendered, no script, no external assets):
-`/` the open discrepancies with their filters and counts, `/claims/{claim_id}` a claim's
-explanation and event history, `/healthz` the reader and the store in JSON.
+"""The work queue's read pages (aiohttp, jinja2, server-rendered, no script, no external assets):
+`/` the open discrepancies with their filters (payers, kind, assignee, work status) and counts,
+`/claims/{claim_id}` a claim's discrepancies with the team's work on them, its coverage,
+explanation and history, `/claims/{claim_id}/secondary-claim.837`, and `/healthz` (the reader
+and the store in JSON, the one page without sign-in). The shared rendering lives here: the
+filters, `render` (every page knows who is signed in and carries the CSRF token for its forms)
+and `read_store` (the topic store read-only, with the work file attached as `work`). The app is
+assembled by `cobstream.ui.app`.
 
 Every value is escaped by jinja2's autoescape. Claim ids are patient-adjacent: aiohttp's access
-log is off (it would write each claim page's path), and nothing here logs a claim id or an amount.
-Each request reads the store on a worker thread through its own read-only connection.
+log is off (it would write each claim page's path), and nothing here logs a claim id or an
+amount; who saw which claim goes to the work file's access log (`cobstream.ui.work`).
 """
 
 from __future__ import annotations
@@ -27,12 +32,13 @@ from cobstream.export import file_name
 from cobstream.shared.explanation import explained, run_received
 from cobstream.shared.explanation_text import render_text
 from cobstream.shared.kafka_io import summary as outcome_summary
-from cobstream.ui import queue
+from cobstream.ui import auth, queue, work
+from cobstream.ui.appeal import APPEALABLE
 from cobstream.ui.coverage import CoverageView, coverage_view, source_label
-from cobstream.ui.queue import QueueFilter
+from cobstream.ui.queue import ANY_STATUS, UNASSIGNED, QueueFilter
 from cobstream.ui.reader import ReaderStatus
 from models.contract.outcomes import DiscrepancyKind
-from models.explain.claim import SecondaryClaimSummary
+from models.explain.claim import ClaimExplanation, SecondaryClaimSummary
 from models.remittance.x12_837_secondary import NoSecondary837, secondary_837_of
 from streams.pages import X12_MEDIA_TYPE
 
@@ -66,17 +72,13 @@ EXPLAINER = web.AppKey("explainer", object)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 
 
-def create_app(store_path: Path, status: ReaderStatus, explainer: Explainer | None = None) -> web.Application:
-    app = web.Application()
-    app[STORE] = store_path
-    app[STATUS] = status
+def add_routes(app: web.Application, explainer: Explainer | None = None) -> None:
     app[EXPLAINER] = explainer or explain
     app[TEMPLATES] = templates()
     app.router.add_get("/", queue_page)
     app.router.add_get("/claims/{claim_id:.+}/secondary-claim.837", secondary_claim_837)
     app.router.add_get("/claims/{claim_id:.+}", claim_page)
     app.router.add_get("/healthz", health)
-    return app
 
 
 def templates() -> jinja2.Environment:
@@ -88,7 +90,15 @@ def templates() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters.update(
-        money=money, amount=amount, age=age, claim_url=claim_url, when=when, summary=summary, source=source_label
+        money=money,
+        amount=amount,
+        age=age,
+        claim_url=claim_url,
+        when=when,
+        summary=summary,
+        source=source_label,
+        status_words=lambda status: work.STATUS_WORDS.get(status, status),
+        resolution_words=lambda resolution: work.RESOLUTION_WORDS.get(resolution, resolution),
     )
     return environment
 
@@ -117,7 +127,7 @@ def explain(messages: Messages, claim_id: str, now: datetime | None) -> Explanat
 async def secondary_claim_837(request: web.Request) -> web.Response:
     """`GET /claims/{claim_id}/secondary-claim.837`: the 837 to send to the claim's secondary,
     built from the stored messages as `cobstream export 837 --replay` builds it."""
-    claim_id = request.match_info["claim_id"]
+    claim_id = auth.identifier(request, "claim_id")
     messages, clock = await read_store(
         request.app, lambda db: (queue.claim_messages(db, claim_id), queue.store_clock(db))
     )
@@ -129,6 +139,7 @@ async def secondary_claim_837(request: web.Request) -> web.Response:
         text = await asyncio.to_thread(secondary_837_of, state)
     except NoSecondary837 as exc:
         return web.Response(status=404, text=f"{exc.reason}\n")
+    await auth.log(request, "downloaded secondary 837", claim_id=claim_id)
     return web.Response(
         text=text,
         content_type=X12_MEDIA_TYPE,
@@ -193,11 +204,14 @@ def claim_url(claim_id: str) -> str:
 
 
 async def read_store(app: web.Application, question: Callable[[sqlite3.Connection], T]) -> T:
-    """Ask the store one question on a worker thread, through a read-only connection of its own."""
+    """Ask the store one question on a worker thread, through a read-only connection of its own
+    (with the work file attached read-only as `work`)."""
 
     def ask() -> T:
         db = sqlite3.connect(app[STORE].resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
         db.row_factory = sqlite3.Row
+        if auth.WORK_PATH in app:
+            db.execute("ATTACH DATABASE ? AS work", (app[auth.WORK_PATH].resolve().as_uri() + "?mode=ro",))
         try:
             return question(db)
         finally:
@@ -208,28 +222,45 @@ async def read_store(app: web.Application, question: Callable[[sqlite3.Connectio
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     page = request.app[TEMPLATES].get_template(template)
-    text = page.render(reader=request.app[STATUS], now=datetime.now(UTC), **context)
+    session = request.get(auth.SESSION)
+    text = page.render(
+        reader=request.app[STATUS],
+        now=datetime.now(UTC),
+        user=session.user if session else None,
+        csrf=session.csrf if session else "",
+        **context,
+    )
     return web.Response(text=text, status=status, content_type="text/html")
 
 
-def _wanted(request: web.Request) -> QueueFilter:
+def wanted_of(request: web.Request) -> QueueFilter:
+    """The queue's filter from the address (the form's GET), each value checked."""
+
     def param(name: str) -> str | None:
         return request.query.get(name, "").strip() or None
 
-    wanted = QueueFilter(param("secondary_payer"), param("primary_payer"), param("kind"))
+    wanted = QueueFilter(
+        param("secondary_payer"), param("primary_payer"), param("kind"), param("assignee"), param("status")
+    )
     if wanted.kind is not None and wanted.kind not in KINDS:
-        raise web.HTTPBadRequest(text=f"unknown discrepancy kind; expected one of {', '.join(KINDS)}")
+        raise web.HTTPBadRequest(text=f"unknown discrepancy kind; expected one of {', '.join(KINDS)}\n")
+    if wanted.status is not None and wanted.status not in (*work.WORK_STATUSES, ANY_STATUS):
+        raise web.HTTPBadRequest(text=f"unknown status; expected one of {', '.join(work.WORK_STATUSES)} or any\n")
+    if wanted.assignee not in (None, UNASSIGNED) and not work.USER_NAME.fullmatch(wanted.assignee):
+        raise web.HTTPBadRequest(text="the assignee is not a user name\n")
     return wanted
 
 
 async def queue_page(request: web.Request) -> web.Response:
-    wanted = _wanted(request)
+    wanted = wanted_of(request)
 
     def question(db: sqlite3.Connection) -> tuple[list[queue.QueueItem], queue.QueueCounts, int]:
-        items = queue.open_discrepancies(db, wanted, limit=SHOWN_ROWS + 1)
-        return items, queue.queue_counts(db), queue.store_counts(db)["unreadable"]
+        items = queue.open_discrepancies(db, wanted, limit=SHOWN_ROWS + 1, worked=True)
+        return items, queue.queue_counts(db, worked=True), queue.store_counts(db)["unreadable"]
 
     items, counts, unreadable = await read_store(request.app, question)
+    people = await auth.with_work(request.app, work.active_users)
+    await auth.log(request, "viewed queue", detail=request.query_string or None)
     return render(
         request,
         "queue.html",
@@ -238,30 +269,60 @@ async def queue_page(request: web.Request) -> web.Response:
         counts=counts,
         wanted=wanted,
         kinds=KINDS,
+        statuses=work.WORK_STATUSES,
+        people=people,
         unreadable=unreadable,
+        query=request.query_string,
     )
 
 
+@dataclass(frozen=True)
+class Worked:
+    """A discrepancy of the claim, open or superseded, with the team's work on it."""
+
+    item: queue.QueueItem
+    actions: list[work.Action]
+    appealable: bool
+
+
 async def claim_page(request: web.Request) -> web.Response:
-    claim_id = request.match_info["claim_id"]
+    claim_id = auth.identifier(request, "claim_id")
 
     def question(db: sqlite3.Connection) -> tuple[list[queue.HistoryEntry], list[queue.QueueItem], int | None]:
         history = queue.claim_history(db, claim_id)
-        return history, queue.claim_discrepancies(db, claim_id), queue.latest_revision(db, claim_id)
+        return history, queue.every_discrepancy(db, claim_id, worked=True), queue.latest_revision(db, claim_id)
 
-    history, open_items, latest = await read_store(request.app, question)
+    history, discrepancies, latest = await read_store(request.app, question)
+    await auth.log(request, "viewed claim", claim_id=claim_id)
     if not history:
         return render(request, "missing.html", status=404, claim_id=claim_id)
+    actions, people = await auth.with_work(
+        request.app, lambda db: (work.actions_of(db, claim_id=claim_id), work.active_users(db))
+    )
+    worked = [
+        Worked(item, [a for a in actions if a.discrepancy_id == item.event_id], item.kind in APPEALABLE)
+        for item in discrepancies
+    ]
     explanation = await _explanation(request.app, claim_id)
     return render(
         request,
         "claim.html",
         claim_id=claim_id,
         history=history,
-        open_items=open_items,
+        discrepancies=worked,
+        people=people,
+        statuses=work.WORK_STATUSES,
+        resolutions=work.RESOLUTIONS,
         latest_revision=latest,
         explanation=explanation,
     )
+
+
+async def explanation_of(app: web.Application, claim_id: str) -> ClaimExplanation | None:
+    """The claim explained from the stored messages as the claim page explains it; None when the
+    replay leaves no state for it."""
+    messages, clock = await read_store(app, lambda db: (queue.claim_messages(db, claim_id), queue.store_clock(db)))
+    return await asyncio.to_thread(lambda: explained(run_received(messages, clock), claim_id))
 
 
 async def _explanation(app: web.Application, claim_id: str) -> Explanation:

@@ -1,5 +1,8 @@
 """The work queue's reads of the store: open discrepancies in the order a billing team works
-them, the counts behind the filters, a claim's history, and the messages that explain a claim.
+them, the counts behind the filters, a claim's discrepancies (open and superseded), its history,
+and the messages that explain a claim. With `worked=True` each discrepancy comes with the team's
+work on it (`cobstream.ui.work`'s `work_current`, the work file attached as `work`), which the
+assignee and status filters read; resolved work is off the default view.
 
 **Open.** A discrepancy is open while no later revision of its claim supersedes it. Every
 outcome of a claim carries the next revision (CONTRACT.md), and a claim version is identified
@@ -52,19 +55,24 @@ CURRENT_SUBMISSION = """
 SELECT x.rowid FROM submissions x WHERE x.claim_id = d.claim_id AND x.received_us <= d.produced_us
 ORDER BY x.received_us DESC, x.topic DESC, x.partition DESC, x.offset DESC, x.seq DESC LIMIT 1
 """
-OPEN_DISCREPANCIES = f"""
+DISCREPANCY_ROWS = f"""
 SELECT d.*, m.value AS value, p.payer_id AS primary_payer_id,
        CASE WHEN p.states_secondary THEN p.secondary_payer_id WHEN c.event_id IS NOT NULL THEN c.secondary_payer_id
             ELSE s.payer_id END AS secondary_payer_id,
        CASE WHEN p.states_secondary THEN 'primary_eob' WHEN c.event_id IS NOT NULL THEN 'submission'
             WHEN s.payer_id IS NOT NULL THEN 'secondary_eob' ELSE 'unknown' END AS coverage_source,
-       c.tertiary_payer_id AS tertiary_payer_id, s.payer_id AS paying_payer_id
+       c.tertiary_payer_id AS tertiary_payer_id, s.payer_id AS paying_payer_id,
+       {{is_open}} AS is_open
 FROM outcomes d
 JOIN messages m ON m.topic = d.topic AND m.partition = d.partition AND m.offset = d.offset
 LEFT JOIN eobs p ON p.claim_id = d.claim_id AND p.event_id = d.primary_event_id
 LEFT JOIN eobs s ON s.claim_id = d.claim_id AND s.event_id = d.secondary_event_id
 LEFT JOIN submissions c ON c.rowid = ({CURRENT_SUBMISSION}) AND c.frequency <> 'void'
-WHERE d.topic = '{DISCREPANCY}' AND NOT EXISTS (
+WHERE d.topic = '{DISCREPANCY}'
+"""
+# Not superseded (the module docstring): no later outcome of another version, no later submission.
+STILL_OPEN = f"""
+NOT EXISTS (
     SELECT 1 FROM outcomes later
     WHERE later.claim_id = d.claim_id AND later.revision > d.revision
       AND NOT (later.topic = '{DISCREPANCY}'
@@ -76,6 +84,17 @@ WHERE d.topic = '{DISCREPANCY}' AND NOT EXISTS (
       SELECT 1 FROM submissions later
       WHERE later.claim_id = d.claim_id AND later.received_us > d.produced_us
         AND (later.frequency <> 'void' OR c.event_id IS NOT NULL)))
+"""
+OPEN_DISCREPANCIES = DISCREPANCY_ROWS.replace("{is_open}", "1") + f" AND {STILL_OPEN}"
+ALL_DISCREPANCIES = DISCREPANCY_ROWS.replace("{is_open}", f"({STILL_OPEN})")
+# The team's work beside each discrepancy (`cobstream.ui.work`, attached as `work`), or none.
+WORKED = """
+SELECT q.*, w.assignee AS assignee, coalesce(w.status, 'new') AS work_status, w.resolution AS resolution,
+       w.recovered_cents AS recovered_cents
+FROM ({rows}) q LEFT JOIN work.work_current w ON w.discrepancy_id = q.event_id
+"""
+UNWORKED = """
+SELECT q.*, NULL AS assignee, 'new' AS work_status, NULL AS resolution, NULL AS recovered_cents FROM ({rows}) q
 """
 # What an 837 claim's history entry shows (the claim_inputs column of each).
 SUBMISSION_FIELDS = {
@@ -93,13 +112,21 @@ QUEUE_ORDER = (
 )
 
 
+# The work status filter: None is every discrepancy not yet resolved (the default view); ANY_STATUS
+# is every one, resolved too.
+ANY_STATUS = "any"
+UNASSIGNED = "unassigned"
+
+
 @dataclass(frozen=True)
 class QueueFilter:
-    """What the billing team narrowed the queue to; None is everything."""
+    """What the billing team narrowed the queue to; None is everything (but resolved work)."""
 
     secondary_payer: str | None = None
     primary_payer: str | None = None
     kind: str | None = None
+    assignee: str | None = None  # a user's name, or UNASSIGNED
+    status: str | None = None  # a work status, ANY_STATUS, or None: not resolved
 
     def where(self) -> tuple[str, list[str]]:
         clauses, values = [], []
@@ -111,7 +138,21 @@ class QueueFilter:
             if wanted:
                 clauses.append(f"{column} = ?")
                 values.append(wanted)
+        if self.assignee == UNASSIGNED:
+            clauses.append("assignee IS NULL")
+        elif self.assignee:
+            clauses.append("assignee = ?")
+            values.append(self.assignee)
+        if self.status is None:
+            clauses.append("work_status <> 'resolved'")
+        elif self.status != ANY_STATUS:
+            clauses.append("work_status = ?")
+            values.append(self.status)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", values
+
+    @property
+    def narrowed(self) -> bool:
+        return any((self.secondary_payer, self.primary_payer, self.kind, self.assignee, self.status))
 
 
 @dataclass(frozen=True)
@@ -136,6 +177,11 @@ class QueueItem:
     secondary_event_id: str | None
     coverage_source: str = "unknown"  # primary_eob, submission, secondary_eob or unknown
     tertiary_payer_id: str | None = None  # the current submission's tertiary
+    is_open: bool = True  # False: superseded by a newer claim version (the module docstring)
+    assignee: str | None = None  # the team's work on it (cobstream.ui.work)
+    work_status: str = "new"
+    resolution: str | None = None
+    recovered_cents: int | None = None
 
     @property
     def secondary_payer(self) -> str:
@@ -169,13 +215,19 @@ class HistoryEntry:
     document: str  # the event as pretty JSON (an 835 message: its claim payment only)
 
 
+def _rows(sql: str, worked: bool) -> str:
+    return (WORKED if worked else UNWORKED).format(rows=sql)
+
+
 def open_discrepancies(
-    db: sqlite3.Connection, wanted: QueueFilter = QueueFilter(), limit: int = 500
+    db: sqlite3.Connection, wanted: QueueFilter = QueueFilter(), limit: int = 500, *, worked: bool = False
 ) -> list[QueueItem]:
-    """Open discrepancies matching `wanted`, in queue order."""
+    """Open discrepancies matching `wanted`, in queue order; `worked`: with the team's work (the
+    work file attached as `work`)."""
     where, values = wanted.where()
     rows = db.execute(
-        f"SELECT * FROM ({OPEN_DISCREPANCIES}){where} ORDER BY {QUEUE_ORDER} LIMIT ?", [*values, limit]
+        f"SELECT * FROM ({_rows(OPEN_DISCREPANCIES, worked)}){where} ORDER BY {QUEUE_ORDER} LIMIT ?",
+        [*values, limit],
     ).fetchall()
     return [_item(row) for row in rows]
 
@@ -183,9 +235,23 @@ def open_discrepancies(
 def claim_discrepancies(db: sqlite3.Connection, claim_id: str) -> list[QueueItem]:
     """The claim's open discrepancies, in queue order."""
     rows = db.execute(
-        f"SELECT * FROM ({OPEN_DISCREPANCIES}) WHERE claim_id = ? ORDER BY {QUEUE_ORDER}", [claim_id]
+        f"SELECT * FROM ({_rows(OPEN_DISCREPANCIES, False)}) WHERE claim_id = ? ORDER BY {QUEUE_ORDER}", [claim_id]
     ).fetchall()
     return [_item(row) for row in rows]
+
+
+def every_discrepancy(db: sqlite3.Connection, claim_id: str, *, worked: bool = False) -> list[QueueItem]:
+    """Every discrepancy the claim was ever given, open or superseded, newest revision first."""
+    rows = db.execute(
+        f"SELECT * FROM ({_rows(ALL_DISCREPANCIES, worked)}) WHERE claim_id = ? ORDER BY revision DESC", [claim_id]
+    ).fetchall()
+    return [_item(row) for row in rows]
+
+
+def discrepancy(db: sqlite3.Connection, event_id: str, *, worked: bool = False) -> QueueItem | None:
+    """One discrepancy by its event id, open or superseded; None when the store has no such one."""
+    row = db.execute(f"SELECT * FROM ({_rows(ALL_DISCREPANCIES, worked)}) WHERE event_id = ?", [event_id]).fetchone()
+    return _item(row) if row is not None else None
 
 
 def _item(row: sqlite3.Row) -> QueueItem:
@@ -209,12 +275,19 @@ def _item(row: sqlite3.Row) -> QueueItem:
         secondary_event_id=row["secondary_event_id"],
         coverage_source=row["coverage_source"],
         tertiary_payer_id=row["tertiary_payer_id"],
+        is_open=bool(row["is_open"]),
+        assignee=row["assignee"],
+        work_status=row["work_status"],
+        resolution=row["resolution"],
+        recovered_cents=row["recovered_cents"],
     )
 
 
-def queue_counts(db: sqlite3.Connection) -> QueueCounts:
+def queue_counts(db: sqlite3.Connection, *, worked: bool = False) -> QueueCounts:
+    """Counts over the open discrepancies not yet resolved by the team."""
     rows = db.execute(
-        f"SELECT kind, blocking, secondary_payer_id, primary_payer_id, count(*) AS n FROM ({OPEN_DISCREPANCIES}) "
+        "SELECT kind, blocking, secondary_payer_id, primary_payer_id, count(*) AS n "
+        f"FROM ({_rows(OPEN_DISCREPANCIES, worked)}) WHERE work_status <> 'resolved' "
         "GROUP BY kind, blocking, secondary_payer_id, primary_payer_id"
     ).fetchall()
     kinds: Counter[str] = Counter()

@@ -7,10 +7,11 @@ import asyncio
 import contextlib
 import logging
 import signal
+from pathlib import Path
 
 from aiohttp import web
 
-from cobstream.ui.pages import create_app
+from cobstream.ui.app import create_app
 from cobstream.ui.reader import TopicReader
 from cobstream.ui.store import Store
 from streams.settings import Settings
@@ -18,11 +19,14 @@ from streams.settings import Settings
 log = logging.getLogger("cobstream.ui")
 
 
-async def serve(settings: Settings, store: Store, host: str, port: int) -> int:
+async def serve(
+    settings: Settings, store: Store, work_path: Path, host: str, port: int, *, secure_cookies: bool = False
+) -> int:
     """Serve until stopped; 0 when stopped by a signal, 1 when the reader failed."""
     reader = TopicReader(settings, store)
-    # No access log: a claim page's path is its claim id.
-    runner = web.AppRunner(create_app(store.path, reader.status), access_log=None, handle_signals=False)
+    app = create_app(store.path, reader.status, work_path, secure_cookies=secure_cookies)
+    # No aiohttp access log: a claim page's path is its claim id (who saw what: the work file's).
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -6,6 +6,8 @@ screenshotted and the pictures themselves are checked, not only the HTML."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import os
 import shutil
@@ -25,7 +27,9 @@ from aiokafka import AIOKafkaProducer
 from harness import Deployment, replayed, wait_for
 from PIL import Image, ImageChops
 from playwright.async_api import Page, async_playwright
+from pypdf import PdfReader
 from test_stream import example_lines
+from ui_support import PASSWORD, add_users
 
 from cobstream.shared.processes import free_port, stop_process
 from models.contract.topics import OUTCOME_TOPICS
@@ -49,6 +53,9 @@ BLOCKING_RED = (207, 34, 46)  # .badge.blocking in cobstream/ui/templates/base.h
 EXAMPLE_QUEUE = [f"CLM-2026-{n}" for n in ("0026", "0010", "0011", "0013", "0014", "0015", "0016", "0036", "0039")]
 # 0036's primary says it has no secondary (AETNA's EOB is the dispute): its secondary payer is none.
 AETNA_DISPUTES = [f"CLM-2026-{n}" for n in ("0026", "0010", "0011")]
+
+# The billing team: a lead who audits, two billers, and someone who only reads.
+TEAM = (("lee", "admin"), ("ana", "biller"), ("bo", "biller"), ("vic", "viewer"))
 
 pytestmark = pytest.mark.broker
 
@@ -92,8 +99,22 @@ def start_ui(deployment: Deployment, tmp_path: Path) -> Iterator[Any]:
     def start(name: str = "ui") -> Ui:
         port = free_port()
         log = tmp_path / f"{name}-{len(started)}.log"
+        work_db = tmp_path / "work.sqlite3"
+        if not work_db.exists():
+            add_users(work_db, *TEAM)
         process = subprocess.Popen(
-            [sys.executable, "-m", "cobstream.cli", "ui", "--port", str(port), "--db", str(tmp_path / "ui.sqlite3")],
+            [
+                sys.executable,
+                "-m",
+                "cobstream.cli",
+                "ui",
+                "--port",
+                str(port),
+                "--db",
+                str(tmp_path / "ui.sqlite3"),
+                "--work-db",
+                str(work_db),
+            ],
             env=deployment.env(name),
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
@@ -139,8 +160,8 @@ def test_the_work_queue_in_a_browser(deployment: Deployment, start_ui: Any, tmp_
     )
     assert ui.health()["store"]["dead_letters"] == topics["eob.dead-letter"]
 
-    shots = asyncio.run(_browse(ui.url, browser, tmp_path))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shots = asyncio.run(_browse(ui.url, browser, tmp_path))
     for shot in shots.values():
         shutil.copy(shot.path, ARTIFACTS / shot.path.name)
     _check_screenshots(shots)
@@ -168,6 +189,9 @@ async def _browse(url: str, browser: str, tmp_path: Path) -> dict[str, Shot]:
         try:
             page = await context.new_page()
             await page.goto(url)
+            await page.screenshot(path=str(tmp_path / "ui-signin.png"))
+            shutil.copy(tmp_path / "ui-signin.png", ARTIFACTS / "ui-signin.png")
+            await sign_in(page, "vic")
             assert await _rows(page) == EXAMPLE_QUEUE
             assert await page.locator("#queue tbody tr").evaluate_all(
                 "rows => rows.map(row => row.querySelector('.badge').textContent)"
@@ -189,6 +213,17 @@ async def _browse(url: str, browser: str, tmp_path: Path) -> dict[str, Shot]:
         finally:
             await context.close()
     return {"queue": queue, "filtered": filtered, "claim": claim}
+
+
+async def sign_in(page: Page, name: str) -> None:
+    """Through the sign-in form the queue sends a signed-out browser to."""
+    assert "/signin" in page.url
+    await page.get_by_label("User name").fill(name)
+    await page.get_by_label("Password").fill(PASSWORD)
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Sign in").click()
+    assert "/signin" not in page.url
+    assert await page.locator("#signed-in").get_attribute("data-user") == name
 
 
 async def _rows(page: Page) -> list[str]:
@@ -268,3 +303,252 @@ def test_a_restarted_ui_continues_where_it_stopped(deployment: Deployment, start
     time.sleep(2)
     health = second.health()
     assert health["reader"]["records_read"] == health["store"]["records"] - stored
+
+
+# ---- a billing team at work ---------------------------------------------------------------------
+
+UNDERPAID = "CLM-2026-0013"  # secondary_underpaid (AETNA paid 9.00 of 14.00): appealable
+MISMATCH = "CLM-2026-0015"  # line_mismatch
+
+
+def test_a_billing_team_works_the_queue_in_a_browser(deployment: Deployment, start_ui: Any, tmp_path: Path) -> None:
+    """Sign-in, a viewer refused, assign, status, note, resolve, the history, filters, my work,
+    the scorecard chart, the CSV, the appeal page and its PDF, and two billers at once."""
+    browser = chromium()
+    lines = example_lines()
+    expected = replayed(lines)
+    deployment.start_worker()
+    deployment.produce(lines, interval=0.02)
+    deployment.outputs(len(expected))
+    ui = start_ui()
+    outcomes = sum(1 for e in expected if e["topic"] in OUTCOME_TOPICS)
+    wait_for(lambda: ui.health()["store"]["outcomes"] == outcomes, 60, f"the UI to read {outcomes} outcomes")
+
+    shots = asyncio.run(_work_the_queue(ui.url, browser, tmp_path))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for shot in shots:
+        shutil.copy(shot, ARTIFACTS / shot.name)
+
+    log = _access_log(tmp_path / "work.sqlite3")
+    assert ("vic", "viewed claim", UNDERPAID) in log
+    assert ("ana", "status", UNDERPAID) in log
+    assert ("ana", "printed appeal PDF", UNDERPAID) in log
+    assert "CLM-2026" not in ui.text(), "the UI logged a claim id"
+    stop_process(ui.process)
+    assert ui.process.returncode == 0, ui.text()[-2000:]
+
+
+def _access_log(path: Path) -> list[tuple[str | None, str, str | None]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "cobstream.cli", "ui", "access-log", "--format", "jsonl", "--work-db", str(path)],
+        capture_output=True, check=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    entries = [json.loads(line) for line in done.stdout.splitlines()]
+    return [(e["user"], e["action"], e["claim_id"]) for e in entries]
+
+
+async def _work_the_queue(url: str, browser: str, tmp_path: Path) -> list[Path]:
+    async with async_playwright() as playwright:
+        chromium_ = await playwright.chromium.launch(executable_path=browser, args=CHROMIUM_ARGS)
+        try:
+            viewer = await _person(chromium_, url, "vic")
+            await _a_viewer_is_refused(viewer, url)
+            ana = await _person(chromium_, url, "ana")
+            shots = await _ana_works_an_underpayment(ana, url, tmp_path)
+            shots += await _filters_and_my_work(ana, url, tmp_path)
+            shots += await _scorecard_and_csv(ana, url, tmp_path)
+            shots += await _appeal(ana, url, tmp_path)
+            bo = await _person(chromium_, url, "bo")
+            await _two_at_once(ana, bo, url)
+        finally:
+            await chromium_.close()
+    return shots
+
+
+async def _person(chromium_: Any, url: str, name: str) -> Page:
+    """A browser context of their own (their own cookies), signed in."""
+    context = await chromium_.new_context(viewport=VIEWPORT, device_scale_factor=1, accept_downloads=True)
+    page = await context.new_page()
+    await page.goto(url)
+    await sign_in(page, name)
+    return page
+
+
+async def _a_viewer_is_refused(page: Page, url: str) -> None:
+    await page.goto(f"{url}claims/{UNDERPAID}")
+    assert await page.locator("#read-only").is_visible()
+    assert await page.locator("form.assign").count() == 0
+    event_id = await page.locator("section.discrepancy").first.get_attribute("data-event")
+    # The forms are not there; sending one anyway, with the page's own token, is refused.
+    token = await page.locator("header input[name=csrf]").get_attribute("value")
+    answer = await page.request.post(
+        f"{url}discrepancies/{event_id}/assign", form={"csrf": token or "", "assignee": "me"}, max_redirects=0
+    )
+    assert answer.status == 403
+    assert "vic signs in as a viewer" in await answer.text()
+
+
+async def _section(page: Page) -> Any:
+    return page.locator("section.discrepancy[data-open=true]").first
+
+
+async def _submit(page: Page, form: Any, button: str) -> None:
+    async with page.expect_navigation():
+        await form.get_by_role("button", name=button).click()
+
+
+async def _ana_works_an_underpayment(page: Page, url: str, tmp_path: Path) -> list[Path]:
+    await page.goto(f"{url}claims/{UNDERPAID}")
+    section = await _section(page)
+    await _submit(page, section.locator("form.assign"), "Assign")  # "me" is the default
+    section = await _section(page)
+    assert await section.get_attribute("data-assignee") == "ana"
+    status = section.locator("form.status-form")
+    await status.locator("select[name=status]").select_option("appealed")
+    await status.locator("textarea[name=note]").fill("Appeal sent to AETNA with the primary EOB")
+    await _submit(page, status, "Set status")
+    section = await _section(page)
+    await section.locator("form.note-form textarea[name=note]").fill("AETNA: reprocessing within 30 days")
+    await _submit(page, section.locator("form.note-form"), "Add note")
+    section = await _section(page)
+    status = section.locator("form.status-form")
+    await status.locator("select[name=status]").select_option("resolved")
+    await _submit(page, status, "Set status")  # no resolution: refused, nothing recorded
+    assert "a resolved discrepancy needs a resolution" in await page.locator(".problem").text_content()
+    await page.goto(f"{url}claims/{UNDERPAID}")
+    section = await _section(page)
+    status = section.locator("form.status-form")
+    await status.locator("select[name=status]").select_option("resolved")
+    await status.locator("select[name=resolution]").select_option("recovered")
+    await status.locator("input[name=recovered]").fill("5.00")
+    await _submit(page, status, "Set status")
+    section = await _section(page)
+    assert await section.get_attribute("data-status") == "resolved"
+    history = await section.locator("table.work-history tbody tr").evaluate_all(
+        "rows => rows.map(row => [row.dataset.user, row.cells[2].textContent.trim(), row.cells[3].textContent])"
+    )
+    assert history == [
+        ["ana", "assigned to ana", ""],
+        ["ana", "status: appealed", "Appeal sent to AETNA with the primary EOB"],
+        ["ana", "note", "AETNA: reprocessing within 30 days"],
+        ["ana", "status: resolved, recovered 5.00", ""],
+    ]
+    path = tmp_path / "ui-work.png"
+    await section.scroll_into_view_if_needed()
+    await page.screenshot(path=str(path))
+    return [path]
+
+
+async def _filters_and_my_work(page: Page, url: str, tmp_path: Path) -> list[Path]:
+    await page.goto(url)
+    assert UNDERPAID not in await _rows(page)  # resolved: off the default view
+    await page.goto(f"{url}claims/{MISMATCH}")
+    section = await _section(page)
+    await section.locator("form.assign select[name=assignee]").select_option("bo")
+    await _submit(page, section.locator("form.assign"), "Assign")
+    await page.goto(url)
+    async with page.expect_navigation():
+        await page.locator("#my-work").click()
+    assert await page.locator("h1").text_content() == "My work"
+    assert await _rows(page) == []  # ana's one discrepancy is resolved
+    await page.select_option("select[name=status]", "resolved")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Filter").click()
+    assert await _rows(page) == [UNDERPAID]
+    await page.goto(url)
+    await page.select_option("select[name=assignee]", "bo")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Filter").click()
+    assert await _rows(page) == [MISMATCH]
+    assert await page.locator("#queue tbody tr").first.get_attribute("data-assignee") == "bo"
+    path = tmp_path / "ui-filtered-assignee.png"
+    await page.screenshot(path=str(path))
+    async with page.expect_download() as download:
+        await page.locator("#queue-csv").click()
+    exported = (await (await download.value).path()).read_text()
+    table = list(csv.DictReader(io.StringIO(exported)))
+    assert [(row["claim_id"], row["assignee"]) for row in table] == [(MISMATCH, "bo")]
+    return [path]
+
+
+async def _scorecard_and_csv(page: Page, url: str, tmp_path: Path) -> list[Path]:
+    await page.goto(f"{url}scorecard")
+    await page.select_option("select[name=payer]", "AETNA")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Show").click()
+    rows = await page.locator("#scorecard tbody tr").evaluate_all(
+        "rows => rows.map(row => ({payer: row.dataset.payer, month: row.dataset.month,"
+        " expected: row.querySelector('.expected').textContent.trim(),"
+        " paid: row.querySelector('.paid').textContent.trim()}))"
+    )
+    assert rows
+    assert {row["payer"] for row in rows} == {"AETNA"}
+    bars = await page.locator("svg rect[data-series]").evaluate_all(
+        "bars => bars.map(bar => ({month: bar.dataset.month, series: bar.dataset.series,"
+        " cents: Number(bar.dataset.cents), height: bar.getBoundingClientRect().height}))"
+    )
+    for row in rows:
+        for series in ("expected", "paid"):
+            [bar] = [b for b in bars if b["month"] == row["month"] and b["series"] == series]
+            assert _cents(row[series]) == bar["cents"], (row, bar)
+    tallest = max(bars, key=lambda b: b["cents"])
+    for bar in bars:  # drawn to one scale: each bar's height in proportion to its amount
+        assert abs(bar["height"] - tallest["height"] * bar["cents"] / tallest["cents"]) <= 1.5, bar
+    path = tmp_path / "ui-scorecard.png"
+    await page.screenshot(path=str(path))
+    async with page.expect_download() as download:
+        await page.get_by_role("link", name="Download CSV").click()
+    exported = list(csv.DictReader(io.StringIO((await (await download.value).path()).read_text())))
+    assert [(r["secondary_payer"], r["month"], _cents(r["expected"]), _cents(r["paid"])) for r in exported] == [
+        ("AETNA", row["month"], _cents(row["expected"]), _cents(row["paid"])) for row in rows
+    ]
+    return [path]
+
+
+def _cents(text: str) -> int:
+    return round(float(text.replace(",", "")) * 100)
+
+
+async def _appeal(page: Page, url: str, tmp_path: Path) -> list[Path]:
+    await page.goto(f"{url}claims/CLM-2026-0013")
+    section = await _section(page)
+    assert await section.get_attribute("data-kind") == "secondary_underpaid"
+    async with page.expect_navigation():
+        await section.locator("a.appeal-page").click()
+    letter = await page.locator("#appeal").text_content()
+    assert "CLM-2026-0013" in letter
+    assert "lesser_of_allowables" in letter  # AETNA's COB method in the example day
+    assert await page.locator("#lines tr[data-line]").count() >= 1
+    assert "EOB-P-CLM-2026-0013" in await page.locator("#primary-eob").text_content()
+    path = tmp_path / "ui-appeal.png"
+    await page.screenshot(path=str(path), full_page=True)
+    printed = tmp_path / "ui-appeal-printed.pdf"
+    await page.pdf(path=str(printed), format="Letter")  # the page prints cleanly: no navigation in print
+    assert "Sign out" not in "".join(p.extract_text() for p in PdfReader(printed).pages)
+    pdf_href = page.url + ".pdf"
+    answer = await page.request.get(pdf_href)
+    assert answer.status == 200
+    assert answer.headers["content-type"] == "application/pdf"
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(await answer.body())).pages)
+    assert "CLM-2026-0013" in text
+    assert "EOB-P-CLM-2026-0013" in text
+    return [path]
+
+
+async def _two_at_once(ana: Page, bo: Page, url: str) -> None:
+    """Two billers write on one discrepancy at the same moment: both notes are kept."""
+    for page, words in ((ana, "ana: called AETNA"), (bo, "bo: faxed the EOB")):
+        await page.goto(f"{url}claims/{MISMATCH}")
+        await (await _section(page)).locator("form.note-form textarea[name=note]").fill(words)
+
+    async def submit(page: Page) -> None:
+        await _submit(page, (await _section(page)).locator("form.note-form"), "Add note")
+
+    await asyncio.gather(submit(ana), submit(bo))
+    await ana.reload()
+    notes = (
+        await (await _section(ana))
+        .locator("table.work-history tbody tr[data-kind=note] td:nth-child(4)")
+        .all_text_contents()
+    )
+    assert sorted(notes) == ["ana: called AETNA", "bo: faxed the EOB"]
