@@ -19,7 +19,6 @@ import hmac
 import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -54,12 +53,6 @@ T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _IDENTIFIER = TypeAdapter(Identifier)
-
-
-@dataclass(frozen=True)
-class Refusal:
-    status: int
-    text: str
 
 
 def now() -> datetime:
