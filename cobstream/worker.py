@@ -17,6 +17,7 @@ import mode.loop
 
 from agents import build_worker
 from cobstream.shared.gc_tuning import tune_gc
+from streams import metrics
 from streams.preflight import PreflightError, run_preflight
 from streams.restore import restore_before_start
 from streams.settings import Settings, SettingsError
@@ -99,6 +100,7 @@ def run_worker(loglevel: str | None = None) -> int:
     settings, app = worker.settings, worker.app
     redact_payloads()
     tune_gc()
+    metrics.watch_gc()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     report_bulk_restore(app, restore_before_start(settings, worker.claims.table))
     faust_worker = faust.Worker(

@@ -14,6 +14,7 @@ an EOB is one dictionary look-up and one `Counter.inc`.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -105,6 +106,24 @@ SERVING = Gauge(
     "1 while the worker serves its claims (not rebalancing, claims table recovered, reference data read), else 0.",
     registry=REGISTRY,
 )
+
+# A young collection takes well under a millisecond; a full one over a large heap, a second.
+GC_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+GC_GENERATIONS = ("0", "1", "2")
+GC_PAUSES = Histogram(
+    "cobstream_gc_pause_seconds",
+    "How long each garbage collection paused the worker (and its event loop with it), per generation.",
+    ["generation"],
+    buckets=GC_BUCKETS,
+    registry=REGISTRY,
+)
+GC_LONGEST_PAUSE = Gauge(
+    "cobstream_gc_longest_pause_seconds",
+    "The longest garbage-collection pause since the worker started, per generation.",
+    ["generation"],
+    registry=REGISTRY,
+)
+LONG_GC_PAUSE = 0.25  # seconds: a pause this long is logged as well
 
 census = ClaimCensus()  # the claims agent's claims, kept by streams.claim_writer.ClaimWriter
 
@@ -266,6 +285,39 @@ class WorkerCollector(Collector):
             recovered.add_metric(labels, part.recovered_offset)
             end.add_metric(labels, part.end_offset)
         return list(families)
+
+
+class GcTimer:
+    """Times every garbage collection (a `gc.callbacks` entry): the histogram and the longest
+    pause per generation, and a warning for a pause of LONG_GC_PAUSE or more (the generation,
+    how long, how many objects it freed; nothing else)."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.longest = dict.fromkeys(GC_GENERATIONS, 0.0)
+        self.pauses = {g: GC_PAUSES.labels(g) for g in GC_GENERATIONS}
+        self.gauges = {g: GC_LONGEST_PAUSE.labels(g) for g in GC_GENERATIONS}
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+            return
+        paused, generation = time.perf_counter() - self.started, str(info["generation"])
+        self.pauses[generation].observe(paused)
+        if paused > self.longest[generation]:
+            self.longest[generation] = paused
+            self.gauges[generation].set(paused)
+        if paused >= LONG_GC_PAUSE:
+            log.warning(
+                "garbage collection of generation %s paused the worker %.2f s (%d objects freed)",
+                generation, paused, info.get("collected", 0),
+            )  # fmt: skip
+
+
+def watch_gc() -> None:
+    """Time the garbage collector from now on (once per process)."""
+    if not any(isinstance(callback, GcTimer) for callback in gc.callbacks):
+        gc.callbacks.append(GcTimer())
 
 
 def watch_worker(app: faust.App, topic_prefix: str) -> WorkerCollector:

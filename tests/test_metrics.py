@@ -4,6 +4,7 @@ label can carry a claim id or any other value of the input."""
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from collections.abc import Iterator
@@ -424,3 +425,30 @@ def test_the_grafana_dashboard_uses_only_metrics_the_worker_exposes() -> None:
     assert used
     assert used <= exposed, used - exposed
     assert {"datasource"} <= {variable["name"] for variable in dashboard["templating"]["list"]}
+
+
+# ---- garbage-collection pauses ------------------------------------------------------------------
+
+
+def test_every_garbage_collection_is_timed_and_a_long_pause_is_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = sample("cobstream_gc_pause_seconds_count", generation="2")
+    timer = metrics.GcTimer()
+    gc.callbacks.append(timer)
+    try:
+        monkeypatch.setattr(metrics, "LONG_GC_PAUSE", 0.0)  # every pause counts as long here
+        garbage = [[] for _ in range(1000)]
+        for item in garbage:
+            item.append(item)  # cycles: only the collector frees them
+        del garbage, item
+        with caplog.at_level("WARNING", logger="streams.metrics"):
+            gc.collect()
+    finally:
+        gc.callbacks.remove(timer)
+    assert sample("cobstream_gc_pause_seconds_count", generation="2") == before + 1
+    assert timer.longest["2"] > 0
+    assert sample("cobstream_gc_longest_pause_seconds", generation="2") == timer.longest["2"]
+    [line] = [r.getMessage() for r in caplog.records if "garbage collection of generation 2" in r.getMessage()]
+    assert re.fullmatch(r"garbage collection of generation 2 paused the worker \d+\.\d\d s \(\d+ objects freed\)", line)
+    assert int(line.split("(")[1].split()[0]) >= 1000

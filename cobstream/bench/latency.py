@@ -14,7 +14,7 @@ import orjson
 from cobstream.bench.kafka import consumer, partitions_of
 from cobstream.bench.options import BenchError, Sizes
 from cobstream.bench.traffic import Traffic
-from cobstream.bench.workers import REBUILT, Deployment
+from cobstream.bench.workers import GC_LONGEST, REBUILT, Deployment
 from cobstream.shared.kafka_io import producer
 from models.contract import topics
 from models.contract.topics import CLAIM_EVENTS, DISCREPANCY, READY
@@ -67,6 +67,7 @@ class LatencyProbe:
         self.began = 0.0
         self.offered_for = 0.0
         self.rebuilt: list[float | None] = []  # when each worker rebuilt its deadline index (its /metrics)
+        self.gc_longest: list[float | None] = []  # each worker's longest full garbage collection (its /metrics)
 
     async def offer(self) -> None:
         names = {self.settings.topic(t): t for t in (topics.READY, topics.DISCREPANCY, topics.CLAIM_EVENTS)}
@@ -92,6 +93,7 @@ class LatencyProbe:
                 self.deployment.check()
                 await asyncio.sleep(0.1)
             self.rebuilt = [await w.metric(REBUILT) for w in self.deployment.workers]
+            self.gc_longest = [await w.metric(GC_LONGEST, generation="2") for w in self.deployment.workers]
         finally:
             done.set()
             with contextlib.suppress(Exception):
@@ -201,6 +203,9 @@ class LatencyProbe:
             "trend_ms_per_s": round(trend, 2),
             "saturated": trend * steady_for > 100.0,
             "worker_schedule_rebuilt_at_s": rebuilt_at,
+            # The longest full garbage collection of each worker since it started (a stall that
+            # shows in a window's p99 at the same time is the collector's).
+            "worker_longest_full_gc_ms": [round(t * 1000, 1) for t in self.gc_longest if t is not None],
             "hops": self.hops(steady),
             "windows": windows,
         }

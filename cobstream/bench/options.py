@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (this file is cobstream/bench/options.py)
-SECTIONS = ("core", "convert", "baseline", "faust", "faust_table", "pipeline", "latency", "scaleout", "state")
-IN_PROCESS = ("core", "convert")  # phases that need no broker
+SECTIONS = (
+    "core", "convert", "replay", "baseline", "faust", "faust_table", "pipeline", "latency", "scaleout", "state",
+)  # fmt: skip
+IN_PROCESS = ("core", "convert", "replay")  # phases that need no broker
 FAUST_PHASES = {"faust": "passthrough", "faust_table": "table"}  # phase: cobstream.bench.faust_app's mode
 MILLION = 1_000_000
 MIB = 1024 * 1024
@@ -24,6 +26,7 @@ class BenchError(Exception):
 class Sizes:
     claims: int = 10_000
     state_claims: int = MILLION
+    replay_claims: int = 100_000
     seconds_latency: float = 30.0
     scaleout_workers: int = 2
     partitions: int = 3
@@ -35,7 +38,10 @@ class Sizes:
 
     @classmethod
     def smoke(cls) -> Sizes:
-        return cls(claims=200, state_claims=500, seconds_latency=5.0, stall=45.0, settle=1.0, baseline_messages=0)
+        return cls(
+            claims=200, state_claims=500, replay_claims=200, seconds_latency=5.0, stall=45.0, settle=1.0,
+            baseline_messages=0,
+        )  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="open claims for the state phase (default 1000000; "
         "--smoke 500); below 1000000 the per-million figures are extrapolated",
+    )
+    parser.add_argument(
+        "--replay-claims",
+        type=int,
+        help="claims of the generated traffic file `cobstream replay` runs in the replay phase, and half as many "
+        "(default 100000; --smoke 200); below 1000000 the per-million figures are fitted and labelled so",
     )
     parser.add_argument("--seconds-latency", type=float, help="seconds of offered load for latency (default 30)")
     parser.add_argument("--workers-scaleout", type=int, metavar="N", help="workers in the scale-out phase (default 2)")
@@ -101,6 +113,7 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
     overrides = {
         "claims": args.claims,
         "state_claims": args.state_claims,
+        "replay_claims": args.replay_claims,
         "seconds_latency": args.seconds_latency,
         "scaleout_workers": args.workers_scaleout,
         "partitions": args.partitions or (int(env_partitions) if env_partitions else None),
@@ -109,7 +122,7 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         "stall": args.stall,
     }
     sizes = dataclasses.replace(sizes, **{k: v for k, v in overrides.items() if v is not None})
-    for name in ("claims", "state_claims", "scaleout_workers", "partitions"):
+    for name in ("claims", "state_claims", "replay_claims", "scaleout_workers", "partitions"):
         if getattr(sizes, name) < 1:
             raise BenchError(f"--{name.replace('_', '-')} must be at least 1")
     if sizes.seconds_latency <= 0 or sizes.stall <= 0 or sizes.latency_gap < 0:

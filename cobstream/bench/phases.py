@@ -22,6 +22,8 @@ from cobstream.bench.latency import LatencyProbe
 from cobstream.bench.options import FAUST_PHASES, IN_PROCESS, MIB, MILLION, BenchError, Sizes
 from cobstream.bench.profiling import Profiler
 from cobstream.bench.remittance_speed import measure_837, measure_fhir, measure_x12
+from cobstream.bench.replay_speed import CACHE as REPLAY_CACHE
+from cobstream.bench.replay_speed import measure_replay
 from cobstream.bench.traffic import Traffic
 from cobstream.bench.workers import (
     DONE_READING,
@@ -74,6 +76,8 @@ class Bench:
                 self.say(f"core: {self.results['core']['claims_per_s']:,.0f} claims/s")
         if "convert" in self.sections:
             self.results["convert"] = self.conversion_figures()
+        if "replay" in self.sections:
+            self.results["replay"] = self.replay_figures()
         try:
             await self.phase("baseline", lambda: self.baseline(workload))
             for name in FAUST_PHASES:
@@ -103,6 +107,19 @@ class Bench:
             "x12": x12,
             "x12_837": claims,
         }
+
+    def replay_figures(self) -> dict[str, Any]:
+        """`cobstream replay` over the generated traffic as a file (cobstream.bench.replay_speed)."""
+        self.say(
+            f"replay: generating (once, cached in {REPLAY_CACHE}) and replaying {self.sizes.replay_claims:,} claims"
+        )
+        found = measure_replay(self.sizes.replay_claims)
+        label = "extrapolated" if found["extrapolated"] else "measured"
+        self.say(
+            f"replay: {found['claims_per_s']:,.0f} claims/s, peak RSS {found['peak_rss_mib']:,.0f} MiB; "
+            f"a million ({label}): {found['seconds_per_million']:,.0f} s"
+        )
+        return found
 
     async def phase(self, name: str, body: Callable[[], Any]) -> Any:
         if name not in self.sections:

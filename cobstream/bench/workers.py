@@ -30,6 +30,7 @@ from streams.topics import create_topics, topic_specs
 # and when its deadline index was rebuilt from the table after an assignment (0 until then).
 SERVING = "cobstream_worker_serving"
 REBUILT = "cobstream_deadline_index_rebuilt_timestamp_seconds"
+GC_LONGEST = "cobstream_gc_longest_pause_seconds"
 # What Faust logs, and when: its own start (the bench's Faust passthroughs have no /metrics) and
 # recovery steps, which no metric of ours times.
 READY = "[^Worker]: Ready"
@@ -114,8 +115,9 @@ class Worker:
                 raise BenchError(f"worker {self.name} did not log {text!r} within {timeout:.0f}s (log {self.log})")
             await asyncio.sleep(0.05)
 
-    async def metric(self, name: str) -> float | None:
-        """A sample of the worker's /metrics page (None when the page or the sample is not there)."""
+    async def metric(self, name: str, **labels: str) -> float | None:
+        """A sample of the worker's /metrics page, with these labels (None when the page or the
+        sample is not there)."""
         url = f"http://127.0.0.1:{self.env['COBSTREAM_WEB_PORT']}/metrics"
         try:
             async with aiohttp.ClientSession() as session, session.get(url, timeout=aiohttp.ClientTimeout(2)) as reply:
@@ -124,7 +126,7 @@ class Worker:
             return None
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
-                if sample.name == name:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                     return sample.value
         return None
 

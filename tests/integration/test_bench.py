@@ -11,9 +11,10 @@ from pathlib import Path
 
 from harness import BROKER, ROOT
 
-SECTIONS = ("core", "baseline", "faust", "faust_table", "pipeline", "latency", "scaleout", "state")
+SECTIONS = ("core", "replay", "baseline", "faust", "faust_table", "pipeline", "latency", "scaleout", "state")
 POSITIVE = {
     "core": ("claims_per_s", "events_per_s"),
+    "replay": ("claims_per_s", "claims_per_cpu_s", "peak_rss_mib", "seconds_per_million", "rss_mib_per_million"),
     "baseline": ("messages_per_s",),
     "faust": ("messages_per_s", "app_peak_rss_mib"),
     "faust_table": ("messages_per_s", "app_peak_rss_mib"),
