@@ -1,7 +1,8 @@
 """The worker's `/metrics` page: the Prometheus exposition of `streams.metrics` on the worker's
 Faust web server, which binds `COBSTREAM_WEB_HOST` (127.0.0.1 unless set otherwise).
 
-`register` adds the page to a worker's app. docs/METRICS.md describes every metric.
+`register` adds the page, and the task that times the event loop, to a worker's app.
+docs/METRICS.md describes every metric.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ def register(worker: Worker) -> None:
     recovery), for this worker's app (once per process)."""
     metrics.watch_worker(worker.app, worker.settings.topic_prefix)
     metrics.SERVING.set_function(lambda: 1.0 if worker.serving() else 0.0)
+
+    @worker.app.task
+    async def time_the_event_loop() -> None:
+        await metrics.watch_event_loop()
 
     @worker.app.page("/metrics")
     async def prometheus_metrics(self: View, request: Request) -> Response:

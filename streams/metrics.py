@@ -14,12 +14,17 @@ an EOB is one dictionary look-up and one `Counter.inc`.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import sys
+import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import get_args
 
 import faust
@@ -124,6 +129,21 @@ GC_LONGEST_PAUSE = Gauge(
     registry=REGISTRY,
 )
 LONG_GC_PAUSE = 0.25  # seconds: a pause this long is logged as well
+LOOP_LAG = Histogram(
+    "cobstream_event_loop_lag_seconds",
+    "How late the worker's event loop woke a 50 ms sleep: time it spent on other work without yielding "
+    "(decoding, the core, a garbage collection). High latency with low lag is waiting (the broker, a fetch).",
+    buckets=GC_BUCKETS,
+    registry=REGISTRY,
+)
+LOOP_LONGEST_LAG = Gauge(
+    "cobstream_event_loop_longest_lag_seconds",
+    "The longest the event loop was late since the worker started.",
+    registry=REGISTRY,
+)
+LOOP_PROBE_INTERVAL = 0.05  # seconds
+LONG_STALL = 0.25  # seconds the loop may be held before the stall watch names where
+STALL_FRAMES = 12  # innermost frames logged
 
 census = ClaimCensus()  # the claims agent's claims, kept by streams.claim_writer.ClaimWriter
 
@@ -318,6 +338,55 @@ def watch_gc() -> None:
     """Time the garbage collector from now on (once per process)."""
     if not any(isinstance(callback, GcTimer) for callback in gc.callbacks):
         gc.callbacks.append(GcTimer())
+
+
+async def watch_event_loop() -> None:
+    """Sleep LOOP_PROBE_INTERVAL again and again and record how late each wake-up is (a task of
+    the worker's app, until it stops); a thread (`StallWatch`) names the code that holds the loop
+    when a wake-up is LONG_STALL late."""
+    longest, watch = 0.0, StallWatch(threading.get_ident())
+    watch.start()
+    try:
+        while True:
+            asked = time.perf_counter()
+            watch.beat(asked)
+            await asyncio.sleep(LOOP_PROBE_INTERVAL)
+            late = max(0.0, time.perf_counter() - asked - LOOP_PROBE_INTERVAL)
+            LOOP_LAG.observe(late)
+            if late > longest:
+                longest = late
+                LOOP_LONGEST_LAG.set(late)
+    finally:
+        watch.stop()
+
+
+class StallWatch(threading.Thread):
+    """Looks at the event loop's heartbeat every LONG_STALL / 5 s; when the loop has not come back
+    for LONG_STALL, logs once, at WARNING, where its thread is (the innermost frames' files,
+    lines and functions: code, never data), so that a stall can be traced to what caused it."""
+
+    def __init__(self, loop_thread: int) -> None:
+        super().__init__(name="cobstream-stall-watch", daemon=True)
+        self.loop_thread, self.last_beat, self.reported = loop_thread, time.perf_counter(), 0.0
+        self.stopped = threading.Event()
+
+    def beat(self, at: float) -> None:
+        self.last_beat = at
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def run(self) -> None:
+        while not self.stopped.wait(LONG_STALL / 5):
+            beat = self.last_beat
+            if time.perf_counter() - beat - LOOP_PROBE_INTERVAL >= LONG_STALL and self.reported != beat:
+                self.reported = beat
+                frame = sys._current_frames().get(self.loop_thread)  # documented in `sys`, CPython's own
+                where = " <- ".join(
+                    f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                    for f in reversed(traceback.extract_stack(frame, limit=STALL_FRAMES))
+                ) if frame is not None else "unknown"  # fmt: skip
+                log.warning("event loop held for %.2f s or more, in %s", LONG_STALL, where)
 
 
 def watch_worker(app: faust.App, topic_prefix: str) -> WorkerCollector:

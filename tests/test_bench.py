@@ -8,6 +8,7 @@ import pytest
 
 from cobstream.bench.latency import percentile
 from cobstream.bench.options import SECTIONS, Sizes, _sections, sizes_from
+from cobstream.bench.phases import fit_rss
 from cobstream.bench.profiling import summarize_stacks
 from cobstream.bench.report import consumer_settings, figures, table
 from cobstream.cli import build_parser
@@ -193,3 +194,14 @@ def test_read_ahead_settings_come_from_the_environment_into_the_faust_app(monkey
         with pytest.raises(SettingsError, match=f"COBSTREAM_{name}"):
             Settings.from_env()
         monkeypatch.delenv(f"COBSTREAM_{name}")
+
+
+def test_the_state_is_fitted_through_half_and_all_of_the_claims() -> None:
+    mib = 1024 * 1024
+    # Issue 21's run on 3b8039d's successor: 346 MiB at 100,000 claims, 398 at 200,000.
+    fixed, per_claim = fit_rss(100_000, 346 * mib, 200_000, 398 * mib, 95 * mib)
+    assert per_claim == pytest.approx(52 * mib / 100_000)
+    assert (fixed + per_claim * 200_000) / mib == pytest.approx(398)
+    assert (fixed + per_claim * 1_000_000) / mib == pytest.approx(814)  # the real million: 787 (third round)
+    # No half-way sample (a smoke run): from the empty worker.
+    assert fit_rss(0, 0, 500, 200 * mib, 100 * mib) == (100 * mib, 100 * mib / 500)

@@ -4,9 +4,12 @@ label can carry a claim id or any other value of the input."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -452,3 +455,31 @@ def test_every_garbage_collection_is_timed_and_a_long_pause_is_logged(
     [line] = [r.getMessage() for r in caplog.records if "garbage collection of generation 2" in r.getMessage()]
     assert re.fullmatch(r"garbage collection of generation 2 paused the worker \d+\.\d\d s \(\d+ objects freed\)", line)
     assert int(line.split("(")[1].split()[0]) >= 1000
+
+
+def test_a_held_event_loop_is_timed_and_the_code_that_held_it_is_named(caplog: pytest.LogCaptureFixture) -> None:
+    def hold_the_loop() -> None:
+        time.sleep(0.5)  # work that never yields
+
+    async def scenario() -> None:
+        watching = asyncio.create_task(metrics.watch_event_loop())
+        await asyncio.sleep(0.2)
+        hold_the_loop()
+        await asyncio.sleep(0.2)
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+
+    before = sample("cobstream_event_loop_lag_seconds_count") - sample(
+        "cobstream_event_loop_lag_seconds_bucket", le="0.25"
+    )
+    with caplog.at_level("WARNING", logger="streams.metrics"):
+        asyncio.run(scenario())
+    after = sample("cobstream_event_loop_lag_seconds_count") - sample(
+        "cobstream_event_loop_lag_seconds_bucket", le="0.25"
+    )
+    assert after == before + 1  # one wake-up 0.25 s late or more
+    assert sample("cobstream_event_loop_longest_lag_seconds") >= 0.4
+    [line] = [r.getMessage() for r in caplog.records if "event loop held" in r.getMessage()]
+    assert line.startswith("event loop held for 0.25 s or more, in test_metrics.py:")
+    assert " hold_the_loop <- test_metrics.py:" in line

@@ -14,7 +14,7 @@ import orjson
 from cobstream.bench.kafka import consumer, partitions_of
 from cobstream.bench.options import BenchError, Sizes
 from cobstream.bench.traffic import Traffic
-from cobstream.bench.workers import GC_LONGEST, REBUILT, Deployment
+from cobstream.bench.workers import GC_LONGEST, GC_PAUSE, LOOP_LAG, LOOP_LONGEST, REBUILT, Deployment, Worker
 from cobstream.shared.kafka_io import producer
 from models.contract import topics
 from models.contract.topics import CLAIM_EVENTS, DISCREPANCY, READY
@@ -29,6 +29,24 @@ def slope(points: list[tuple[float, float]]) -> float:
     mean_y = sum(y for _, y in points) / n
     spread = sum((x - mean_x) ** 2 for x, _ in points)
     return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else 0.0
+
+
+async def stalls_of(worker: Worker) -> dict[str, float]:
+    """Counts from the worker's histograms: event-loop lags of 100 ms and of 250 ms or more, and
+    full garbage collections of 100 ms or more, since it started."""
+
+    async def over(name: str, le: str, **labels: str) -> float:
+        total = await worker.metric(f"{name}_count", **labels) or 0.0
+        return total - (await worker.metric(f"{name}_bucket", le=le, **labels) or 0.0)
+
+    return {
+        "loop_lags_100ms": await over(LOOP_LAG, "0.1"),
+        "loop_lags_250ms": await over(LOOP_LAG, "0.25"),
+        "full_gcs_100ms": await over(GC_PAUSE, "0.1", generation="2"),
+    }
+
+
+STALL_TRACE = "event loop held for "  # streams.metrics.StallWatch's log line
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -68,6 +86,9 @@ class LatencyProbe:
         self.offered_for = 0.0
         self.rebuilt: list[float | None] = []  # when each worker rebuilt its deadline index (its /metrics)
         self.gc_longest: list[float | None] = []  # each worker's longest full garbage collection (its /metrics)
+        self.loop_longest: list[float | None] = []  # each worker's longest event-loop lag (its /metrics)
+        self.stalls: list[dict[str, float]] = []  # each worker's long loop lags and collections during the offer
+        self.traced: list[str] = []  # where the workers' loops were held, as their stall watch logged it
 
     async def offer(self) -> None:
         names = {self.settings.topic(t): t for t in (topics.READY, topics.DISCREPANCY, topics.CLAIM_EVENTS)}
@@ -82,6 +103,8 @@ class LatencyProbe:
             # Metadata for every input partition before the clock starts.
             for topic in ("eob.primary", "eob.secondary"):
                 await sink.partitions_for(self.settings.topic(topic))
+            before = [await stalls_of(w) for w in self.deployment.workers]
+            logged = [len(w.text()) for w in self.deployment.workers]
             await self._send(sink)
             # Until every secondary has its outcome: an overloaded worker first drains its queue.
             seen, changed = -1, time.monotonic()
@@ -94,6 +117,15 @@ class LatencyProbe:
                 await asyncio.sleep(0.1)
             self.rebuilt = [await w.metric(REBUILT) for w in self.deployment.workers]
             self.gc_longest = [await w.metric(GC_LONGEST, generation="2") for w in self.deployment.workers]
+            self.loop_longest = [await w.metric(LOOP_LONGEST) for w in self.deployment.workers]
+            after = [await stalls_of(w) for w in self.deployment.workers]
+            self.stalls = [{k: a[k] - b.get(k, 0.0) for k in a} for b, a in zip(before, after, strict=False)]
+            self.traced = [
+                line.split(STALL_TRACE, 1)[1]
+                for worker, start in zip(self.deployment.workers, logged, strict=False)
+                for line in worker.text()[start:].splitlines()
+                if STALL_TRACE in line
+            ]
         finally:
             done.set()
             with contextlib.suppress(Exception):
@@ -206,6 +238,13 @@ class LatencyProbe:
             # The longest full garbage collection of each worker since it started (a stall that
             # shows in a window's p99 at the same time is the collector's).
             "worker_longest_full_gc_ms": [round(t * 1000, 1) for t in self.gc_longest if t is not None],
+            # The longest the worker's event loop was busy without yielding since it started: a
+            # stall longer than this was waiting (the broker, a fetch), not working.
+            "worker_longest_loop_lag_ms": [round(t * 1000, 1) for t in self.loop_longest if t is not None],
+            # While the load was offered: how often each worker's loop was late by 100 ms or more,
+            # by 250 ms or more, and how many full collections took 100 ms or more.
+            "worker_stalls_during_offer": self.stalls,
+            "worker_stalls_traced": self.traced,
             "hops": self.hops(steady),
             "windows": windows,
         }

@@ -445,9 +445,10 @@ class Bench:
         fresh_disk = disk_usage(fresh.state)
         recovery = recovered_at - fresh.spawned
         rss = max(loaded_rss, fresh_rss)
-        # Linear from an empty worker: overstates what grows in steps and stops (RocksDB
-        # memtables); a run with --state-claims 1000000 measures instead.
-        per_claim = max(0.0, (rss - empty_rss) / m)
+        # A fixed part and a part per claim, fitted through the ingesting worker at half and at
+        # all of its claims: from an empty worker instead, what grows in steps and stops (RocksDB
+        # memtables, the allocator's arenas) counted as per claim and overstated a million 2 times.
+        fixed, per_claim = fit_rss(halfway.get("claims", 0), halfway.get("rss", 0), m, loaded_rss, empty_rss)
         scale = MILLION / m
         result = {
             "open_claims": m,
@@ -464,6 +465,7 @@ class Bench:
             "recovered_worker_peak_rss_mib": fresh_peak / MIB,
             "schedule_rebuilt_after_recovery_s": round(rebuilt_at - recovered_at, 3),
             "rss_bytes_per_open_claim": per_claim,
+            "rss_fixed_mib": fixed / MIB,
             "disk_mib": max(ingest_disk, fresh_disk) / MIB,
             "ingesting_worker_disk_mib": ingest_disk / MIB,
             "recovered_worker_disk_mib": fresh_disk / MIB,
@@ -471,7 +473,7 @@ class Bench:
             "recovery_s": round(recovery, 3),
             "changelog_read_s": round(done_reading - restoring, 3) if restoring and done_reading else None,
             "extrapolated": m != MILLION,
-            "rss_mib_per_million": (empty_rss + per_claim * MILLION) / MIB,
+            "rss_mib_per_million": rss / MIB if m == MILLION else (fixed + per_claim * MILLION) / MIB,
             "disk_mib_per_million": max(ingest_disk, fresh_disk) * scale / MIB,
             "recovery_s_per_million": recovery_per_million(recovery, empty_start, restoring, done_reading, scale),
         }
@@ -483,6 +485,15 @@ class Bench:
             f"recovery {result['recovery_s_per_million']:.1f}s"
         )
         await self.retire(deployment)
+
+
+def fit_rss(half_claims: int, half_rss: float, claims: int, rss: float, empty_rss: float) -> tuple[float, float]:
+    """(fixed bytes, bytes per claim) of the line through the ingesting worker's RSS at half and at
+    all of its claims; from the empty worker when there is no half-way sample (a tiny run)."""
+    if half_claims and half_rss and claims > half_claims:
+        per_claim = max(0.0, (rss - half_rss) / (claims - half_claims))
+        return rss - per_claim * claims, per_claim
+    return empty_rss, max(0.0, (rss - empty_rss) / claims)
 
 
 def recovery_per_million(

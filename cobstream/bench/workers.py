@@ -31,6 +31,9 @@ from streams.topics import create_topics, topic_specs
 SERVING = "cobstream_worker_serving"
 REBUILT = "cobstream_deadline_index_rebuilt_timestamp_seconds"
 GC_LONGEST = "cobstream_gc_longest_pause_seconds"
+LOOP_LONGEST = "cobstream_event_loop_longest_lag_seconds"
+GC_PAUSE = "cobstream_gc_pause_seconds"  # histograms: their _count and _bucket samples
+LOOP_LAG = "cobstream_event_loop_lag_seconds"
 # What Faust logs, and when: its own start (the bench's Faust passthroughs have no /metrics) and
 # recovery steps, which no metric of ours times.
 READY = "[^Worker]: Ready"
