@@ -313,25 +313,46 @@ class GcTimer:
     how long, how many objects it freed; nothing else)."""
 
     def __init__(self) -> None:
-        self.started = 0.0
+        self.started = self.started_cpu = 0.0
         self.longest = dict.fromkeys(GC_GENERATIONS, 0.0)
         self.pauses = {g: GC_PAUSES.labels(g) for g in GC_GENERATIONS}
         self.gauges = {g: GC_LONGEST_PAUSE.labels(g) for g in GC_GENERATIONS}
+        self.inspected = False
+        self.counts = (0, 0, 0)  # the collector's counts when the collection started
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            self.started = time.perf_counter()
+            self.started, self.started_cpu = time.perf_counter(), time.thread_time()
+            self.counts = gc.get_count()
             return
         paused, generation = time.perf_counter() - self.started, str(info["generation"])
+        working = time.thread_time() - self.started_cpu  # far below `paused`: the process waited for a CPU
         self.pauses[generation].observe(paused)
         if paused > self.longest[generation]:
             self.longest[generation] = paused
             self.gauges[generation].set(paused)
         if paused >= LONG_GC_PAUSE:
             log.warning(
-                "garbage collection of generation %s paused the worker %.2f s (%d objects freed)",
-                generation, paused, info.get("collected", 0),
+                "garbage collection of generation %s paused the worker %.2f s (%.2f s of it on the CPU; %d objects "
+                "freed; the collector's counts were %s)", generation, paused, working, info.get("collected", 0),
+                self.counts,
             )  # fmt: skip
+            if not self.inspected:  # once: what survived into the next generation, by size
+                self.inspected = True
+                log.warning("the largest containers it kept: %s", largest_containers(min(info["generation"] + 1, 2)))
+
+
+def largest_containers(generation: int, shown: int = 5) -> str:
+    """The largest containers the collector tracks in `generation`, as "type of size" (type names
+    and sizes only, never contents)."""
+    sized = []
+    for found in gc.get_objects(generation):
+        try:
+            sized.append((len(found), type(found).__qualname__))
+        except TypeError:
+            continue
+    sized.sort(reverse=True)
+    return ", ".join(f"{kind} of {size:,}" for size, kind in sized[:shown]) or "none"
 
 
 def watch_gc() -> None:

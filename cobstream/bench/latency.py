@@ -14,7 +14,16 @@ import orjson
 from cobstream.bench.kafka import consumer, partitions_of
 from cobstream.bench.options import BenchError, Sizes
 from cobstream.bench.traffic import Traffic
-from cobstream.bench.workers import GC_LONGEST, GC_PAUSE, LOOP_LAG, LOOP_LONGEST, REBUILT, Deployment, Worker
+from cobstream.bench.workers import (
+    GC_LONGEST,
+    GC_PAUSE,
+    LOOP_LAG,
+    LOOP_LONGEST,
+    REBUILT,
+    Deployment,
+    Worker,
+    find_sample,
+)
 from cobstream.shared.kafka_io import producer
 from models.contract import topics
 from models.contract.topics import CLAIM_EVENTS, DISCREPANCY, READY
@@ -32,21 +41,36 @@ def slope(points: list[tuple[float, float]]) -> float:
 
 
 async def stalls_of(worker: Worker) -> dict[str, float]:
-    """Counts from the worker's histograms: event-loop lags of 100 ms and of 250 ms or more, and
-    full garbage collections of 100 ms or more, since it started."""
+    """Counts from one scrape of the worker's histograms: event-loop lags of 100 ms and of 250 ms
+    or more, and full garbage collections of 100 ms or more, since it started."""
+    samples = await worker.samples()
 
-    async def over(name: str, le: str, **labels: str) -> float:
-        total = await worker.metric(f"{name}_count", **labels) or 0.0
-        return total - (await worker.metric(f"{name}_bucket", le=le, **labels) or 0.0)
+    def over(name: str, le: str, **labels: str) -> float:
+        total = find_sample(samples, f"{name}_count", **labels) or 0.0
+        return total - (find_sample(samples, f"{name}_bucket", le=le, **labels) or 0.0)
 
     return {
-        "loop_lags_100ms": await over(LOOP_LAG, "0.1"),
-        "loop_lags_250ms": await over(LOOP_LAG, "0.25"),
-        "full_gcs_100ms": await over(GC_PAUSE, "0.1", generation="2"),
+        "loop_lags_100ms": over(LOOP_LAG, "0.1"),
+        "loop_lags_250ms": over(LOOP_LAG, "0.25"),
+        "full_gcs_100ms": over(GC_PAUSE, "0.1", generation="2"),
     }
 
 
 STALL_TRACE = "event loop held for "  # streams.metrics.StallWatch's log line
+GC_TRACE = "garbage collection"  # streams.metrics.GcTimer's two lines
+
+
+TRACES = (STALL_TRACE, GC_TRACE, "the largest containers")
+
+
+def is_trace(line: str) -> bool:
+    return any(marker in line for marker in TRACES)
+
+
+def traced(line: str) -> str:
+    """A stall watch's log line: its time (the log's) and where the loop was held."""
+    marker = next(marker for marker in TRACES if marker in line)
+    return line[:23] + " " + marker + line.split(marker, 1)[1]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -85,10 +109,11 @@ class LatencyProbe:
         self.began = 0.0
         self.offered_for = 0.0
         self.rebuilt: list[float | None] = []  # when each worker rebuilt its deadline index (its /metrics)
-        self.gc_longest: list[float | None] = []  # each worker's longest full garbage collection (its /metrics)
+        self.gc_longest: list[dict[str, float | None]] = []  # each worker's longest collection, per generation
         self.loop_longest: list[float | None] = []  # each worker's longest event-loop lag (its /metrics)
         self.stalls: list[dict[str, float]] = []  # each worker's long loop lags and collections during the offer
         self.traced: list[str] = []  # where the workers' loops were held, as their stall watch logged it
+        self.traced_before: list[str] = []  # the same, before the offer (the worker's start, a backlog)
 
     async def offer(self) -> None:
         names = {self.settings.topic(t): t for t in (topics.READY, topics.DISCREPANCY, topics.CLAIM_EVENTS)}
@@ -116,16 +141,20 @@ class LatencyProbe:
                 self.deployment.check()
                 await asyncio.sleep(0.1)
             self.rebuilt = [await w.metric(REBUILT) for w in self.deployment.workers]
-            self.gc_longest = [await w.metric(GC_LONGEST, generation="2") for w in self.deployment.workers]
+            self.gc_longest = [
+                {g: await w.metric(GC_LONGEST, generation=g) for g in ("0", "1", "2")} for w in self.deployment.workers
+            ]
             self.loop_longest = [await w.metric(LOOP_LONGEST) for w in self.deployment.workers]
             after = [await stalls_of(w) for w in self.deployment.workers]
             self.stalls = [{k: a[k] - b.get(k, 0.0) for k in a} for b, a in zip(before, after, strict=False)]
             self.traced = [
-                line.split(STALL_TRACE, 1)[1]
-                for worker, start in zip(self.deployment.workers, logged, strict=False)
-                for line in worker.text()[start:].splitlines()
-                if STALL_TRACE in line
-            ]
+                traced(line) for w, start in zip(self.deployment.workers, logged, strict=False)
+                for line in w.text()[start:].splitlines() if is_trace(line)
+            ]  # fmt: skip
+            self.traced_before = [
+                traced(line) for w, start in zip(self.deployment.workers, logged, strict=False)
+                for line in w.text()[:start].splitlines() if is_trace(line)
+            ]  # fmt: skip
         finally:
             done.set()
             with contextlib.suppress(Exception):
@@ -235,9 +264,10 @@ class LatencyProbe:
             "trend_ms_per_s": round(trend, 2),
             "saturated": trend * steady_for > 100.0,
             "worker_schedule_rebuilt_at_s": rebuilt_at,
-            # The longest full garbage collection of each worker since it started (a stall that
-            # shows in a window's p99 at the same time is the collector's).
-            "worker_longest_full_gc_ms": [round(t * 1000, 1) for t in self.gc_longest if t is not None],
+            # Each worker's longest garbage collection since it started, per generation.
+            "worker_longest_gc_ms": [
+                {g: round(t * 1000, 1) for g, t in longest.items() if t is not None} for longest in self.gc_longest
+            ],
             # The longest the worker's event loop was busy without yielding since it started: a
             # stall longer than this was waiting (the broker, a fetch), not working.
             "worker_longest_loop_lag_ms": [round(t * 1000, 1) for t in self.loop_longest if t is not None],
@@ -245,6 +275,7 @@ class LatencyProbe:
             # by 250 ms or more, and how many full collections took 100 ms or more.
             "worker_stalls_during_offer": self.stalls,
             "worker_stalls_traced": self.traced,
+            "worker_stalls_traced_before_the_offer": self.traced_before,
             "hops": self.hops(steady),
             "windows": windows,
         }

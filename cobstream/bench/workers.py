@@ -44,6 +44,14 @@ GENERATION = re.compile(r"Successfully synced group \S+ with generation (\d+)")
 LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
 
 
+def find_sample(samples: list[Any], name: str, **labels: str) -> float | None:
+    """The value of the sample of that name and those labels, or None."""
+    for sample in samples:
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+            return sample.value
+    return None
+
+
 def log_time(line: str) -> float | None:
     found = LOG_TIME.match(line)
     if not found:
@@ -121,17 +129,17 @@ class Worker:
     async def metric(self, name: str, **labels: str) -> float | None:
         """A sample of the worker's /metrics page, with these labels (None when the page or the
         sample is not there)."""
+        return find_sample(await self.samples(), name, **labels)
+
+    async def samples(self) -> list[Any]:
+        """Every sample of one scrape of the worker's /metrics page (none when it does not answer)."""
         url = f"http://127.0.0.1:{self.env['COBSTREAM_WEB_PORT']}/metrics"
         try:
             async with aiohttp.ClientSession() as session, session.get(url, timeout=aiohttp.ClientTimeout(2)) as reply:
                 text = await reply.text()
         except (aiohttp.ClientError, TimeoutError):
-            return None
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                    return sample.value
-        return None
+            return []
+        return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
 
     async def wait_serving(self, timeout: float) -> float:
         """When the worker's /metrics first said it serves its claims, waiting for it."""
