@@ -303,8 +303,10 @@ async def test_two_people_acting_on_one_discrepancy_at_once_lose_neither_action(
     assert sorted(a.note for a in done if a.kind == "note") == sorted(
         [f"ana {n}" for n in range(10)] + [f"bo {n}" for n in range(10)]
     )
-    state = work.current(done)[event_id]
-    assert (state.assignee, state.status, state.actions) == ("ana", "waiting_on_payer", 22)
+    db = work.connect_work(work_path)
+    state = db.execute("SELECT * FROM work_current WHERE discrepancy_id = ?", (event_id,)).fetchone()
+    db.close()
+    assert (state["assignee"], state["status"], state["actions"]) == ("ana", "waiting_on_payer", 22)
 
 
 # ---- the access log -----------------------------------------------------------------------------

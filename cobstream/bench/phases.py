@@ -23,7 +23,7 @@ from cobstream.bench.options import FAUST_PHASES, IN_PROCESS, MIB, MILLION, Benc
 from cobstream.bench.profiling import Profiler
 from cobstream.bench.remittance_speed import measure_837, measure_fhir, measure_x12
 from cobstream.bench.replay_speed import CACHE as REPLAY_CACHE
-from cobstream.bench.replay_speed import measure_replay
+from cobstream.bench.replay_speed import fit, measure_replay
 from cobstream.bench.traffic import Traffic
 from cobstream.bench.workers import (
     DONE_READING,
@@ -491,8 +491,8 @@ def fit_rss(half_claims: int, half_rss: float, claims: int, rss: float, empty_rs
     """(fixed bytes, bytes per claim) of the line through the ingesting worker's RSS at half and at
     all of its claims; from the empty worker when there is no half-way sample (a tiny run)."""
     if half_claims and half_rss and claims > half_claims:
-        per_claim = max(0.0, (rss - half_rss) / (claims - half_claims))
-        return rss - per_claim * claims, per_claim
+        fixed, per_claim = fit(half_rss, rss, half_claims, claims)
+        return (fixed, per_claim) if per_claim >= 0 else (rss, 0.0)
     return empty_rss, max(0.0, (rss - empty_rss) / claims)
 
 

@@ -9,15 +9,13 @@ neither assignment nor status: the newer claim version's discrepancy is the one 
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from aiohttp import web
 from multidict import MultiDictProxy
 
 from cobstream.ui import auth, queue, work
 from cobstream.ui.pages import claim_url, read_store, render
+from models.contract.types import parse_money
 
-MAX_RECOVERED = Decimal("99999999.99")
 SUPERSEDED = "it was superseded by a newer claim version: work that version's discrepancy"
 
 
@@ -52,16 +50,17 @@ async def add_note(request: web.Request) -> web.StreamResponse:
 
 
 def _cents(form: MultiDictProxy) -> int | None:
+    """The amount recovered, read as the contract reads money (digits, at most two decimals,
+    within its limits), in whole cents."""
     text = str(form.get("recovered", "")).strip().replace(",", "")
     if not text:
         return None
     try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise web.HTTPBadRequest(text="the amount recovered is not an amount such as 42.50\n") from None
-    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")) or abs(amount) > MAX_RECOVERED:
-        raise web.HTTPBadRequest(text="the amount recovered is not an amount in dollars and cents\n")
-    return int(amount * 100)
+        return int(parse_money(text) * 100)
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text="the amount recovered is not an amount in dollars and cents such as 42.50\n"
+        ) from None
 
 
 async def _act(request: web.Request, change: work.Change) -> web.StreamResponse:

@@ -244,7 +244,14 @@ def _optional_text(value: dict[str, Any], name: str) -> str | None:
 
 def _cents(value: dict[str, Any], name: str) -> int | None:
     """Money as whole cents (sortable, never a float); absent or null is None."""
-    found = value.get(name)
+    try:
+        return cents_of(value.get(name))
+    except ValueError:
+        raise Unreadable(f"{name}: not money") from None
+
+
+def cents_of(found: object) -> int | None:
+    """Money written as text ("80.00") as whole cents; None for None; ValueError when not money."""
     if found is None:
         return None
     try:
@@ -252,7 +259,7 @@ def _cents(value: dict[str, Any], name: str) -> int | None:
     except InvalidOperation:
         amount = None
     if amount is None or not amount.is_finite():
-        raise Unreadable(f"{name}: not money")
+        raise ValueError("not money")
     return int((amount * 100).to_integral_value())
 
 

@@ -5,8 +5,7 @@ the scorecard as CSV, and the access log (admins). Every one is written to the a
 from __future__ import annotations
 
 import asyncio
-import re
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -91,7 +90,7 @@ async def appeal_page(request: web.Request) -> web.Response:
 async def appeal_pdf(request: web.Request) -> web.Response:
     letter = await _letter(request)
     event_id = request.match_info["event_id"]
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", event_id)
+    name = quote(event_id, safe="")  # as cobstream.export.file_name names an 837
     await auth.log(request, "printed appeal PDF", claim_id=letter.claim_id, discrepancy_id=event_id)
     body = await asyncio.to_thread(appeal.appeal_pdf, letter)
     return web.Response(

@@ -68,9 +68,11 @@ from typing import Any
 from markupsafe import Markup
 
 from cobstream.ui.queue import OPEN_DISCREPANCIES, QueueItem
+from cobstream.ui.records import cents_of
 from models.cob.claim import EobReceived
 from models.contract.outcomes import DiscrepancyKind
 from models.contract.topics import DISCREPANCY, READY, REMITTANCE_X12
+from models.contract.types import parse_timestamp
 from models.remittance.intake import decode_message
 from streams.codec import kafka_key_text
 
@@ -380,12 +382,11 @@ def _secondary_payer(current: _Current) -> str | None:
 
 
 def _utc(moment: str) -> datetime:
-    parsed = datetime.fromisoformat(moment)
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_timestamp(moment).astimezone(UTC)
 
 
 def _cents(amount: str | None) -> int:
-    return int((Decimal(amount or "0") * 100).to_integral_value())
+    return cents_of(amount) or 0
 
 
 def dollars(cents: int) -> Decimal:

@@ -154,17 +154,6 @@ class Action:
     note: str | None = None
 
 
-@dataclass(frozen=True)
-class Work:
-    """A discrepancy's work as it stands; `Work()` for one nobody has touched."""
-
-    assignee: str | None = None
-    status: WorkStatus = "new"
-    resolution: Resolution | None = None
-    recovered_cents: int | None = None
-    actions: int = 0
-
-
 def micros(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(microseconds=1)
 
@@ -453,20 +442,6 @@ def actions_of(
                r["status"], r["resolution"], r["recovered_cents"], r["note"])
         for r in rows
     ]  # fmt: skip
-
-
-def current(actions: list[Action]) -> dict[str, Work]:
-    """Each discrepancy's work as it stands, from its actions (oldest first): as `work_current`."""
-    found: dict[str, Work] = {}
-    for action in actions:
-        was = found.get(action.discrepancy_id, Work())
-        if action.kind == "assign":
-            was = Work(action.assignee, was.status, was.resolution, was.recovered_cents, was.actions)
-        elif action.kind == "status":
-            was = Work(was.assignee, action.status or "new", action.resolution, action.recovered_cents, was.actions)
-        found[action.discrepancy_id] = Work(was.assignee, was.status, was.resolution, was.recovered_cents,
-                                            was.actions + 1)  # fmt: skip
-    return found
 
 
 # ---- the access log ---------------------------------------------------------------------------
