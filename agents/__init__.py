@@ -21,12 +21,11 @@ def build_worker(settings: Settings) -> Worker:
     topics = declare_topics(app, settings)
     table = declare_claims_table(app, settings)
     reference = ReferenceReader(settings)
-    claim_events = topics.claim_events.get_topic_name()
 
-    def committed_offset(partition: int) -> int:
-        """The claim-events offset this worker last committed for a partition (-1 if none):
-        outbox entries below it will never be delivered again."""
-        found = kafka_internals.committed_offset(app, claim_events, partition)
+    def committed_offset(topic: str, partition: int) -> int:
+        """The offset this worker last committed for a partition of a topic (contract name; -1 if
+        none): outbox entries below it will never be delivered again."""
+        found = kafka_internals.committed_offset(app, settings.topic(topic), partition)
         return found if found is not None else -1
 
     retention = timedelta(days=settings.claim_retention_days)

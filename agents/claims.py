@@ -1,6 +1,10 @@
 """The claims agent: every change to a claim happens here, in order, on the partition that owns
-it. Each claim event goes through the worker's one write path (`streams.claim_writer`, which runs
-the claim processor replay runs too) and what it returns is published. The timer asks the
+it. It reads the claim-events topic and, on the `direct` input path, the EOB and submission
+topics themselves: a record there on its claim's partition is taken in (`agents.intake.take_in`)
+and applied where it lands, with no hop; one elsewhere (keyed by something other than the claim
+id, or by another partitioner) is sent on through claim-events. Each claim event goes through
+the worker's one write path (`streams.claim_writer`, which runs the claim processor replay runs
+too) at the place it was read from, and what it returns is published. The timer asks the
 deadline index which claims have a timeout or the end of their retention due and sends each a
 tick through the same topic. After each assignment the deadline index (and the census) are
 rebuilt from the recovered claims table: Faust calls the table's `on_recover` callback, and the
@@ -14,26 +18,44 @@ import logging
 from datetime import UTC, datetime
 
 from faust.types import EventT, StreamT
+from faust.types.tuples import Message
 
+from agents.intake import send_on, take_in
 from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, REMITTANCE_X12
 from models.remittance.decode import Rejected, dead_letter
 from models.remittance.intake import ROLE_REFUSAL
 from streams import metrics
-from streams.app import Worker
-from streams.codec import ClaimEvent, Sent, encode
+from streams.app import RAW, Worker
+from streams.codec import (
+    ClaimEvent,
+    Place,
+    Sent,
+    claim_event_codec,
+    claim_partition,
+    encode,
+    kafka_key_text,
+    record_time,
+)
 
 log = logging.getLogger(__name__)
 
 
 def register(worker: Worker) -> None:
     """The claims agent, the deadline index's rebuild and the timer, on the worker's app."""
-    app, rebuild = worker.app, DeadlineRebuild(worker)
+    app, rebuild, names = worker.app, DeadlineRebuild(worker), worker.settings.names
+    read = (CLAIM_EVENTS, *worker.settings.direct_topics)
+    channel = app.topic(*(names.full(name) for name in read), key_serializer=RAW, value_serializer=RAW)
 
-    @app.agent(worker.topics.claim_events, name="agents.claims.reconcile")
+    @app.agent(channel, name="agents.claims.reconcile")
     async def reconcile(stream: StreamT) -> None:
         await worker.reference.caught_up.wait()
         async for event in stream.events():
-            await _apply(worker, event)
+            message = event.message
+            place = Place(names.contract(message.topic) or CLAIM_EVENTS, message.partition, message.offset)
+            try:
+                await _take(worker, place, message)
+            except Exception as exc:
+                await _not_reconciled(worker, place, event, exc)
 
     @app.task
     async def rebuild_deadlines_after_recovery() -> None:
@@ -61,38 +83,59 @@ def register(worker: Worker) -> None:
         await worker.reference.run()
 
 
-async def _apply(worker: Worker, event: EventT) -> None:
-    """One claim event: written once, its outcomes published; one bad claim never stops the others."""
-    message, claim_event = event.message, event.value
+class ClaimFailed(Exception):
+    """Applying a claim event failed (the cause is chained); the claim was left unchanged."""
+
+    def __init__(self, claim_id: str) -> None:
+        super().__init__(claim_id)
+        self.claim_id = claim_id
+
+
+async def _take(worker: Worker, place: Place, message: Message) -> None:
+    """One record of the claims agent's topics: a claim event, or an input record to take in."""
+    if place.topic == CLAIM_EVENTS:
+        await _apply(worker, claim_event_codec.loads(message.value), place)
+        return
+    for claim_event in await take_in(worker, place.topic, message):
+        if claim_partition(claim_event.claim_id, worker.settings.partitions) == place.partition:
+            await _apply(worker, claim_event, place)
+        else:  # its claim is on another partition: the changelog write must go there
+            await send_on(worker, claim_event, place.topic)
+
+
+async def _apply(worker: Worker, claim_event: ClaimEvent, place: Place) -> None:
+    """One claim event, written once, its outcomes published."""
     try:
-        sent = worker.writer.write(claim_event, message.partition, message.offset)
-        await publish(worker, claim_event.claim_id, sent, claim_event.at)
+        sent = worker.writer.write(claim_event, place)
     except Exception as exc:
-        # Ids only: the exception's text may quote amounts.
-        log.error(
-            "claim %s: %s while reconciling claim-events[%s]@%s; claim left unchanged",
-            claim_event.claim_id,
-            type(exc).__name__,
-            message.partition,
-            message.offset,
-        )
-        log.debug("reconcile failure", exc_info=True)
-        rejected = Rejected(
-            f"internal error while reconciling ({type(exc).__name__}); the claim was left unchanged",
-            claim_event.claim_id,
-            reason="internal_error",
-        )
-        letter = dead_letter(
-            rejected,
-            source_topic=CLAIM_EVENTS,
-            partition=message.partition,
-            offset=message.offset,
-            key=claim_event.claim_id,
-            raw=message.value,
-            received_at=claim_event.at,
-        )
-        await worker.topics.outputs[DEAD_LETTER].send(key=claim_event.claim_id, value=encode(letter))
-        metrics.count_dead_letter(CLAIM_EVENTS, rejected.reason)
+        raise ClaimFailed(claim_event.claim_id) from exc
+    await publish(worker, claim_event.claim_id, sent, claim_event.at)
+
+
+async def _not_reconciled(worker: Worker, place: Place, event: EventT, exc: Exception) -> None:
+    """A record the claims agent could not handle, dead-lettered; one bad claim never stops the others."""
+    message = event.message
+    claim_id = exc.claim_id if isinstance(exc, ClaimFailed) else None
+    cause = exc.__cause__ if isinstance(exc, ClaimFailed) and exc.__cause__ is not None else exc
+    # Ids only: the exception's text may quote amounts.
+    log.error("claim %s: %s while reconciling %s; claim left unchanged", claim_id, type(cause).__name__, place)
+    log.debug("reconcile failure", exc_info=cause)
+    rejected = Rejected(
+        f"internal error while reconciling ({type(cause).__name__}); the claim was left unchanged",
+        claim_id,
+        reason="internal_error",
+    )
+    letter = dead_letter(
+        rejected,
+        source_topic=place.topic,
+        partition=place.partition,
+        offset=place.offset,
+        key=kafka_key_text(message.key),
+        raw=message.value,
+        received_at=record_time(message.timestamp),
+    )
+    await worker.topics.outputs[DEAD_LETTER].send(key=message.key, value=encode(letter))
+    metrics.count_dead_letter(place.topic, rejected.reason)
 
 
 async def publish(worker: Worker, claim_id: str, sent: tuple[Sent, ...], received_at: datetime) -> None:

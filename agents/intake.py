@@ -1,13 +1,16 @@
-"""Intake: every input topic in one agent, so messages are taken in the order they are consumed.
+"""Intake: taking in an input message (`take_in`), and the agent that does it for every input
+topic the claims agent does not read itself, in the order they are consumed.
 
 Each message is decoded by `models.remittance.intake.decode_message`: with the contract, or, on
 `remittance.x12`, as an X12 835 (one EOB per claim payment) or 837 (one submission per claim). Invalid
 input goes to `eob.dead-letter` with its topic, partition, offset and the reason (for an 835,
 one dead letter per unusable claim or transaction, naming the segment and its position, while
-the good claims go through); valid EOBs and submissions are re-keyed by claim id onto the claim-events topic
-(upstream keys are not to be relied on); reference changes need nothing more here, as every
-worker's `ReferenceReader` applies them. Provider-level adjustments (835 PLB) are logged, not
-claim events.
+the good claims go through); valid EOBs and submissions become claim events. The intake agent
+re-keys them by claim id onto the claim-events topic (`send_on`): all of `remittance.x12`'s (one
+message, many claims), and on the `claim-events` input path the EOB and submission topics' too;
+on the `direct` path the claims agent takes those itself (agents/claims.py). Reference changes
+need nothing more here, as every worker's `ReferenceReader` applies them. Provider-level
+adjustments (835 PLB) are logged, not claim events.
 """
 
 from __future__ import annotations
@@ -30,27 +33,43 @@ log = logging.getLogger(__name__)
 
 
 def register(worker: Worker) -> None:
-    """The intake agent, on every input topic of the worker's environment."""
+    """The intake agent, on every input topic of the worker's environment that the claims agent
+    does not read itself (`Settings.direct_topics`)."""
     names = worker.settings.names
-    inputs = worker.app.topic(
-        *(names.full(name) for name in INPUT_TOPICS), key_serializer="raw", value_serializer="raw"
-    )
+    read_here = [name for name in INPUT_TOPICS if name not in worker.settings.direct_topics]
+    inputs = worker.app.topic(*(names.full(name) for name in read_here), key_serializer="raw", value_serializer="raw")
 
     @worker.app.agent(inputs, name="agents.intake.intake")
     async def intake(stream: StreamT) -> None:
         async for event in stream.events():
             message = event.message
             topic = names.contract(message.topic)
-            received = record_time(message.timestamp)
-            metrics.count_message_read(topic)
-            for item in _decoded(topic, message):
-                decoded = refuse_invalid_coverage(item, worker.reference.reference)
-                if isinstance(decoded, Rejected):
-                    await _dead_letter(worker, decoded, topic, message, received)
-                elif isinstance(decoded, EobReceived | SubmissionReceived):
-                    await _to_claim(worker, decoded, topic, message, received)
-                elif isinstance(decoded, Report):
-                    _report(decoded, message)
+            for claim_event in await take_in(worker, topic, message):
+                await send_on(worker, claim_event, topic)
+
+
+async def take_in(worker: Worker, topic: str, message: Message) -> list[ClaimEvent]:
+    """One input message decoded: its unusable parts dead-lettered, provider-level adjustments
+    logged, and its EOBs and submissions (valid, their coverage checked against the reference
+    data) returned as claim events, in the message's order."""
+    received = record_time(message.timestamp)
+    metrics.count_message_read(topic)
+    taken = []
+    for item in _decoded(topic, message):
+        decoded = refuse_invalid_coverage(item, worker.reference.reference)
+        if isinstance(decoded, Rejected):
+            await _dead_letter(worker, decoded, topic, message, received)
+        elif isinstance(decoded, EobReceived | SubmissionReceived):
+            taken.append(_claim_event(decoded, topic, message, received))
+        elif isinstance(decoded, Report):
+            _report(decoded, message)
+    return taken
+
+
+async def send_on(worker: Worker, claim_event: ClaimEvent, topic: str) -> None:
+    """Re-key a claim event read from an input topic onto the claim-events topic (by claim id)."""
+    await worker.topics.claim_events.send(key=claim_event.claim_id, value=claim_event)
+    metrics.count_rekeyed(topic)
 
 
 def _decoded(topic: str, message: Message) -> list[Decoded]:
@@ -86,26 +105,24 @@ async def _dead_letter(worker: Worker, rejected: Rejected, topic: str, message: 
     metrics.count_dead_letter(topic, rejected.reason)
 
 
-async def _to_claim(
-    worker: Worker, decoded: EobReceived | SubmissionReceived, topic: str, message: Message, received: datetime
-) -> None:
+def _claim_event(
+    decoded: EobReceived | SubmissionReceived, topic: str, message: Message, received: datetime
+) -> ClaimEvent:
     source = str(Place(topic, message.partition, message.offset))
     # From parts the contract just validated: not validated again.
     if isinstance(decoded, EobReceived):
-        claim_id = decoded.eob.claim_id
-        event = ClaimEvent.model_construct(
-            kind="eob", claim_id=claim_id, at=received, role=decoded.role, eob=decoded.eob, source=source
-        )
-    else:
-        claim_id = decoded.submission.claim_id
-        event = ClaimEvent.model_construct(
-            kind="submission", claim_id=claim_id, at=received, submission=decoded.submission, source=source
-        )
-    await worker.topics.claim_events.send(key=claim_id, value=event)
-    if isinstance(decoded, EobReceived):
         metrics.count_eob_received(topic)
-    else:
-        metrics.count_submission_received(topic)
+        return ClaimEvent.model_construct(
+            kind="eob", claim_id=decoded.eob.claim_id, at=received, role=decoded.role, eob=decoded.eob, source=source
+        )
+    metrics.count_submission_received(topic)
+    return ClaimEvent.model_construct(
+        kind="submission",
+        claim_id=decoded.submission.claim_id,
+        at=received,
+        submission=decoded.submission,
+        source=source,
+    )
 
 
 def _report(report: Report, message: Message) -> None:

@@ -77,10 +77,12 @@ def create_app(settings: Settings) -> faust.App:
         stream_buffer_maxsize=settings.stream_buffer_maxsize,
     )
     # Commits only what is durable and was processed (streams/kafka_internals.py): the claim
-    # events and the EOBs are read in unbroken offset order. Not under exactly_once, where
-    # read_committed makes offset jumps normal and the rewinds were seen to mis-confirm a gap
-    # over a real record (docs/RELIABILITY.md).
-    verified = () if settings.processing_guarantee == "exactly_once" else (names.CLAIM_EVENTS, *names.EOB_TOPICS)
+    # events and every claim input (EOBs, submissions, X12) are read in unbroken offset order.
+    # Not under exactly_once, where read_committed makes offset jumps normal and the rewinds were
+    # seen to mis-confirm a gap over a real record (docs/RELIABILITY.md).
+    verified = (
+        () if settings.processing_guarantee == "exactly_once" else (names.CLAIM_EVENTS, *names.CLAIM_INPUT_TOPICS)
+    )
     install(app, [settings.topic(name) for name in verified], settings.fetch_max_wait_ms)
     return app
 

@@ -1,20 +1,21 @@
-"""The worker's one write path for claims: a claim event at one offset of the claim-events topic,
+"""The worker's one write path for claims: a claim event at one place (an offset of the
+claim-events topic or, on the direct input path, of an input topic, on the claim's partition),
 applied to the claims table exactly once, with what it publishes kept for a redelivery.
 
 `ClaimWriter.write` runs the claim processor (`models.cob.processor.process`, the same function
 replay and the audit run over a dict) and persists its `Change` in one place. The commit order
-for one claim event at (partition, offset), written once, here:
+for one claim event at (topic, partition, offset), written once, here:
 
 1. Read the claim's record from the claims table, once.
-2. A redelivery (the offset is at or below the record's applied offset, after a crash or a
-   rebalance): write the record again unchanged, so that the changelog has what the local state
+2. A redelivery (the offset is at or below the record's applied offset for that topic, after a
+   crash or a rebalance): write the record again unchanged, so that the changelog has what the local state
    has (docs/RELIABILITY.md, hazard 4), and return what that offset published, from the outbox,
    byte for byte. Stop.
 3. Process: the state, the event, the reference data in force, the event's time and the
    retention give the `Change`.
-4. Build the record: the state after, this offset as the applied one, the outbox pruned below
-   the offset this worker last committed for the partition (never delivered again), plus this
-   offset's entry: each outcome's topic, kind and JSON as it will be sent.
+4. Build the record: the state after, this offset as the topic's applied one, the outbox pruned
+   below the offsets this worker last committed for its entries' partitions (never delivered
+   again), plus this place's entry: each outcome's topic, kind and JSON as it will be sent.
 5. Persist: assign the record to the table, or delete the claim when it is forgotten; a change
    that writes nothing (a duplicate, a tick that fired nothing) persists nothing. The changelog
    write goes out before any offset is committed past it (`streams.kafka_internals`: a commit
@@ -82,47 +83,47 @@ class ClaimWriter:
         table: ClaimRecords,
         reference: Reference,
         retention: timedelta,
-        committed_offset: Callable[[int], int],
+        committed_offset: Callable[[str, int], int],
         census: ClaimCensus,
     ) -> None:
         self.table = table
         self.reference = reference
         self.retention = retention
-        # The claim-events offset this worker last committed for a partition (-1 if none).
+        # The offset this worker last committed for a partition of a topic (contract name; -1 if none).
         self.committed_offset = committed_offset
         self.census = census
         self.deadlines = DeadlineIndex()
 
-    def write(self, event: ClaimEvent, partition: int, offset: int) -> tuple[Sent, ...]:
-        """Apply the claim event at `offset` once; what it publishes, every time it is delivered."""
+    def write(self, event: ClaimEvent, place: Place) -> tuple[Sent, ...]:
+        """Apply the claim event read at `place` once; what it publishes, every time it is delivered."""
         record = self.table.get(event.claim_id)  # 1
-        if record is not None and offset <= record.applied_offset:  # 2
+        if record is not None and record.applied(place.topic, place.offset):  # 2
             self.table.put(record)
-            return record.published_at(offset)
+            return record.published_at(place.topic, place.offset)
         state = record.state if record is not None else None
         change = process(state, event.claim_id, event.for_the_core(), self.reference, event.at, self.retention)  # 3
         if change.refused is not None:  # nothing changes: the same letter again on a redelivery
             return (refusal_letter(event, change.refused),)
         sent = tuple(Sent(p.topic, p.kind, encode(p.value).decode()) for p in change.published)
-        self._persist(change, record, partition, offset, sent)  # 4, 5
+        self._persist(change, record, place, sent)  # 4, 5
         self.census.account(change)  # 6
         self.deadlines.account(change)
         return sent  # 7
 
-    def _persist(
-        self, change: Change, record: ClaimRecord | None, partition: int, offset: int, sent: tuple[Sent, ...]
-    ) -> None:
+    def _persist(self, change: Change, record: ClaimRecord | None, place: Place, sent: tuple[Sent, ...]) -> None:
         if not change.written:
             return
         if change.after is None:
             self.table.delete(change.claim_id)
             log.info("claim %s forgotten after its retention", change.claim_id)
             return
-        keep = self.committed_offset(partition)
-        outbox = tuple(entry for entry in (record.outbox if record else ()) if entry.offset >= keep)
+        committed = self.committed_offset
+        earlier = record.outbox if record else ()
+        outbox = tuple(entry for entry in earlier if entry.offset >= committed(entry.topic, place.partition))
         if sent:
-            outbox += (OutboxEntry(offset=offset, events=sent),)
-        self.table.put(ClaimRecord(state=change.after, applied_offset=offset, outbox=outbox))
+            outbox += (OutboxEntry(topic=place.topic, offset=place.offset, events=sent),)
+        applied = {**(record.applied_offsets if record else {}), place.topic: place.offset}
+        self.table.put(ClaimRecord(state=change.after, applied_offsets=applied, outbox=outbox))
 
     def due(self, now: datetime) -> list[str]:
         """The claims with a timeout or the end of their retention due at `now`."""

@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
 
 import orjson
+from aiokafka.partitioner import DefaultPartitioner
 from faust.serializers.codecs import Codec
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from models.cob.claim import ClaimInput, ClaimState, ClockTick, EobReceived, SubmissionReceived
 from models.contract.events import ClaimSubmission, EobEvent, Role
 from models.contract.outcomes import DeadLetter, Outcome
-from models.contract.topics import DEAD_LETTER, DISCREPANCY, READY
+from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, DISCREPANCY, READY
 from models.contract.types import Timestamp
 
 
@@ -56,6 +57,14 @@ def kafka_key_text(key: bytes | None) -> str | None:
 def encode(event: Outcome | DeadLetter) -> bytes:
     """An output event as the contract's JSON."""
     return orjson.dumps(event.model_dump(mode="json"))
+
+
+def claim_partition(claim_id: str, partitions: int) -> int:
+    """The partition a claim's records go to on the claim-partitioned topics when keyed by its
+    id: the worker's producer's choice (aiokafka's default partitioner, the Java client's murmur2),
+    so the partition of its claims-table entry."""
+    every = list(range(partitions))
+    return DefaultPartitioner()(claim_id.encode("utf-8"), every, every)
 
 
 def record_time(timestamp: float | None) -> datetime:
@@ -145,10 +154,13 @@ class Sent(NamedTuple):
 
 
 class OutboxEntry(BaseModel):
-    """What one claim event published, kept to publish exactly the same again."""
+    """What one claim event published, kept to publish exactly the same again: the topic it was
+    read from (contract name; records from before the direct input path name none: claim-events),
+    its offset there, and the outcomes."""
 
     model_config = ConfigDict(frozen=True)
 
+    topic: str = CLAIM_EVENTS
     offset: int
     events: tuple[Sent, ...]
 
@@ -165,23 +177,39 @@ class OutboxEntry(BaseModel):
 
 
 class ClaimRecord(BaseModel):
-    """A value of the claims table: the core's claim state, and what the claim-events
-    partition has already done to it.
+    """A value of the claims table: the core's claim state, and what each input partition of the
+    claim has already done to it.
 
     A crash between a table write and the publishing of its outcomes leaves a changelog that is
-    ahead of the outputs; Faust then delivers the claim event again. `applied_offset` recognises
-    that redelivery (an upstream duplicate has a new offset), and `outbox` holds the outcomes to
-    publish again, byte for byte, so nothing is lost and every repeat is exact.
+    ahead of the outputs; Faust then delivers the claim event again. `applied_offsets` (by the
+    contract name of the topic the event was read from: claim-events, or an input topic on the
+    direct path; the partition is the claim's on every one) recognises that redelivery (an
+    upstream duplicate has a new offset), and `outbox` holds the outcomes to publish again, byte
+    for byte, so nothing is lost and every repeat is exact.
     """
 
     model_config = ConfigDict(frozen=True)
 
     state: ClaimState
-    applied_offset: int = -1
+    applied_offsets: dict[str, int] = {}
     outbox: tuple[OutboxEntry, ...] = ()
 
-    def published_at(self, offset: int) -> tuple[Sent, ...]:
-        return next((entry.events for entry in self.outbox if entry.offset == offset), ())
+    @model_validator(mode="before")
+    @classmethod
+    def _applied_offset_of_older_records(cls, data: Any) -> Any:
+        """Records written before the direct input path hold one `applied_offset`, of claim-events."""
+        if isinstance(data, dict) and "applied_offset" in data:
+            data = dict(data)
+            older = data.pop("applied_offset")
+            data.setdefault("applied_offsets", {CLAIM_EVENTS: older} if older >= 0 else {})
+        return data
+
+    def applied(self, topic: str, offset: int) -> bool:
+        """Whether the claim event at this offset of `topic` has been applied already."""
+        return offset <= self.applied_offsets.get(topic, -1)
+
+    def published_at(self, topic: str, offset: int) -> tuple[Sent, ...]:
+        return next((entry.events for entry in self.outbox if entry.offset == offset and entry.topic == topic), ())
 
 
 def _with_kind(topic: str, payload: str) -> Sent:

@@ -37,6 +37,7 @@ from models.cob.verdict import BLOCKING
 from models.contract.outcomes import DiscrepancyKind
 from models.contract.topics import (
     CLAIM_EVENTS,
+    CLAIM_INPUT_TOPICS,
     DISCREPANCY,
     EOB_TOPICS,
     EXPECTED,
@@ -77,6 +78,13 @@ EOBS_RECEIVED = Counter(
 SUBMISSIONS_RECEIVED = Counter(
     "cobstream_submissions_received_total",
     "Claim submissions accepted and passed on to their claim, per input topic (on remittance.x12, each 837 claim).",
+    ["topic"],
+    registry=REGISTRY,
+)
+REKEYED = Counter(
+    "cobstream_rekeyed_total",
+    "Accepted EOBs and submissions sent on through cobstream.claim-events, per input topic: all of remittance.x12's, "
+    "all with COBSTREAM_INPUT_PATH=claim-events, and on the direct path those not on their claim's partition.",
     ["topic"],
     registry=REGISTRY,
 )
@@ -152,6 +160,7 @@ census = ClaimCensus()  # the claims agent's claims, kept by streams.claim_write
 _INPUT_MESSAGES = {topic: INPUT_MESSAGES.labels(topic) for topic in INPUT_TOPICS}
 _EOBS_RECEIVED = {topic: EOBS_RECEIVED.labels(topic) for topic in (*EOB_TOPICS, REMITTANCE_X12)}
 _SUBMISSIONS_RECEIVED = {topic: SUBMISSIONS_RECEIVED.labels(topic) for topic in (SUBMITTED, REMITTANCE_X12)}
+_REKEYED = {topic: REKEYED.labels(topic) for topic in CLAIM_INPUT_TOPICS}
 _KINDS_OF: dict[str, tuple[str, ...]] = {
     EXPECTED: ("expected_payment",),
     READY: ("ready", "voided"),
@@ -183,6 +192,11 @@ def count_eob_received(topic: str) -> None:
 def count_submission_received(topic: str) -> None:
     """The intake accepted one claim submission (JSON, or an 837 claim) and sent it on to its claim."""
     _SUBMISSIONS_RECEIVED[topic].inc()
+
+
+def count_rekeyed(topic: str) -> None:
+    """An accepted EOB or submission from an input topic went through the claim-events topic."""
+    _REKEYED[topic].inc()
 
 
 def count_dead_letter(topic: str | None, reason: str) -> None:

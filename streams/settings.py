@@ -9,10 +9,11 @@ from pathlib import Path
 from aiokafka.helpers import create_ssl_context
 
 from models.cob.processor import DEFAULT_RETENTION
-from models.contract.topics import TopicNames
+from models.contract.topics import DIRECT_TOPICS, TopicNames
 
 PREFIX = "COBSTREAM_"
 MIB = 1024 * 1024
+INPUT_PATHS = ("direct", "claim-events")
 
 
 class SettingsError(ValueError):
@@ -130,6 +131,10 @@ class Settings:
     fetch_max_wait_ms: int = 20
     # Read the claims table's changelog in bulk before Faust starts (streams/restore.py).
     bulk_restore: bool = True
+    # Where the claims agent takes EOBs and submissions: `direct`, on the input topic itself when
+    # the record is on its claim's partition (the rest through claim-events), or `claim-events`,
+    # every one re-keyed through the claim-events topic first (docs/ARCHITECTURE.md, "Input paths").
+    input_path: str = "direct"
     security: Security = field(default_factory=Security)
 
     @classmethod
@@ -137,6 +142,9 @@ class Settings:
         guarantee = _env("PROCESSING_GUARANTEE", "at_least_once")
         if guarantee not in ("at_least_once", "exactly_once"):
             raise SettingsError(f"{PREFIX}PROCESSING_GUARANTEE={guarantee!r} must be at_least_once or exactly_once")
+        input_path = _env("INPUT_PATH", cls.input_path)
+        if input_path not in INPUT_PATHS:
+            raise SettingsError(f"{PREFIX}INPUT_PATH={input_path!r} must be {' or '.join(INPUT_PATHS)}")
         store = _env("STORE", "rocksdb://")
         if store not in ("rocksdb://", "memory://"):
             raise SettingsError(f"{PREFIX}STORE={store!r} must be rocksdb:// or memory://")
@@ -160,8 +168,14 @@ class Settings:
             stream_buffer_maxsize=_int("STREAM_BUFFER_MAXSIZE", cls.stream_buffer_maxsize),
             fetch_max_wait_ms=_int("FETCH_MAX_WAIT_MS", cls.fetch_max_wait_ms),
             bulk_restore=_switch("BULK_RESTORE", default=True),
+            input_path=input_path,
             security=Security.from_env(),
         )
+
+    @property
+    def direct_topics(self) -> tuple[str, ...]:
+        """The input topics (contract names) the claims agent reads itself, on the direct path."""
+        return DIRECT_TOPICS if self.input_path == "direct" else ()
 
     @property
     def names(self) -> TopicNames:

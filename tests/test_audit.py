@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from builders import eob, profile, secondary_line
+from builders import eob, profile, secondary_line, submission
 
+from cobstream.audit import judge
 from cobstream.audit.command import run_audit
 from cobstream.audit.judge import audit
 from cobstream.audit.model import (
@@ -30,12 +31,12 @@ from cobstream.audit.model import (
 from cobstream.audit.report import report_json, summary
 from cobstream.bench.traffic import Traffic
 from cobstream.shared.replay_format import line_key_text, value_text
-from models.cob.claim import ClaimState, ClockTick, EobReceived, expires_at, step
+from models.cob.claim import ClaimState, SubmissionReceived, expires_at, step
 from models.cob.reference import Reference, ReferenceChange
 from models.contract.outcomes import TOPIC_OF
-from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, OUTCOME_TOPICS, READY
+from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, DIRECT_TOPICS, OUTCOME_TOPICS, READY
 from models.remittance.decode import Rejected, dead_letter, decode
-from streams.codec import ClaimEvent, TopicRecord, encode, kafka_key_text
+from streams.codec import ClaimEvent, TopicRecord, claim_partition, encode, kafka_key_text
 
 PARTITIONS = 3
 RETENTION = timedelta(days=180)
@@ -44,9 +45,10 @@ START = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
 
 class Stream:
     """The topics as a worker leaves them, written with the core the way agents/intake.py and
-    agents/claims.py do: each input decoded, dead-lettered or re-keyed as a claim event; each
-    claim event applied with `step` and its outcomes published. TopicRecord times advance 10 ms per
-    record, so the reference in force is the one published before."""
+    agents/claims.py do: each input decoded, dead-lettered or re-keyed as a claim event (or, on
+    the direct input path, `send_direct`, taken in where it lands); each claim event applied with
+    `step` and its outcomes published. TopicRecord times advance 10 ms per record, so the
+    reference in force is the one published before."""
 
     def __init__(self) -> None:
         self.records: list[TopicRecord] = []
@@ -115,19 +117,46 @@ class Stream:
             )
             self.append(DEAD_LETTER, partition, event.claim_id.encode(), encode(letter))
             return record
-        state = self.claims.get(event.claim_id)
-        if event.kind == "eob":
-            transition = step(state, EobReceived(event.role, event.eob), self.reference, event.at)
-        else:
-            transition = step(state, ClockTick(), self.reference, event.at)
+        self.apply(event, partition)
+        return record
+
+    def apply(self, event: ClaimEvent, partition: int) -> None:
+        """The claims agent applies a claim event and publishes its outcomes."""
+        transition = step(self.claims.get(event.claim_id), event.for_the_core(), self.reference, event.at)
+        if event.kind == "tick":
             until = expires_at(transition.state, RETENTION)
             if until is not None and until <= event.at and not transition.outcomes:
                 del self.claims[event.claim_id]
-                return record
+                return
         self.claims[event.claim_id] = transition.state
         for outcome in transition.outcomes:
             self.append(TOPIC_OF[type(outcome)], partition, event.claim_id.encode(), encode(outcome))
+
+    def send_direct(self, topic: str, value: dict, *, partition: int | None = None, apply: bool = True) -> TopicRecord:
+        """One EOB on the direct input path, keyed by its claim id: on its claim's partition (or
+        `partition`), and with `apply` taken in by the claims agent where it lands (no claim event)."""
+        claim_id = value["claim_id"]
+        where = claim_partition(claim_id, PARTITIONS) if partition is None else partition
+        record = self.append(topic, where, claim_id.encode(), json.dumps(value).encode())
+        if apply:
+            self.apply_direct(record)
         return record
+
+    def apply_direct(self, record: TopicRecord) -> None:
+        """The claims agent takes in an input record where it lands (agents/claims.py `_take`)."""
+        decoded = decode(record.topic, kafka_key_text(record.key), record.value)
+        at = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+        if isinstance(decoded, SubmissionReceived):
+            claim_id = decoded.submission.claim_id
+            event = ClaimEvent(
+                kind="submission", claim_id=claim_id, at=at, submission=decoded.submission, source=record.place
+            )
+        else:
+            claim_id = decoded.eob.claim_id
+            event = ClaimEvent(
+                kind="eob", claim_id=claim_id, at=at, role=decoded.role, eob=decoded.eob, source=record.place
+            )
+        self.apply(event, record.partition)
 
     def tick(self, claim_id: str, at: datetime) -> TopicRecord:
         return self.claim_event(ClaimEvent(kind="tick", claim_id=claim_id, at=at))
@@ -386,3 +415,136 @@ def test_unusable_arguments_or_broker_exit_2_with_one_line(
     err = capsys.readouterr().err
     assert [line for line in err.splitlines() if line.strip()] == [err.strip()]
     assert message in err
+
+
+def direct_traffic_stream(claims: int = 30) -> Stream:
+    """Generated traffic on the direct input path: EOBs taken in where they land, every fifth one
+    through a claim event (its claim on another partition, say), one bad message dead-lettered."""
+    stream = Stream()
+    records = list(
+        Traffic(claims=claims, seed=7, duplicate_share=0.1, discrepancy_share=0.2, secondary_first_share=0.3).records()
+    )
+    for n, record in enumerate(records):
+        if record["topic"] in DIRECT_TOPICS and n % 5:
+            stream.send_direct(record["topic"], record["value"])
+        else:
+            stream.send(record["topic"], record["value"], line_key_text(record["key"]))
+    stream.send("eob.primary", '{"event_id": "broken", "claim_id": ', key="CLM-BROKEN")
+    return stream
+
+
+def test_eobs_taken_in_where_they_land_are_judged_at_their_own_place() -> None:
+    stream = direct_traffic_stream()
+    eobs = [r for r in stream.records if r.topic in DIRECT_TOPICS]
+    named = {value_of(r)["source"] for r in stream.records if r.topic == CLAIM_EVENTS}
+    assert len(eobs) // 2 < len([r for r in eobs if r.place not in named]) < len(eobs) - 1
+    report = stream.audit(direct_partitions=PARTITIONS)
+    assert report.findings == []
+    assert (report.inputs, report.taken_in, report.dead_lettered) == (len(eobs), len(eobs) - 1, 1)
+    assert report.claims == 30
+    assert report.expected == report.published == len(stream.outcomes())
+    assert report.reordered == 0
+
+    # The last outcome of a claim whose EOBs all came in directly: missing, caused by its input.
+    last = stream.outcomes()[-1]
+    claim_id = value_of(last)["claim_id"]
+    stream.records.remove(last)
+    missing = only(stream.audit(direct_partitions=PARTITIONS), MISSING)
+    assert (missing.claim_id, missing.event_ids) == (claim_id, (value_of(last)["event_id"],))
+    assert missing.places[0].split("[")[0] in DIRECT_TOPICS
+
+
+def test_a_submission_taken_in_where_it_lands_is_replayed_with_its_eobs() -> None:
+    stream = Stream()
+    stream.send_direct("claims.submitted", submission("SUB-1", claim_id="CLM-1"))
+    stream.send_direct("eob.primary", eob("P-1", claim_id="CLM-1"))
+    stream.send_direct("eob.secondary", eob("S-1", claim_id="CLM-1", payer_id="AETNA", lines=[secondary_line()]))
+    assert not any(r.topic == CLAIM_EVENTS for r in stream.records)
+    report = stream.audit(direct_partitions=PARTITIONS)
+    assert report.findings == []
+    assert (report.inputs, report.taken_in, report.claims) == (3, 3, 1)
+    assert report.expected == report.published == len(stream.outcomes()) > 0
+
+
+def test_a_direct_eob_on_another_partition_than_its_claims_was_not_taken_in() -> None:
+    stream = Stream()
+    stream.send_direct("eob.primary", eob("P-1", claim_id="CLM-1"))
+    home = claim_partition("CLM-2", PARTITIONS)
+    stray = stream.send_direct(
+        "eob.primary", eob("P-2", claim_id="CLM-2"), partition=(home + 1) % PARTITIONS, apply=False
+    )
+    report = stream.audit(direct_partitions=PARTITIONS)
+    finding = only(report, NOT_TAKEN_IN)
+    assert (finding.claim_id, finding.places) == ("CLM-2", (stray.place,))
+    assert kinds(report) == Counter({NOT_TAKEN_IN: 1})
+    assert (report.inputs, report.taken_in) == (2, 1)
+
+
+def test_direct_eobs_audited_as_the_claim_events_path_were_not_taken_in() -> None:
+    stream = Stream()
+    first = stream.send_direct("eob.primary", eob("P-1", claim_id="CLM-1"))
+    second = stream.send_direct("eob.secondary", eob("S-1", claim_id="CLM-1", payer_id="AETNA"))
+    report = stream.audit()
+    assert {f.places for f in report.findings if f.kind == NOT_TAKEN_IN} == {(first.place,), (second.place,)}
+    assert report.taken_in == 0
+    assert kinds(report)[UNEXPECTED] == len(stream.outcomes()) > 0  # nothing replayed: no accepted EOB
+
+
+def reordered_stream() -> tuple[Stream, TopicRecord, TopicRecord]:
+    """A claim whose primary has the earlier record time, but which the claims agent applied
+    after its secondary (another topic: the consumer fetched that one first)."""
+    stream = Stream()
+    stream.send_direct("eob.primary", eob("P-0", claim_id="CLM-0"))
+    primary = stream.send_direct("eob.primary", eob("P-R", claim_id="CLM-R"), apply=False)
+    secondary_eob = eob("S-R", claim_id="CLM-R", payer_id="AETNA", lines=[secondary_line()])
+    secondary = stream.send_direct("eob.secondary", secondary_eob, apply=False)
+    stream.apply_direct(secondary)
+    stream.apply_direct(primary)
+    return stream, primary, secondary
+
+
+def test_a_claim_applied_in_another_order_than_record_time_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream, primary, secondary = reordered_stream()
+    report = stream.audit(direct_partitions=PARTITIONS)
+    assert report.findings == []
+    assert report.reordered == 1
+    assert report.expected == report.published == len(stream.outcomes())
+    assert report_json(report)["counts"]["reordered"] == 1
+    assert "1 claim applied in another order than record time, accepted" in summary(report)
+
+    # In record-time order the same topics are not explained: the search is what accepts them.
+    monkeypatch.setattr(judge, "SEARCH_STEPS", 1)
+    bounded = stream.audit(direct_partitions=PARTITIONS)
+    assert bounded.reordered == 0
+    assert kinds(bounded) == Counter({DIFFERS: 1, MISSING: 1, UNEXPECTED: 1})
+    assert only(bounded, MISSING).places == (secondary.place,)
+    assert only(bounded, DIFFERS).places[1] == primary.place
+
+
+def test_outcomes_no_order_of_the_claim_events_gives_are_still_found() -> None:
+    stream, _, _ = reordered_stream()
+    ready = next(r for r in stream.outcomes() if r.topic == READY and value_of(r)["claim_id"] == "CLM-R")
+    altered = value_of(ready) | {"patient_responsibility": "12345.67"}
+    stream.records[stream.records.index(ready)] = replace(ready, value=orjson.dumps(altered))
+    report = stream.audit(direct_partitions=PARTITIONS)
+    assert report.reordered == 0
+    assert kinds(report) == Counter({DIFFERS: 1, MISSING: 1, UNEXPECTED: 1})
+    assert only(report, UNEXPECTED).event_ids == (altered["event_id"],)
+    assert {f.claim_id for f in report.findings} == {"CLM-R"}
+
+
+def test_a_time_range_on_the_direct_path_replays_the_claim_from_before_it() -> None:
+    stream = Stream()
+    stream.send_direct("eob.primary", eob("P-SPLIT", claim_id="CLM-SPLIT"))
+    since = datetime.fromtimestamp((stream.clock + 1) / 1000, UTC)
+    secondary = eob("S-SPLIT", claim_id="CLM-SPLIT", payer_id="AETNA", lines=[secondary_line()])
+    stream.send_direct("eob.secondary", secondary)
+    everything = list(stream.records)
+    stream.records = [
+        r for r in everything if r.topic not in OUTCOME_TOPICS or r.timestamp_ms >= since.timestamp() * 1000
+    ]
+    assert any(r.topic in OUTCOME_TOPICS for r in stream.records)
+
+    report = stream.audit(since=since, direct_partitions=PARTITIONS)
+    assert report.findings == []
+    assert (report.inputs, report.taken_in, report.claims, report.expected) == (1, 1, 1, 1)

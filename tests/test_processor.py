@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from builders import eob, profile, secondary_line
 
@@ -16,9 +17,10 @@ from models.cob.claim import ClaimState, EobReceived
 from models.cob.processor import DEFAULT_RETENTION, Change, InMemoryClaims, Published
 from models.cob.reference import Reference
 from models.contract.events import PayerProfile
+from models.contract.topics import CLAIM_EVENTS, PRIMARY, SECONDARY
 from models.remittance.decode import decode
 from streams.claim_writer import ClaimWriter
-from streams.codec import ClaimEvent, ClaimRecord, OutboxEntry, encode
+from streams.codec import ClaimEvent, ClaimRecord, OutboxEntry, Place, claim_partition, claim_record_codec, encode
 
 PRIMARY_AT = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 SECONDARY_AT = datetime(2026, 3, 24, 15, 0, tzinfo=UTC)
@@ -237,17 +239,23 @@ class Worker:
 
     def __init__(self, retention: timedelta = RETENTION) -> None:
         self.table = FakeTable()
-        self.committed = -1
+        self.committed: dict[str, int] = {}  # by topic; -1 when none
         self.writer = ClaimWriter(
-            self.table, Reference({}, {}), retention, lambda partition: self.committed, ClaimCensus()
+            self.table,
+            Reference({}, {}),
+            retention,
+            lambda topic, partition: self.committed.get(topic, -1),
+            ClaimCensus(),
         )
 
-    def eob(self, event: EobReceived, offset: int, at: datetime) -> tuple[tuple[str, str], ...]:
+    def eob(
+        self, event: EobReceived, offset: int, at: datetime, topic: str = CLAIM_EVENTS
+    ) -> tuple[tuple[str, str], ...]:
         claim_event = ClaimEvent(kind="eob", claim_id=event.eob.claim_id, at=at, role=event.role, eob=event.eob)
-        return self.writer.write(claim_event, 0, offset)
+        return self.writer.write(claim_event, Place(topic, 0, offset))
 
     def tick(self, claim_id: str, offset: int, at: datetime) -> tuple[tuple[str, str], ...]:
-        return self.writer.write(ClaimEvent(kind="tick", claim_id=claim_id, at=at), 0, offset)
+        return self.writer.write(ClaimEvent(kind="tick", claim_id=claim_id, at=at), Place(CLAIM_EVENTS, 0, offset))
 
 
 def test_the_worker_publishes_what_replay_publishes_and_keeps_it_in_the_outbox() -> None:
@@ -258,7 +266,7 @@ def test_the_worker_publishes_what_replay_publishes_and_keeps_it_in_the_outbox()
     assert [topic for topic, _, _ in events] == ["secondary.expected"]
     record = worker.table.get("CLM-1")
     assert record is not None
-    assert (record.applied_offset, record.outbox) == (0, (OutboxEntry(offset=0, events=events),))
+    assert (record.applied_offsets, record.outbox) == ({CLAIM_EVENTS: 0}, (OutboxEntry(offset=0, events=events),))
 
 
 def test_a_redelivered_claim_event_publishes_exactly_the_same_without_deciding_again(
@@ -291,16 +299,16 @@ def test_an_upstream_duplicate_at_a_new_offset_publishes_nothing_and_writes_noth
     puts = worker.table.puts
     assert worker.eob(primary(), 1, PRIMARY_AT) == ()
     assert worker.table.puts == puts
-    assert worker.table.records["CLM-1"].applied_offset == 0
+    assert worker.table.records["CLM-1"].applied_offsets == {CLAIM_EVENTS: 0}
 
 
 def test_the_outbox_is_pruned_below_the_committed_offset() -> None:
     worker = Worker()
     worker.eob(primary(), 0, PRIMARY_AT)
-    worker.committed = 1
+    worker.committed[CLAIM_EVENTS] = 1
     worker.eob(secondary(), 1, SECONDARY_AT)
     assert [entry.offset for entry in worker.table.records["CLM-1"].outbox] == [1]
-    worker.committed = 2
+    worker.committed[CLAIM_EVENTS] = 2
     worker.tick("CLM-1", 2, SECONDARY_AT + timedelta(days=1))  # nothing due: nothing written
     assert [entry.offset for entry in worker.table.records["CLM-1"].outbox] == [1]
 
@@ -314,3 +322,52 @@ def test_the_worker_forgets_a_claim_on_the_tick_after_its_retention() -> None:
     assert worker.table.records == {}
     assert worker.tick("CLM-1", 3, SECONDARY_AT + RETENTION) == ()  # a second tick: nothing to do
     assert worker.table.records == {}
+
+
+# ---- the direct input path: claim events read from several topics ------------------------------
+
+
+def test_offsets_of_different_topics_are_told_apart() -> None:
+    """On the direct path a claim's events come from several topics, whose offsets are unrelated:
+    an EOB at offset 0 of eob.secondary is new after eob.primary's offset 7 was applied."""
+    worker = Worker()
+    estimate = worker.eob(primary(), 7, PRIMARY_AT, topic=PRIMARY)
+    ready = worker.eob(secondary(), 0, SECONDARY_AT, topic=SECONDARY)
+    assert [topic for topic, _, _ in ready] == ["billing.ready"]
+    record = worker.table.records["CLM-1"]
+    assert record.applied_offsets == {PRIMARY: 7, SECONDARY: 0}
+    # Each topic's redelivery publishes exactly what that place published.
+    assert worker.eob(primary(), 7, PRIMARY_AT, topic=PRIMARY) == estimate
+    assert worker.eob(secondary(), 0, SECONDARY_AT, topic=SECONDARY) == ready
+    assert worker.table.records["CLM-1"] == record
+
+
+def test_the_outbox_is_pruned_per_topic() -> None:
+    worker = Worker()
+    worker.eob(primary(), 4, PRIMARY_AT, topic=PRIMARY)
+    worker.committed[PRIMARY] = 5  # the primary's place will never be delivered again
+    worker.eob(secondary(), 9, SECONDARY_AT, topic=SECONDARY)
+    outbox = worker.table.records["CLM-1"].outbox
+    assert [(entry.topic, entry.offset) for entry in outbox] == [(SECONDARY, 9)]
+
+
+def test_a_record_written_before_the_direct_path_reads_as_claim_events() -> None:
+    worker = Worker()
+    published = worker.eob(primary(), 3, PRIMARY_AT)
+    now = worker.table.records["CLM-1"]
+    older = orjson.loads(now.model_dump_json())
+    del older["applied_offsets"]
+    older["applied_offset"] = 3
+    for entry in older["outbox"]:
+        del entry["topic"]
+    record = claim_record_codec.loads(orjson.dumps(older))
+    assert record == now
+    assert record.published_at(CLAIM_EVENTS, 3) == published
+    assert record.published_at(PRIMARY, 3) == ()
+
+
+def test_a_claims_partition_is_the_java_clients_for_its_id() -> None:
+    """Upstream producers keying by claim id with Kafka's default partitioner (the Java client's
+    murmur2) put a record where the claims agent takes it directly (Kafka's UtilsTest values)."""
+    for claim_id, java in (("21", -973932308), ("foobar", -790332482), ("a-little-bit-long-string", -985981536)):
+        assert claim_partition(claim_id, 7) == (java & 0x7FFFFFFF) % 7

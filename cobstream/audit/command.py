@@ -1,6 +1,7 @@
 """`cobstream audit`'s body: read (`read`), judge (`judge`), print (`report`), and the exit status
 (0 all accounted for, 1 anything missing, unexpected or conflicting, 2 unusable arguments or
-broker). The command line: `cobstream.commands.audit`."""
+broker), on the workers' input path (COBSTREAM_INPUT_PATH, COBSTREAM_PARTITIONS). The command
+line: `cobstream.commands.audit`."""
 
 from __future__ import annotations
 
@@ -39,7 +40,10 @@ def run_audit(
         print(f"cobstream audit: {exc}", file=sys.stderr)
         return 2
     retention = timedelta(days=settings.claim_retention_days)
-    report = audit(records, since=since, until=until, retention=retention)
+    # On the direct input path the claims agent applies the records on their claim's partition
+    # where they land: the audit needs the partition count to tell which.
+    partitions = settings.partitions if settings.direct_topics else None
+    report = audit(records, since=since, until=until, retention=retention, direct_partitions=partitions)
     if as_json:
         out.write(orjson.dumps(report_json(report), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

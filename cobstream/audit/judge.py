@@ -1,13 +1,13 @@
 """The audit's judgement, pure (no Kafka, no clock): `audit(records)`.
 
 From the records of the EOB and reference input topics, of the internal claim-events topic and
-of the output topics, it checks that every EOB was taken in (a claim event or a dead letter),
-replays each claim's claim events through the core in the order the claims agent applied them
-(`replay_through_core`, the one place that drives `models.cob.processor`), and compares what
-the core publishes with what is on the output topics. The result is an `AuditReport` of
-`Finding`s: EOBs not taken in, missing outcomes, outcomes that differ from the core, unexpected
-outcomes, conflicting duplicates and revision gaps; with harmless repeats and dead letters
-counted.
+of the output topics, it checks that every EOB was taken in (a claim event, a dead letter, or on
+the direct input path its own place), replays each claim's claim events through the core in the
+order the claims agent applied them (`replay_through_core`; `_Interleavings` when that order is
+not recorded), and compares what the core publishes with what is on the output topics. The result
+is an `AuditReport` of `Finding`s: EOBs not taken in, missing outcomes, outcomes that differ from
+the core, unexpected outcomes, conflicting duplicates and revision gaps; with harmless repeats,
+dead letters and claims applied in another order than record time counted.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,21 +36,26 @@ from cobstream.audit.model import (
     AuditReport,
     ms,
 )
-from models.cob.claim import EobReceived, SubmissionReceived
-from models.cob.processor import DEFAULT_RETENTION, InMemoryClaims
+from models.cob.claim import ClaimState, EobReceived, SubmissionReceived
+from models.cob.processor import DEFAULT_RETENTION, InMemoryClaims, Published, process
 from models.cob.reference import Reference, ReferenceChange
 from models.contract.outcomes import Outcome
 from models.contract.topics import (
     CLAIM_EVENTS,
     CLAIM_INPUT_TOPICS,
     DEAD_LETTER,
+    DIRECT_TOPICS,
     OUTCOME_TOPICS,
     REFERENCE_TOPICS,
     REMITTANCE_X12,
 )
 from models.remittance.decode import Rejected, decode_reference
-from models.remittance.intake import decode_remittance
-from streams.codec import ClaimEvent, Place, TopicRecord, kafka_key_text
+from models.remittance.intake import decode_message, decode_remittance
+from streams.codec import ClaimEvent, Place, TopicRecord, claim_partition, kafka_key_text, record_time
+
+# How many claim events the order search (`_Interleavings`) may apply for one claim before it
+# gives up and the findings of record-time order stand.
+SEARCH_STEPS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +79,37 @@ class Delivered:
     value: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A claim event the claims agent applied: where it read it (a claim-events record, or on the
+    direct input path the input record itself), and whether its outcomes are required."""
+
+    record: TopicRecord
+    event: ClaimEvent
+    required: bool
+
+    @property
+    def source(self) -> tuple[str, int]:
+        return (self.record.topic, self.record.partition)
+
+
+@dataclass(slots=True)
+class Replay:
+    """What the replay found: the outcomes by event id, the claims replayed, and each claim's
+    claim events in the order they were applied (those dead-lettered by the claims agent left out)."""
+
+    expected: dict[str, ExpectedOutcome] = field(default_factory=dict)
+    replayed: set[str] = field(default_factory=set)
+    applied: defaultdict[str, list[Applied]] = field(default_factory=lambda: defaultdict(list))
+
+
 def audit(
     records: Iterable[TopicRecord],
     *,
     since: datetime | None = None,
     until: datetime | None = None,
     retention: timedelta = DEFAULT_RETENTION,
+    direct_partitions: int | None = None,
 ) -> AuditReport:
     """Judge the records of the input, claim-events and output topics (any order).
 
@@ -87,23 +117,26 @@ def audit(
     outcome is required only when the claim event that causes it is from `since` on; the
     claim-events topic is needed from its beginning (a claim's replay needs its whole history).
     `retention` is the workers' COBSTREAM_CLAIM_RETENTION_DAYS: a claim forgotten after it
-    starts again at revision 1.
+    starts again at revision 1. `direct_partitions`, the workers' partition count, says they run
+    the direct input path: a record of an EOB or submission topic on its claim's partition that
+    no claim event names and no dead letter either was applied where it lands (`_direct_events`);
+    those topics are then needed from their beginning too.
     """
     report = AuditReport(since=since, until=until)
     topics = _by_topic(records)
     letters = _dead_letters(topics[DEAD_LETTER], report)
     events = _claim_events(topics[CLAIM_EVENTS], report)
     inputs = [r for topic in CLAIM_INPUT_TOPICS for r in topics[topic]]
-    audited = _account_for_inputs(inputs, events, letters, report)
+    direct = _direct_events(inputs, events, letters, direct_partitions)
+    audited = _account_for_inputs(inputs, events + direct, letters, report)
     _find_claim_events_without_input(inputs, events, report)
-    reference = [r for topic in REFERENCE_TOPICS for r in topics[topic]]
-    expected, replayed = replay_through_core(
-        events, ReferenceAsOf(reference), letters, audited, since, retention, report
-    )
-    report.claims = len(replayed if audited is None else audited)
-    report.expected = sum(1 for e in expected.values() if e.required)
+    reference = ReferenceAsOf([r for topic in REFERENCE_TOPICS for r in topics[topic]])
+    replay = replay_through_core(events + direct, reference, letters, audited, since, retention, report)
+    report.claims = len(replay.replayed if audited is None else audited)
     published = _published([r for topic in OUTCOME_TOPICS for r in topics[topic]], report)
-    _compare(expected, published, replayed, report)
+    _accept_other_orders(replay, published, reference.reference, retention, report)
+    report.expected = sum(1 for e in replay.expected.values() if e.required)
+    _compare(replay.expected, published, replay.replayed, report)
     _check_revisions(published, first_is_one=since is None, report=report)
     return report
 
@@ -178,13 +211,65 @@ def _claim_events(records: list[TopicRecord], report: AuditReport) -> list[tuple
     return events
 
 
+def _direct_events(
+    inputs: list[TopicRecord],
+    events: list[tuple[TopicRecord, ClaimEvent]],
+    letters: set[tuple[Any, Any, Any]],
+    partitions: int | None,
+) -> list[tuple[TopicRecord, ClaimEvent]]:
+    """On the direct input path (`partitions` given): the records of the EOB and submission topics
+    the claims agent applied where they landed, as the claim events it made of them.
+
+    Such a record has no claim event naming it and no dead letter, and decodes to an EOB or a
+    submission whose claim's partition is the record's. The coverage check against the reference
+    data (`refuse_invalid_coverage`) is not made again: a submission it refused has a dead letter.
+    """
+    if partitions is None:
+        return []
+    named = {event.source for _, event in events if event.taken_in and event.source}
+    found = []
+    for record in inputs:
+        if record.topic not in DIRECT_TOPICS or record.place in named:
+            continue
+        if (record.topic, record.partition, record.offset) in letters:
+            continue
+        event = _taken_in_where_it_lands(record)
+        if event is not None and claim_partition(event.claim_id, partitions) == record.partition:
+            found.append((record, event))
+    return found
+
+
+def _taken_in_where_it_lands(record: TopicRecord) -> ClaimEvent | None:
+    """The claim event the claims agent makes of an input record (agents/intake.py `take_in`)."""
+    try:
+        decoded = decode_message(record.topic, kafka_key_text(record.key), record.value)
+    except Exception:  # the worker dead-letters what fails to decode: without a letter, not taken in
+        return None
+    item = decoded[0] if len(decoded) == 1 else None
+    at = record_time(record.timestamp_ms / 1000)
+    if isinstance(item, EobReceived):
+        return ClaimEvent.model_construct(
+            kind="eob", claim_id=item.eob.claim_id, at=at, role=item.role, eob=item.eob, source=record.place
+        )
+    if isinstance(item, SubmissionReceived):
+        return ClaimEvent.model_construct(
+            kind="submission",
+            claim_id=item.submission.claim_id,
+            at=at,
+            submission=item.submission,
+            source=record.place,
+        )
+    return None
+
+
 def _account_for_inputs(
     inputs: list[TopicRecord],
     events: list[tuple[TopicRecord, ClaimEvent]],
     letters: set[tuple[Any, Any, Any]],
     report: AuditReport,
 ) -> set[str] | None:
-    """Each EOB in the range: taken in (a claim event names it) or dead-lettered, else a finding.
+    """Each EOB in the range: taken in (a claim event names it, one made on the direct input path
+    included) or dead-lettered, else a finding.
 
     Returns the claims audited: those of the EOBs in the range, or None (all) without a range.
     """
@@ -291,45 +376,186 @@ def replay_through_core(
     since: datetime | None,
     retention: timedelta,
     report: AuditReport,
-) -> tuple[dict[str, ExpectedOutcome], set[str]]:
-    """Every claim event through the core, each claim-events partition in offset order; returns
-    the outcomes by event id and the claims replayed."""
-    by_partition: defaultdict[int, list[tuple[TopicRecord, ClaimEvent]]] = defaultdict(list)
-    for record, event in events:
-        by_partition[record.partition].append((record, event))
+) -> Replay:
+    """Every claim event through the core in record-time order (`_in_applied_order`); returns the
+    outcomes by event id, the claims replayed and each claim's claim events as applied."""
     # The claims agent's own processor (models.cob.processor), over a dict: the judge cannot drift
     # from the worker. Its reference is the one `reference.at` brings up to each record's time.
     processor = InMemoryClaims(reference.reference, retention)
-    replayed: set[str] = set()
-    expected: dict[str, ExpectedOutcome] = {}
-    for record, event in heapq.merge(*by_partition.values(), key=lambda pair: pair[0].timestamp_ms):
-        if (CLAIM_EVENTS, record.partition, record.offset) in letters:
+    replay = Replay()
+    for record, event in _in_applied_order(events):
+        if (record.topic, record.partition, record.offset) in letters:
             report.add(NOT_RECONCILED, event.claim_id, places=(record.place,), note="dead-lettered by the claims agent")
-            replayed.add(event.claim_id)
+            replay.replayed.add(event.claim_id)
             continue
         reference.at(record.timestamp_ms)
+        required = (audited is None or event.claim_id in audited) and (
+            since is None or record.timestamp_ms >= ms(since)
+        )
+        applied = Applied(record, event, required)
+        replay.applied[event.claim_id].append(applied)
         try:
             published = processor.apply(event.claim_id, event.for_the_core(), event.at)
         except Exception as exc:  # the worker would have dead-lettered it; this one it did not
             report.add(CORE_FAILED, event.claim_id, places=(record.place,), note=type(exc).__name__)
             continue
-        replayed.add(event.claim_id)
-        required = (audited is None or event.claim_id in audited) and (
-            since is None or record.timestamp_ms >= ms(since)
-        )
+        replay.replayed.add(event.claim_id)
         for item in published:
-            outcome = item.value
-            assert isinstance(outcome, Outcome)
-            expected[outcome.event_id] = ExpectedOutcome(
-                event.claim_id,
-                outcome.event_id,
-                outcome.revision,
-                item.topic,
-                outcome.model_dump(mode="json"),
-                record.place,
-                required,
-            )
-    return expected, replayed
+            want = _expected(applied, item)
+            replay.expected[want.event_id] = want
+    return replay
+
+
+def _source_order(source: tuple[str, int]) -> tuple[int, bool, str]:
+    """Sources by claim partition, claim-events first: how ties of record time are broken."""
+    topic, partition = source
+    return (partition, topic != CLAIM_EVENTS, topic)
+
+
+def _in_applied_order(events: list[tuple[TopicRecord, ClaimEvent]]) -> Iterator[tuple[TopicRecord, ClaimEvent]]:
+    """Each source (a claim-events partition; on the direct input path an input topic's partition
+    too) in offset order, the sources interleaved by record time. The claims agent applies each
+    source in offset order; the interleaving of the sources of one partition, or of partitions,
+    is recorded nowhere (`_Interleavings` tries the others)."""
+    sources: defaultdict[tuple[str, int], list[tuple[TopicRecord, ClaimEvent]]] = defaultdict(list)
+    for pair in events:
+        sources[(pair[0].topic, pair[0].partition)].append(pair)
+    ordered = [sorted(sources[s], key=lambda pair: pair[0].offset) for s in sorted(sources, key=_source_order)]
+    return heapq.merge(*ordered, key=lambda pair: pair[0].timestamp_ms)
+
+
+def _expected(applied: Applied, item: Published) -> ExpectedOutcome:
+    outcome = item.value
+    assert isinstance(outcome, Outcome)
+    return ExpectedOutcome(
+        applied.event.claim_id,
+        outcome.event_id,
+        outcome.revision,
+        item.topic,
+        outcome.model_dump(mode="json"),
+        applied.record.place,
+        applied.required,
+    )
+
+
+def _accept_other_orders(
+    replay: Replay, published: dict[str, Delivered], reference: Reference, retention: timedelta, report: AuditReport
+) -> None:
+    """A claim whose outcomes in record-time order are not the published ones, with claim events
+    from more than one source, is accepted when another order the claims agent may have applied
+    them in (`_Interleavings`) gives exactly the published ones: those are then its expected
+    outcomes, and the claim is counted in `report.reordered`."""
+    mine: defaultdict[str, dict[str, ExpectedOutcome]] = defaultdict(dict)
+    for event_id, want in replay.expected.items():
+        mine[want.claim_id][event_id] = want
+    theirs: defaultdict[str, set[str]] = defaultdict(set)
+    for event_id, got in published.items():
+        theirs[_text(got.value.get("claim_id")) or ""].add(event_id)
+    for claim_id, applied in replay.applied.items():
+        if len({a.source for a in applied}) < 2:
+            continue
+        if all(_published_alike(w, published) for w in mine[claim_id].values()) and theirs[claim_id] <= set(
+            mine[claim_id]
+        ):
+            continue
+        found = _Interleavings(applied, published, theirs[claim_id], reference, retention).search()
+        if found is None:
+            continue
+        for event_id in mine[claim_id]:
+            del replay.expected[event_id]
+        replay.expected.update((want.event_id, want) for want in found)
+        report.reordered += 1
+
+
+def _published_alike(want: ExpectedOutcome, published: dict[str, Delivered]) -> bool:
+    """Whether an outcome is published with the same content (or, not required, not published)."""
+    got = published.get(want.event_id)
+    return not want.required if got is None else not _differences(want, got)
+
+
+class _Interleavings:
+    """The orders a claim's claim events may have been applied in: each source in offset order,
+    the sources interleaved any way. `search` looks, depth first and record-time order first, for
+    one whose outcomes are exactly the claim's published ones (`theirs`, by event id): a step
+    with an outcome not published alike ends its branch, a point already failed from (the events
+    taken from each source, the claim's state, which published outcomes were produced) is not
+    tried again, and after SEARCH_STEPS events applied it gives up.
+
+    Events are applied with `process` as `InMemoryClaims.apply` does (the next state is the
+    change's `after`; one the core raises on leaves the claim unchanged, as in the replay), all
+    with one reference: the one in force once the replay is done, not the one as of each event.
+    Reference data changed among a claim's events can so make the search miss an order.
+    """
+
+    def __init__(
+        self,
+        applied: list[Applied],
+        published: dict[str, Delivered],
+        theirs: set[str],
+        reference: Reference,
+        retention: timedelta,
+    ) -> None:
+        sources: defaultdict[tuple[str, int], list[Applied]] = defaultdict(list)
+        for one in applied:
+            sources[one.source].append(one)
+        self.sources = [sources[s] for s in sorted(sources, key=_source_order)]
+        self.published, self.theirs = published, theirs
+        self.reference, self.retention = reference, retention
+        self.steps = 0
+        self.failed: set[tuple[Any, ...]] = set()
+
+    def search(self) -> list[ExpectedOutcome] | None:
+        """The outcomes of the first order that gives the published ones; None if none does."""
+        start = (0,) * len(self.sources)
+        stack: list[tuple[tuple[int, ...], ClaimState | None, tuple[ExpectedOutcome, ...], Iterator[int]]] = [
+            (start, None, (), self._order(start))
+        ]
+        while stack:
+            indices, state, produced, choices = stack[-1]
+            source = next(choices, None)
+            if source is None:
+                self.failed.add(self._key(indices, state, produced))
+                stack.pop()
+                continue
+            self.steps += 1
+            if self.steps > SEARCH_STEPS:
+                return None
+            stepped = self._apply(state, self.sources[source][indices[source]])
+            if stepped is None:
+                continue
+            after = (*indices[:source], indices[source] + 1, *indices[source + 1 :])
+            outcomes = produced + stepped[1]
+            if all(i == len(s) for i, s in zip(after, self.sources, strict=True)):
+                if self.theirs <= {o.event_id for o in outcomes}:
+                    return list(outcomes)
+            elif self._key(after, stepped[0], outcomes) not in self.failed:
+                stack.append((after, stepped[0], outcomes, self._order(after)))
+        return None
+
+    def _order(self, indices: tuple[int, ...]) -> Iterator[int]:
+        """The sources with events left, the one whose next event is the earliest first."""
+        left = [s for s, i in enumerate(indices) if i < len(self.sources[s])]
+        return iter(sorted(left, key=lambda s: self.sources[s][indices[s]].record.timestamp_ms))
+
+    def _key(
+        self, indices: tuple[int, ...], state: ClaimState | None, produced: tuple[ExpectedOutcome, ...]
+    ) -> tuple[Any, ...]:
+        shown = frozenset(o.event_id for o in produced if o.event_id in self.theirs)
+        return (indices, state.model_dump_json() if state is not None else None, shown)
+
+    def _apply(
+        self, state: ClaimState | None, applied: Applied
+    ) -> tuple[ClaimState | None, tuple[ExpectedOutcome, ...]] | None:
+        """The claim after one event and its outcomes; None when one is not published alike."""
+        event = applied.event
+        try:
+            change = process(state, event.claim_id, event.for_the_core(), self.reference, event.at, self.retention)
+        except Exception:
+            return state, ()
+        outcomes = tuple(_expected(applied, item) for item in change.published)
+        if not all(_published_alike(o, self.published) for o in outcomes):
+            return None
+        return change.after, outcomes
 
 
 def _published(records: list[TopicRecord], report: AuditReport) -> dict[str, Delivered]:

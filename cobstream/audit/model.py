@@ -51,6 +51,7 @@ class AuditReport:
     expected: int = 0  # outcomes the core publishes for them (that the audit requires)
     published: int = 0  # distinct outcomes on the output topics
     repeats: int = 0  # identical redeliveries of an outcome or a dead letter (harmless)
+    reordered: int = 0  # claims whose published outcomes are those of another order than record time
     dead_letters: Counter[str] = field(default_factory=Counter)  # by reason
     findings: list[Finding] = field(default_factory=list)
 

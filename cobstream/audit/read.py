@@ -1,6 +1,7 @@
 """The audit's reading of Kafka: `read_records(settings)`, every partition of the topics the audit
 needs read with aiokafka (no consumer group, read_committed) up to its end offset, from the
-beginning or from a time, as `TopicRecord`s."""
+beginning or from a time, as `TopicRecord`s; which topics from the beginning depends on the
+workers' input path (`Settings.direct_topics`)."""
 
 from __future__ import annotations
 
@@ -28,9 +29,11 @@ async def read_records(
 ) -> list[TopicRecord]:
     """Every record the audit needs, each partition up to its end offset when its reading starts.
 
-    EOB topics from `since` (or the beginning); reference and claim-events topics from the
-    beginning; output topics from `since`, read after the others so that the outcomes of the
-    newest claim events have had time to arrive.
+    Input topics from `since` (or the beginning); reference and claim-events topics from the
+    beginning, and on the direct input path (`settings.direct_topics`) the EOB and submission
+    topics too, as the claims agent applies their records where they land (a claim's replay needs
+    its whole history); output topics from `since`, read after the others so that the outcomes of
+    the newest claim events have had time to arrive.
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.broker_list,
@@ -50,7 +53,8 @@ async def read_records(
         raise AuditUnusable(f"cannot reach the broker at {settings.brokers} ({type(exc).__name__})") from None
     try:
         cluster = await cluster_metadata(consumer)
-        inputs = dict.fromkeys(CLAIM_INPUT_TOPICS, since) | dict.fromkeys((*REFERENCE_TOPICS, CLAIM_EVENTS))
+        whole = (*REFERENCE_TOPICS, CLAIM_EVENTS, *settings.direct_topics)
+        inputs = dict.fromkeys(CLAIM_INPUT_TOPICS, since) | dict.fromkeys(whole)
         first = await _read(consumer, cluster, settings, inputs, stall_timeout)
         outputs = await _read(consumer, cluster, settings, dict.fromkeys(OUTPUT_TOPICS, since), stall_timeout)
         return first + outputs

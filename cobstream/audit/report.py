@@ -23,6 +23,7 @@ def report_json(report: AuditReport) -> dict[str, Any]:
             "expected": report.expected,
             "published": report.published,
             "repeats": report.repeats,
+            "reordered": report.reordered,
             "problems": len(report.problems),
         },
         "dead_letters_by_reason": dict(report.dead_letters.most_common()),
@@ -47,6 +48,9 @@ def summary(report: AuditReport, prefix: str = "") -> str:
         f"outcomes      {report.published} published, {report.repeats} harmless repeats",
         f"dead letters  {sum(report.dead_letters.values())}" + (f": {reasons}" if reasons else ""),
     ]
+    if report.reordered:
+        claims = f"{report.reordered} claim{'s' if report.reordered != 1 else ''}"
+        lines.insert(3, f"order         {claims} applied in another order than record time, accepted")
     lines += [_finding_line(f) for f in report.findings]
     problems = len(report.problems)
     lines.append(

@@ -30,6 +30,10 @@ EOB_TOPICS: dict[str, Role] = {PRIMARY: "primary", SECONDARY: "secondary"}
 ROLE_TOPICS: dict[Role, str] = {role: topic for topic, role in EOB_TOPICS.items()}
 REFERENCE_TOPICS = (PAYERS, FEE_SCHEDULE)
 CLAIM_INPUT_TOPICS = (*EOB_TOPICS, SUBMITTED, REMITTANCE_X12)  # the inputs that become claim events
+# The inputs with one claim a record, co-partitioned with the claims table: on the direct input
+# path the claims agent joins such a record where it lands when that partition is its claim's
+# (docs/ARCHITECTURE.md, "Input paths"); the rest go through the claim-events topic.
+DIRECT_TOPICS = (*EOB_TOPICS, SUBMITTED)
 INPUT_TOPICS = (*EOB_TOPICS, SUBMITTED, *REFERENCE_TOPICS, REMITTANCE_X12)
 OUTCOME_TOPICS = (EXPECTED, READY, DISCREPANCY, SECONDARY_CLAIM)  # the outputs that carry a claim's revisions
 OUTPUT_TOPICS = (*OUTCOME_TOPICS, DEAD_LETTER)

@@ -2,8 +2,9 @@
 
 - Every claims-table changelog write takes 0.3 s to reach aiokafka (a busy producer, as under
   load), so table writes wait in Faust's producer buffer when a commit comes.
-- The process SIGKILLs itself right after its first commit of claim-event offsets, printing how
-  many table writes were still in the buffer at that moment; or, with
+- The process SIGKILLs itself right after its first commit of offsets of the claims agent's
+  topics (claim-events and, on the direct input path, the EOB and submission topics), printing
+  how many table writes were still in the buffer at that moment; or, with
   COBSTREAM_FAULT_MODE=before-any-commit, half a second after its 20th table write, before any
   commit: its RocksDB state then holds writes the changelog never got.
 
@@ -23,7 +24,9 @@ from faust.transport.consumer import ThreadDelegateConsumer
 from faust.transport.producer import ProducerBuffer
 
 from cobstream.cli import main as cobstream
+from models.contract.topics import CLAIM_EVENTS
 from streams import kafka_internals
+from streams.settings import Settings
 
 CHANGELOG_DELAY = 0.3
 
@@ -39,15 +42,17 @@ def slow_changelog_sends() -> None:
     ProducerBuffer._send_pending = slowly  # type: ignore[method-assign]
 
 
-def die_after_first_claim_event_commit() -> None:
+def die_after_first_claims_agent_commit() -> None:
     commit = ThreadDelegateConsumer._commit
+    settings = Settings.from_env()
+    claims_agent_reads = {settings.topic(name) for name in (CLAIM_EVENTS, *settings.direct_topics)}
 
     async def commit_then_die(self: ThreadDelegateConsumer, offsets: Any) -> bool:
         done = await commit(self, offsets)
-        if done and any(tp.topic.endswith("claim-events") for tp in offsets):
+        if done and any(tp.topic in claims_agent_reads for tp in offsets):
             buffer = self.app.producer.buffer
             unsent = getattr(buffer, "unsent", buffer.size)
-            print(f"FAULT: claim-event offsets committed with {unsent} table writes unsent; SIGKILL", flush=True)
+            print(f"FAULT: claims agent offsets committed with {unsent} table writes unsent; SIGKILL", flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
         return done
 
@@ -72,7 +77,7 @@ def main() -> int:
     if os.environ.get("COBSTREAM_FAULT_MODE") == "before-any-commit":
         die_before_any_commit()
     else:
-        die_after_first_claim_event_commit()
+        die_after_first_claims_agent_commit()
     if os.environ.get("COBSTREAM_FAULT_STOCK_FAUST") == "1":
         kafka_internals.install = lambda *_args, **_kwargs: None  # type: ignore[assignment]
 

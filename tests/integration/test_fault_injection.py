@@ -1,10 +1,11 @@
 """A commit never runs ahead of the claims table: fault injection on the real broker.
 
 The worker of tests/integration/faulty_worker.py hands each changelog write to the producer 0.3 s
-late and SIGKILLs itself right after its first commit of claim-event offsets. A worker with an
+late and SIGKILLs itself right after its first commit of the claims agent's offsets (claim-events,
+and on the direct input path the EOB topics it reads itself). A worker with an
 empty state folder then takes over, recovering the claims table from its changelog, and the
 secondaries arrive. On Faust's own transport the commit went ahead of table writes still in the
-buffer, so the new worker lacks primaries whose claim events are marked done, and outcomes are
+buffer, so the new worker lacks primaries whose claim events (or EOB records) are marked done, and outcomes are
 lost: the test shows that first, so that it is known to catch the fault. With
 streams/kafka_internals.py the commit waits for every table write and nothing is lost.
 """
@@ -29,7 +30,7 @@ def run_with_a_crash_after_the_first_commit(deployment: Deployment, stock_faust:
     deployment.env_extra.update(faulty_env)
     faulty = deployment.start_worker("faulty", command=FAULTY_WORKER)
     wait_for(lambda: faulty.process.poll() is not None, 120, "the faulty worker to die after its first commit")
-    fault = re.search(r"FAULT: claim-event offsets committed with (\d+) table writes unsent", faulty.text())
+    fault = re.search(r"FAULT: claims agent offsets committed with (\d+) table writes unsent", faulty.text())
     assert fault, faulty.text()[-3000:]
     for name in faulty_env:
         del deployment.env_extra[name]

@@ -24,7 +24,7 @@ from cobstream.shared.kafka_io import remittance_lines
 from cobstream.shared.processes import free_port
 from cobstream.shared.replay_format import replay_lines
 from models.cob.census import ClaimCensus
-from models.cob.claim import EobReceived
+from models.cob.claim import EobReceived, SubmissionReceived
 from models.remittance.decode import Rejected, load_json
 from models.remittance.intake import decode_message, decode_remittance
 
@@ -78,6 +78,16 @@ def taken_in(lines: list[bytes], letters: list[dict[str, Any]]) -> tuple[Counter
         for item in decode_remittance(r["value"])
     )
     return messages, +eobs
+
+
+def x12_claims(lines: list[bytes]) -> int:
+    """The claims the X12 messages carry (835 claim payments and 837 claims)."""
+    return sum(
+        isinstance(item, EobReceived | SubmissionReceived)
+        for r in (load_json(line) for line in lines)
+        if r["topic"] == "remittance.x12"
+        for item in decode_remittance(r["value"])
+    )
 
 
 def rejections(lines: list[bytes]) -> Counter:
@@ -147,6 +157,9 @@ def test_the_metrics_page_accounts_for_what_went_in_and_what_came_out(deployment
     messages, eobs = taken_in(lines, letters)
     assert scrape.by("cobstream_input_messages_total", "topic") == messages
     assert scrape.by("cobstream_eobs_received_total", "topic") == eobs
+    # Keyed by claim id, the JSON EOBs and submissions were joined where they landed: only the X12
+    # messages' claims (835 payments, 837 claims) went through claim-events.
+    assert scrape.by("cobstream_rekeyed_total", "topic") == Counter({"remittance.x12": x12_claims(lines)})
     assert scrape.by("cobstream_dead_letters_total", "topic", "reason") == rejections(lines)
     assert sum(rejections(lines).values()) == len(letters)
     assert scrape.by("cobstream_dead_letters_total", "topic", "reason")[("eob.secondary", "lines[].paid")] == 1

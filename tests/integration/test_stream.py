@@ -43,7 +43,9 @@ def rekey(lines: list[bytes], key_of: Any) -> list[bytes]:
     return out
 
 
-def test_example_day_streams_to_the_same_outcomes_as_replay(deployment: Deployment) -> None:
+@pytest.mark.parametrize("input_path", ["direct", "claim-events"])
+def test_example_day_streams_to_the_same_outcomes_as_replay(deployment: Deployment, input_path: str) -> None:
+    deployment.env_extra["COBSTREAM_INPUT_PATH"] = input_path
     lines = example_lines()
     expected = replayed(lines)
     deployment.start_worker()
