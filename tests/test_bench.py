@@ -120,6 +120,7 @@ def test_every_phase_is_listed() -> None:
         "pipeline",
         "latency",
         "scaleout",
+        "rekeyed",
         "state",
     }
     # The passthroughs run before the pipeline, whose ratios to them are computed as it ends.

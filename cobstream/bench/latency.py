@@ -198,15 +198,19 @@ class LatencyProbe:
         self.offered_for = time.monotonic() - began
 
     def hops(self, steady: dict[str, float]) -> dict[str, Any]:
-        """p50/p99 of each leg, for the steady secondaries: sent -> re-keyed by intake ->
-        billing.ready published by the claims agent -> consumed by the bench."""
-        legs: dict[str, list[float]] = {"intake_ms": [], "claims_agent_ms": [], "delivery_ms": []}
+        """p50/p99 of each leg, for the steady secondaries: sent -> billing.ready published by the
+        worker (`worker_ms`) -> consumed by the bench (`delivery_ms`). A secondary that went
+        through claim-events (COBSTREAM_INPUT_PATH=claim-events, or not on its claim's partition)
+        has the worker's leg split at its re-keying: `intake_ms`, then `claims_agent_ms`."""
+        legs: dict[str, list[float]] = {"worker_ms": [], "delivery_ms": [], "intake_ms": [], "claims_agent_ms": []}
         for key, sent in steady.items():
-            if key in self.rekeyed and key in self.published and key in self.arrived:
-                legs["intake_ms"].append((self.rekeyed[key] - sent) * 1000)
-                legs["claims_agent_ms"].append((self.published[key] - self.rekeyed[key]) * 1000)
+            if key in self.published and key in self.arrived:
+                legs["worker_ms"].append((self.published[key] - sent) * 1000)
                 legs["delivery_ms"].append((self.arrived[key][0] - self.published[key]) * 1000)
-        found: dict[str, Any] = {"samples": len(legs["intake_ms"])}
+                if key in self.rekeyed:
+                    legs["intake_ms"].append((self.rekeyed[key] - sent) * 1000)
+                    legs["claims_agent_ms"].append((self.published[key] - self.rekeyed[key]) * 1000)
+        found: dict[str, Any] = {"samples": len(legs["worker_ms"]), "rekeyed": len(legs["intake_ms"])}
         for name, values in legs.items():
             if values:
                 values.sort()

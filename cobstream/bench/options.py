@@ -10,7 +10,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (this file is cobstream/bench/options.py)
 SECTIONS = (
-    "core", "convert", "replay", "baseline", "faust", "faust_table", "pipeline", "latency", "scaleout", "state",
+    "core", "convert", "replay", "baseline", "faust", "faust_table", "pipeline", "latency", "scaleout", "rekeyed",
+    "state",
 )  # fmt: skip
 IN_PROCESS = ("core", "convert", "replay")  # phases that need no broker
 FAUST_PHASES = {"faust": "passthrough", "faust_table": "table"}  # phase: cobstream.bench.faust_app's mode
@@ -48,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--claims",
         type=int,
-        help="claims of generated traffic for core, baseline, faust, faust_table, pipeline, scaleout "
+        help="claims of generated traffic for core, baseline, faust, faust_table, pipeline, scaleout, rekeyed "
         "(default 10000; --smoke 200)",
     )
     parser.add_argument(

@@ -65,7 +65,9 @@ class Bench:
                 raise BenchError(
                     f"no broker at {self.base_settings.brokers} ({problem}); start one: scripts/kafka start"
                 )
-        needs_traffic = any(s in self.sections for s in ("core", "baseline", *FAUST_PHASES, "pipeline", "scaleout"))
+        needs_traffic = any(
+            s in self.sections for s in ("core", "baseline", *FAUST_PHASES, "pipeline", "scaleout", "rekeyed")
+        )
         workload = None
         if needs_traffic:
             self.say(f"generating {self.sizes.claims:,} claims of traffic")
@@ -85,6 +87,7 @@ class Bench:
             pipeline_deployment = await self.phase("pipeline", lambda: self.pipeline(workload))
             await self.phase("latency", lambda: self.latency(pipeline_deployment))
             await self.phase("scaleout", lambda: self.scaleout(workload))
+            await self.phase("rekeyed", lambda: self.rekeyed(workload))
             await self.phase("state", self.state)
         finally:
             for deployment in self.live:
@@ -263,12 +266,14 @@ class Bench:
 
     # ---- pipeline and scale-out: draining a backlog ----
 
-    async def drain_backlog(self, workload: Workload, phase: str, workers: int, *, keep: bool = False) -> Any:
+    async def drain_backlog(
+        self, workload: Workload, phase: str, workers: int, *, keep: bool = False, **env: str
+    ) -> Any:
         deployment = self.deployment(phase)
         settings = deployment.settings
         await deployment.create_topics()
         await produce(settings, workload.reference + workload.eobs)
-        started = [deployment.worker(f"w{n + 1}").start() for n in range(workers)]
+        started = [deployment.worker(f"w{n + 1}", **env).start() for n in range(workers)]
         sampler = CpuSampler(started)
         ready = [await w.wait_serving(120) - w.spawned for w in started]
         profiler = None
@@ -280,10 +285,10 @@ class Bench:
         finally:
             profile = profiler.stop() if profiler else None
             await sampler.stop()
-        first = await edge_time(settings, [settings.topic(CLAIM_EVENTS)], first=True)
+        first = await first_write(settings)
         last = await edge_time(settings, [settings.topic(t) for t in OUTPUT_TOPICS], first=False)
         if first is None or last is None:
-            raise BenchError("no claim events or no outcomes on the topics")
+            raise BenchError("no table writes or no outcomes on the topics")
         async with Offsets(settings) as offsets:
             letters = await offsets.total([settings.topic(DEAD_LETTER)])
         seconds = max(last - first, 0.001)
@@ -333,6 +338,18 @@ class Bench:
         self.results["pipeline"] = result
         self.say(f"  {result['events_per_s']:,.0f} EOB events/s ({result['claims_per_s']:,.0f} claims/s)")
         return deployment
+
+    async def rekeyed(self, workload: Workload) -> None:
+        """The pipeline again with every EOB re-keyed through claim-events first
+        (COBSTREAM_INPUT_PATH=claim-events, the path before the direct one): the direct path's
+        gain, as a ratio within one run."""
+        result, _ = await self.drain_backlog(workload, "rekeyed", 1, COBSTREAM_INPUT_PATH="claim-events")
+        direct = self.results.get("pipeline")
+        if direct:
+            result["direct_events_per_s"] = direct["events_per_s"]
+            result["direct_speedup"] = direct["events_per_s"] / result["events_per_s"]
+        self.results["rekeyed"] = result
+        self.say(f"  {result['events_per_s']:,.0f} EOB events/s with every EOB through claim-events")
 
     async def scaleout(self, workload: Workload) -> None:
         n = self.sizes.scaleout_workers
@@ -423,7 +440,7 @@ class Bench:
                 halfway.update(claims=total, rss=ingest.rss())
 
         await deployment.drain([EXPECTED], m, "open claims", on_progress=sample)
-        first = await edge_time(settings, [settings.topic(CLAIM_EVENTS)], first=True)
+        first = await first_write(settings)
         last = await edge_time(settings, [settings.topic(EXPECTED)], first=False)
         await asyncio.sleep(self.sizes.settle)
         loaded_rss, loaded_peak = ingest.rss(), ingest.peak_rss()
@@ -505,3 +522,11 @@ def recovery_per_million(
         reading = done_reading - restoring
         return recovery - reading + reading * scale
     return empty_start + max(0.0, recovery - empty_start) * scale
+
+
+async def first_write(settings: Settings) -> float | None:
+    """When the workers started on their input: the first record they wrote (a claim event
+    re-keyed, a claims-table write or an outcome; on the direct input path there may be no
+    claim event at all), as its CreateTime."""
+    written = [CLAIM_EVENTS, *OUTPUT_TOPICS]
+    return await edge_time(settings, [*map(settings.topic, written), changelog_topic(settings)], first=True)

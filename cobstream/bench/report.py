@@ -100,6 +100,8 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("state.recovery_s_per_million", "state: recovery of 1,000,000 claims", "s"),
     ("scaleout.events_per_s", "scale-out: {workers} workers", "EOB/s"),
     ("scaleout.speedup", "scale-out: {workers} workers / one", "x"),
+    ("rekeyed.events_per_s", "rekeyed: one worker, every EOB through claim-events", "EOB/s"),
+    ("rekeyed.direct_speedup", "pipeline (direct input path) / rekeyed", "x"),
 )
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from harness import BROKER, ROOT
 
-SECTIONS = ("core", "replay", "baseline", "faust", "faust_table", "pipeline", "latency", "scaleout", "state")
+SECTIONS = (
+    "core", "replay", "baseline", "faust", "faust_table", "pipeline", "latency", "scaleout", "rekeyed", "state",
+)  # fmt: skip
 POSITIVE = {
     "core": ("claims_per_s", "events_per_s"),
     "replay": ("claims_per_s", "claims_per_cpu_s", "peak_rss_mib", "seconds_per_million", "rss_mib_per_million"),
@@ -21,6 +23,7 @@ POSITIVE = {
     "pipeline": ("events_per_s", "claims_per_s", "ratio_to_baseline", "ratio_to_faust", "ratio_to_faust_table"),
     "latency": ("p50_ms", "p95_ms", "p99_ms", "samples", "offered_events_per_s"),
     "scaleout": ("events_per_s", "speedup"),
+    "rekeyed": ("events_per_s", "direct_speedup"),
     "state": (
         "rss_mib",
         "disk_mib",
@@ -55,9 +58,11 @@ def test_bench_smoke_measures_every_phase(tmp_path: Path) -> None:
         found = report["results"][section]
         for name in POSITIVE[section]:
             assert found[name] > 0, (section, name, found[name])
+    for drained in ("pipeline", "rekeyed"):
+        found = report["results"][drained]
+        assert found["outcomes_arrived"] >= found["outcomes_expected"] > 0, drained
+        assert found["dead_letters"] == 0, drained
     pipeline = report["results"]["pipeline"]
-    assert pipeline["outcomes_arrived"] >= pipeline["outcomes_expected"] > 0
-    assert pipeline["dead_letters"] == 0
     assert report["results"]["state"]["changelog_records"] >= report["sizes"]["state_claims"]
     # The passthroughs passed the pipeline's whole backlog, every EOB message once.
     for section in ("faust", "faust_table"):
@@ -77,6 +82,7 @@ def test_bench_smoke_measures_every_phase(tmp_path: Path) -> None:
         "state.rss_mib_per_million",
         "state.recovery_s_per_million",
         "scaleout.events_per_s",
+        "rekeyed.direct_speedup",
     } <= ids
     for row in report["figures"]:
         assert row["value"] > 0, row
