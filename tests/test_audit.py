@@ -32,6 +32,7 @@ from cobstream.audit.report import report_json, summary
 from cobstream.bench.traffic import Traffic
 from cobstream.shared.replay_format import line_key_text, value_text
 from models.cob.claim import ClaimState, SubmissionReceived, expires_at, step
+from models.cob.processor import InMemoryClaims
 from models.cob.reference import Reference, ReferenceChange
 from models.contract.outcomes import TOPIC_OF
 from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, DIRECT_TOPICS, OUTCOME_TOPICS, READY
@@ -548,3 +549,28 @@ def test_a_time_range_on_the_direct_path_replays_the_claim_from_before_it() -> N
     report = stream.audit(since=since, direct_partitions=PARTITIONS)
     assert report.findings == []
     assert (report.inputs, report.taken_in, report.claims, report.expected) == (1, 1, 1, 1)
+
+
+def test_the_replay_holds_only_the_claims_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each claim is put aside after its last claim event, so an audit of a large deployment
+    holds the claims whose events are still ahead, not every claim it replayed."""
+    peaks: list[int] = []
+
+    class Holding(InMemoryClaims):
+        def commit(self, change):  # type: ignore[no-untyped-def]
+            found = super().commit(change)
+            peaks.append(len(self.claims))
+            return found
+
+    monkeypatch.setattr(judge, "InMemoryClaims", Holding)
+    stream = Stream()
+    for claim in range(30):  # one claim after the other: a primary, then its secondary
+        for record in Traffic(claims=1, seed=claim).records():
+            value = {**record["value"], "claim_id": f"CLM-{claim}"} if isinstance(record["value"], dict) else None
+            if value and "event_id" in value:
+                value["event_id"] = f"{value['event_id']}-{claim}"
+            stream.send(record["topic"], value or record["value"], record["key"])
+    report = stream.audit()
+    assert report.findings == []
+    assert report.claims == 30
+    assert max(peaks) == 1

@@ -383,27 +383,35 @@ def replay_through_core(
     # from the worker. Its reference is the one `reference.at` brings up to each record's time.
     processor = InMemoryClaims(reference.reference, retention)
     replay = Replay()
-    for record, event in _in_applied_order(events):
+    ordered = list(_in_applied_order(events))
+    last = {event.claim_id: n for n, (_, event) in enumerate(ordered)}
+    for n, (record, event) in enumerate(ordered):
         if (record.topic, record.partition, record.offset) in letters:
             report.add(NOT_RECONCILED, event.claim_id, places=(record.place,), note="dead-lettered by the claims agent")
             replay.replayed.add(event.claim_id)
-            continue
-        reference.at(record.timestamp_ms)
-        required = (audited is None or event.claim_id in audited) and (
-            since is None or record.timestamp_ms >= ms(since)
-        )
-        applied = Applied(record, event, required)
-        replay.applied[event.claim_id].append(applied)
-        try:
-            published = processor.apply(event.claim_id, event.for_the_core(), event.at)
-        except Exception as exc:  # the worker would have dead-lettered it; this one it did not
-            report.add(CORE_FAILED, event.claim_id, places=(record.place,), note=type(exc).__name__)
-            continue
-        replay.replayed.add(event.claim_id)
-        for item in published:
-            want = _expected(applied, item)
-            replay.expected[want.event_id] = want
+        else:
+            reference.at(record.timestamp_ms)
+            required = (audited is None or event.claim_id in audited) and (
+                since is None or record.timestamp_ms >= ms(since)
+            )
+            _replay_one(processor, Applied(record, event, required), replay, report)
+        if last[event.claim_id] == n:  # its last claim event: memory follows the claims in flight
+            processor.put_aside(event.claim_id)
     return replay
+
+
+def _replay_one(processor: InMemoryClaims, applied: Applied, replay: Replay, report: AuditReport) -> None:
+    event = applied.event
+    replay.applied[event.claim_id].append(applied)
+    try:
+        published = processor.apply(event.claim_id, event.for_the_core(), event.at)
+    except Exception as exc:  # the worker would have dead-lettered it; this one it did not
+        report.add(CORE_FAILED, event.claim_id, places=(applied.record.place,), note=type(exc).__name__)
+        return
+    replay.replayed.add(event.claim_id)
+    for item in published:
+        want = _expected(applied, item)
+        replay.expected[want.event_id] = want
 
 
 def _source_order(source: tuple[str, int]) -> tuple[int, bool, str]:

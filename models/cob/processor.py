@@ -232,6 +232,12 @@ class InMemoryClaims:
         self.deadlines.account(change)
         return change
 
+    def put_aside(self, claim_id: str) -> None:
+        """Drop a claim its driver will not see again (the audit, past the claim's last claim
+        event): memory then follows the claims in flight, not every claim replayed."""
+        self.claims.pop(claim_id, None)
+        self.deadlines.forget(claim_id)
+
     def due(self, now: datetime) -> list[str]:
         """The claims to tick at `now`."""
         return self.deadlines.pop_due(self.reference, now)
