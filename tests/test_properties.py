@@ -10,9 +10,10 @@ from the spec's formulas.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from hypothesis import event, given, settings
@@ -25,6 +26,7 @@ from models.cob.reference import PayerTerms, Reference
 from models.cob.settlement import ClaimComputation, compute_claim
 from models.contract.events import COB_METHODS, EobEvent, FeeScheduleEntry, PayerProfile, ServiceLine
 from models.contract.outcomes import PATIENT_REASON_ORDER, DeadLetter, PatientBillingReady
+from models.contract.types import format_money
 
 PROPERTY = settings(max_examples=200, deadline=None)
 
@@ -925,3 +927,12 @@ def test_event_ids_are_remembered_per_claim() -> None:
     assert engine.receive("eob.primary", "CLM-A", json.dumps(first), offset=2) == []
     resent = {**first, "claim_id": "CLM-B"}
     assert [e.topic for e in engine.receive("eob.primary", "CLM-B", json.dumps(resent), offset=3)] == ["billing.ready"]
+
+
+@given(st.decimals(min_value=Decimal("-99999999999999.99"), max_value=Decimal("99999999999999.99"), places=4))
+def test_money_is_written_with_two_decimals_rounded_half_up_never_negative_zero(amount: Decimal) -> None:
+    written = format_money(amount)
+    cents = amount.quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert Decimal(written) == cents
+    assert re.fullmatch(r"-?\d+\.\d\d", written), written
+    assert written != "-0.00"
