@@ -11,7 +11,7 @@ from typing import Any, Literal, NamedTuple
 import orjson
 from aiokafka.partitioner import DefaultPartitioner
 from faust.serializers.codecs import Codec
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from models.cob.claim import ClaimInput, ClaimState, ClockTick, EobReceived, SubmissionReceived
 from models.contract.events import ClaimSubmission, EobEvent, Role
@@ -194,15 +194,12 @@ class ClaimRecord(BaseModel):
     applied_offsets: dict[str, int] = {}
     outbox: tuple[OutboxEntry, ...] = ()
 
-    @model_validator(mode="before")
     @classmethod
-    def _applied_offset_of_older_records(cls, data: Any) -> Any:
-        """Records written before the direct input path hold one `applied_offset`, of claim-events."""
-        if isinstance(data, dict) and "applied_offset" in data:
-            data = dict(data)
-            older = data.pop("applied_offset")
-            data.setdefault("applied_offsets", {CLAIM_EVENTS: older} if older >= 0 else {})
-        return data
+    def of_older(cls, data: dict[str, Any]) -> ClaimRecord:
+        """A record written before the direct input path: its one `applied_offset` is of claim-events."""
+        older = data.pop("applied_offset")
+        data.setdefault("applied_offsets", {CLAIM_EVENTS: older} if older >= 0 else {})
+        return cls.model_validate(data)
 
     def applied(self, topic: str, offset: int) -> bool:
         """Whether the claim event at this offset of `topic` has been applied already."""
@@ -223,5 +220,18 @@ def _with_kind(topic: str, payload: str) -> Sent:
     return Sent(topic, kind, payload)
 
 
-claim_record_codec = PydanticCodec(ClaimRecord)
+class ClaimRecordCodec(PydanticCodec):
+    """Claim records as their JSON. A record from before the direct input path (its key
+    `"applied_offset":`, which no JSON string can hold unescaped) is read through
+    `ClaimRecord.of_older`; every other one straight from its JSON, with no Python step on the way
+    (a model validator would cost every read about 9 %)."""
+
+    def _loads(self, s: bytes) -> Any:
+        if _OLDER_RECORD in s:
+            return ClaimRecord.of_older(orjson.loads(s))
+        return ClaimRecord.model_validate_json(s)
+
+
+_OLDER_RECORD = b'"applied_offset":'
+claim_record_codec = ClaimRecordCodec(ClaimRecord)
 claim_event_codec = PydanticCodec(ClaimEvent)
