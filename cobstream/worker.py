@@ -17,6 +17,7 @@ import mode.loop
 
 from agents import build_worker
 from cobstream.shared.gc_tuning import tune_gc
+from models.contract.topics import CLAIM_EVENTS
 from streams import metrics
 from streams.preflight import PreflightError, run_preflight
 from streams.restore import restore_before_start
@@ -109,6 +110,12 @@ def run_worker(loglevel: str | None = None) -> int:
         redirect_stdouts=False,
         quiet=True,
     )
-    logging.getLogger("cobstream").info("worker for group %s on %s", settings.group_id, settings.brokers)
+    logging.getLogger("cobstream").info(
+        "worker for group %s on %s; input path %s (the claims agent reads %s)",
+        settings.group_id,
+        settings.brokers,
+        settings.input_path,
+        ", ".join((CLAIM_EVENTS, *settings.direct_topics)),
+    )
     faust_worker.execute_from_commandline()  # exits the process when the worker stops
     return 0

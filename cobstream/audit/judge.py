@@ -80,17 +80,50 @@ class Delivered:
 
 
 @dataclass(frozen=True, slots=True)
+class Taken:
+    """A claim event as the audit keeps it between reading and replaying: what it says of itself,
+    not its EOB or submission. Those are decoded again from the record when it is replayed
+    (`load`): a million EOBs held decoded (9.7 KiB each) took more memory than the audit's whole
+    machine (docs/PERFORMANCE.md)."""
+
+    claim_id: str
+    kind: str
+    source: str | None  # the place of the input it was made of
+    direct: bool  # made of an input record where it landed (the direct input path), not read from claim-events
+
+    @property
+    def taken_in(self) -> bool:
+        """Whether it carries an input (an EOB or a submission), not a tick."""
+        return self.kind != "tick"
+
+    @classmethod
+    def of(cls, event: ClaimEvent, *, direct: bool) -> Taken:
+        return cls(event.claim_id, event.kind, event.source, direct)
+
+    def load(self, record: TopicRecord) -> ClaimEvent:
+        """The claim event again, from its record (which decoded once already)."""
+        event = _taken_in_where_it_lands(record) if self.direct else ClaimEvent.model_validate_json(record.value or b"")
+        assert event is not None, "a record that decoded once decodes again"
+        return event
+
+
+@dataclass(frozen=True, slots=True)
 class Applied:
     """A claim event the claims agent applied: where it read it (a claim-events record, or on the
     direct input path the input record itself), and whether its outcomes are required."""
 
     record: TopicRecord
-    event: ClaimEvent
+    taken: Taken
     required: bool
 
     @property
     def source(self) -> tuple[str, int]:
         return (self.record.topic, self.record.partition)
+
+    @property
+    def event(self) -> ClaimEvent:
+        """The claim event, decoded from its record on each call."""
+        return self.taken.load(self.record)
 
 
 @dataclass(slots=True)
@@ -188,7 +221,7 @@ def _place_text(source: tuple[Any, Any, Any]) -> str:
     return f"{source[0]}[{source[1]}]@{source[2]}"
 
 
-def _claim_events(records: list[TopicRecord], report: AuditReport) -> list[tuple[TopicRecord, ClaimEvent]]:
+def _claim_events(records: list[TopicRecord], report: AuditReport) -> list[tuple[TopicRecord, Taken]]:
     events = []
     for record in records:
         try:
@@ -207,16 +240,16 @@ def _claim_events(records: list[TopicRecord], report: AuditReport) -> list[tuple
                 note="a submission claim event without its submission",
             )
             continue
-        events.append((record, event))
+        events.append((record, Taken.of(event, direct=False)))
     return events
 
 
 def _direct_events(
     inputs: list[TopicRecord],
-    events: list[tuple[TopicRecord, ClaimEvent]],
+    events: list[tuple[TopicRecord, Taken]],
     letters: set[tuple[Any, Any, Any]],
     partitions: int | None,
-) -> list[tuple[TopicRecord, ClaimEvent]]:
+) -> list[tuple[TopicRecord, Taken]]:
     """On the direct input path (`partitions` given): the records of the EOB and submission topics
     the claims agent applied where they landed, as the claim events it made of them.
 
@@ -235,7 +268,7 @@ def _direct_events(
             continue
         event = _taken_in_where_it_lands(record)
         if event is not None and claim_partition(event.claim_id, partitions) == record.partition:
-            found.append((record, event))
+            found.append((record, Taken.of(event, direct=True)))
     return found
 
 
@@ -264,7 +297,7 @@ def _taken_in_where_it_lands(record: TopicRecord) -> ClaimEvent | None:
 
 def _account_for_inputs(
     inputs: list[TopicRecord],
-    events: list[tuple[TopicRecord, ClaimEvent]],
+    events: list[tuple[TopicRecord, Taken]],
     letters: set[tuple[Any, Any, Any]],
     report: AuditReport,
 ) -> set[str] | None:
@@ -326,7 +359,7 @@ def _claim_id_in(value: bytes | None) -> str | None:
 
 
 def _find_claim_events_without_input(
-    inputs: list[TopicRecord], events: list[tuple[TopicRecord, ClaimEvent]], report: AuditReport
+    inputs: list[TopicRecord], events: list[tuple[TopicRecord, Taken]], report: AuditReport
 ) -> None:
     """A claim event naming an offset inside the span read of its input partition that holds no
     record: an input that is not there (an aborted transaction read uncommitted, say)."""
@@ -369,7 +402,7 @@ def _in_record_time_order(records: list[TopicRecord]) -> Iterator[TopicRecord]:
 
 
 def replay_through_core(
-    events: list[tuple[TopicRecord, ClaimEvent]],
+    events: list[tuple[TopicRecord, Taken]],
     reference: ReferenceAsOf,
     letters: set[tuple[Any, Any, Any]],
     audited: set[str] | None,
@@ -420,12 +453,12 @@ def _source_order(source: tuple[str, int]) -> tuple[int, bool, str]:
     return (partition, topic != CLAIM_EVENTS, topic)
 
 
-def _in_applied_order(events: list[tuple[TopicRecord, ClaimEvent]]) -> Iterator[tuple[TopicRecord, ClaimEvent]]:
+def _in_applied_order(events: list[tuple[TopicRecord, Taken]]) -> Iterator[tuple[TopicRecord, Taken]]:
     """Each source (a claim-events partition; on the direct input path an input topic's partition
     too) in offset order, the sources interleaved by record time. The claims agent applies each
     source in offset order; the interleaving of the sources of one partition, or of partitions,
     is recorded nowhere (`_Interleavings` tries the others)."""
-    sources: defaultdict[tuple[str, int], list[tuple[TopicRecord, ClaimEvent]]] = defaultdict(list)
+    sources: defaultdict[tuple[str, int], list[tuple[TopicRecord, Taken]]] = defaultdict(list)
     for pair in events:
         sources[(pair[0].topic, pair[0].partition)].append(pair)
     ordered = [sorted(sources[s], key=lambda pair: pair[0].offset) for s in sorted(sources, key=_source_order)]
@@ -436,7 +469,7 @@ def _expected(applied: Applied, item: Published) -> ExpectedOutcome:
     outcome = item.value
     assert isinstance(outcome, Outcome)
     return ExpectedOutcome(
-        applied.event.claim_id,
+        applied.taken.claim_id,
         outcome.event_id,
         outcome.revision,
         item.topic,
