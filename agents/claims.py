@@ -43,15 +43,15 @@ log = logging.getLogger(__name__)
 def register(worker: Worker) -> None:
     """The claims agent, the deadline index's rebuild and the timer, on the worker's app."""
     app, rebuild, names = worker.app, DeadlineRebuild(worker), worker.settings.names
-    read = (CLAIM_EVENTS, *worker.settings.direct_topics)
-    channel = app.topic(*(names.full(name) for name in read), key_serializer=RAW, value_serializer=RAW)
+    read = {names.full(name): name for name in (CLAIM_EVENTS, *worker.settings.direct_topics)}
+    channel = app.topic(*read, key_serializer=RAW, value_serializer=RAW)
 
     @app.agent(channel, name="agents.claims.reconcile")
     async def reconcile(stream: StreamT) -> None:
         await worker.reference.caught_up.wait()
         async for event in stream.events():
             message = event.message
-            place = Place(names.contract(message.topic) or CLAIM_EVENTS, message.partition, message.offset)
+            place = Place(read[message.topic], message.partition, message.offset)
             try:
                 await _take(worker, place, message)
             except Exception as exc:

@@ -108,21 +108,11 @@ async def _dead_letter(worker: Worker, rejected: Rejected, topic: str, message: 
 def _claim_event(
     decoded: EobReceived | SubmissionReceived, topic: str, message: Message, received: datetime
 ) -> ClaimEvent:
-    source = str(Place(topic, message.partition, message.offset))
-    # From parts the contract just validated: not validated again.
     if isinstance(decoded, EobReceived):
         metrics.count_eob_received(topic)
-        return ClaimEvent.model_construct(
-            kind="eob", claim_id=decoded.eob.claim_id, at=received, role=decoded.role, eob=decoded.eob, source=source
-        )
-    metrics.count_submission_received(topic)
-    return ClaimEvent.model_construct(
-        kind="submission",
-        claim_id=decoded.submission.claim_id,
-        at=received,
-        submission=decoded.submission,
-        source=source,
-    )
+    else:
+        metrics.count_submission_received(topic)
+    return ClaimEvent.of_input(decoded, received, str(Place(topic, message.partition, message.offset)))
 
 
 def _report(report: Report, message: Message) -> None:

@@ -136,6 +136,20 @@ class ClaimEvent(BaseModel):
         """Whether the event carries an input message (an EOB or a submission), not a tick."""
         return self.kind != "tick"
 
+    @classmethod
+    def of_input(cls, decoded: EobReceived | SubmissionReceived, at: datetime, source: str) -> ClaimEvent:
+        """The claim event of an EOB or a submission taken in at `source` (`Place` as text) and
+        received at `at`: by the intake, the claims agent and the audit alike. Built from parts
+        the contract has just validated: not validated again."""
+        if isinstance(decoded, EobReceived):
+            return cls.model_construct(
+                kind="eob", claim_id=decoded.eob.claim_id, at=at, role=decoded.role, eob=decoded.eob, source=source
+            )
+        submission = decoded.submission
+        return cls.model_construct(
+            kind="submission", claim_id=submission.claim_id, at=at, submission=submission, source=source
+        )
+
     def for_the_core(self) -> ClaimInput:
         """The event as `models.cob.claim.step` takes it."""
         if self.kind == "tick":

@@ -279,20 +279,9 @@ def _taken_in_where_it_lands(record: TopicRecord) -> ClaimEvent | None:
     except Exception:  # the worker dead-letters what fails to decode: without a letter, not taken in
         return None
     item = decoded[0] if len(decoded) == 1 else None
-    at = record_time(record.timestamp_ms / 1000)
-    if isinstance(item, EobReceived):
-        return ClaimEvent.model_construct(
-            kind="eob", claim_id=item.eob.claim_id, at=at, role=item.role, eob=item.eob, source=record.place
-        )
-    if isinstance(item, SubmissionReceived):
-        return ClaimEvent.model_construct(
-            kind="submission",
-            claim_id=item.submission.claim_id,
-            at=at,
-            submission=item.submission,
-            source=record.place,
-        )
-    return None
+    if not isinstance(item, EobReceived | SubmissionReceived):
+        return None
+    return ClaimEvent.of_input(item, record_time(record.timestamp_ms / 1000), record.place)
 
 
 def _account_for_inputs(

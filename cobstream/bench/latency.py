@@ -147,20 +147,24 @@ class LatencyProbe:
             self.loop_longest = [await w.metric(LOOP_LONGEST) for w in self.deployment.workers]
             after = [await stalls_of(w) for w in self.deployment.workers]
             self.stalls = [{k: a[k] - b.get(k, 0.0) for k in a} for b, a in zip(before, after, strict=False)]
-            self.traced = [
-                traced(line) for w, start in zip(self.deployment.workers, logged, strict=False)
-                for line in w.text()[start:].splitlines() if is_trace(line)
-            ]  # fmt: skip
-            self.traced_before = [
-                traced(line) for w, start in zip(self.deployment.workers, logged, strict=False)
-                for line in w.text()[:start].splitlines() if is_trace(line)
-            ]  # fmt: skip
+            self.traced_before = self._traces(logged, before=True)
+            self.traced = self._traces(logged, before=False)
         finally:
             done.set()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(reading, 10)
             await sink.stop()
             await reader.stop()
+
+    def _traces(self, logged: list[int], *, before: bool) -> list[str]:
+        """The workers' stall and collection traces logged before the offer began (each worker's
+        log was `logged` characters long then), or since."""
+        found = []
+        for worker, start in zip(self.deployment.workers, logged, strict=False):
+            text = worker.text()
+            part = text[:start] if before else text[start:]
+            found += [traced(line) for line in part.splitlines() if is_trace(line)]
+        return found
 
     async def _read(self, reader: Any, names: dict[str, str], positioned: asyncio.Event, done: asyncio.Event) -> None:
         tps = [tp for name in names for tp in await partitions_of(reader, name)]
