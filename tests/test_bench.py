@@ -10,6 +10,7 @@ from cobstream.bench.latency import percentile
 from cobstream.bench.options import SECTIONS, Sizes, _sections, sizes_from
 from cobstream.bench.phases import fit_rss
 from cobstream.bench.profiling import summarize_stacks
+from cobstream.bench.replay_speed import fit, fit_or_proportional
 from cobstream.bench.report import consumer_settings, figures, table
 from cobstream.cli import build_parser
 from streams.app import create_app
@@ -206,3 +207,12 @@ def test_the_state_is_fitted_through_half_and_all_of_the_claims() -> None:
     assert (fixed + per_claim * 1_000_000) / mib == pytest.approx(814)  # the real million: 787 (third round)
     # No half-way sample (a smoke run): from the empty worker.
     assert fit_rss(0, 0, 500, 200 * mib, 100 * mib) == (100 * mib, 100 * mib / 500)
+
+
+def test_a_replay_fit_swamped_by_noise_falls_back_to_the_larger_run() -> None:
+    """At smoke sizes the half run can take longer than the whole one: a negative per-claim part
+    would give a negative time per million, so the larger run is taken as all per claim."""
+    assert fit_or_proportional(27.2, 54.3, 50_000, 100_000) == fit(27.2, 54.3, 50_000, 100_000)
+    fixed, per_claim = fit_or_proportional(2.1, 1.9, 100, 200)
+    assert (fixed, per_claim) == (0.0, 1.9 / 200)
+    assert fixed + per_claim * 1_000_000 > 0

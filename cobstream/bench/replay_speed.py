@@ -98,6 +98,13 @@ def fit(small: float, large: float, small_n: int, large_n: int) -> tuple[float, 
     return large - per_claim * large_n, per_claim
 
 
+def fit_or_proportional(small: float, large: float, small_n: int, large_n: int) -> tuple[float, float]:
+    """`fit`, unless noise swamped the per-claim part (the half run measured more than the whole,
+    at smoke sizes): then all of the larger measurement per claim, no fixed part."""
+    fixed, per_claim = fit(small, large, small_n, large_n)
+    return (fixed, per_claim) if per_claim > 0 else (0.0, large / max(large_n, 1))
+
+
 def held(claims: int) -> int:
     """How many claims replay holds at most: the generator adjudicates one claim a minute, and a
     claim is forgotten its retention after its last EOB (14 days later), so at most a retention's
@@ -112,8 +119,8 @@ def measure_replay(claims: int) -> dict[str, Any]:
     half = max(1, claims // 2)
     runs = [run_replay(traffic_file(n), n) for n in (half, claims)]
     small, large = runs
-    seconds = fit(small.seconds, large.seconds, half, claims)
-    rss = fit(small.peak_rss_mib, large.peak_rss_mib, held(half), held(claims))
+    seconds = fit_or_proportional(small.seconds, large.seconds, half, claims)
+    rss = fit_or_proportional(small.peak_rss_mib, large.peak_rss_mib, held(half), held(claims))
     return {
         "runs": [asdict(run) | {"claims_per_s": round(run.claims_per_s, 1)} for run in runs],
         "claims_per_s": round(large.claims_per_s, 1),
