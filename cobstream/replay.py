@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from cobstream.engine import Engine
-from cobstream.shared.gc_tuning import tune_gc
+from cobstream.shared.gc_tuning import survivors_frozen
 from cobstream.shared.replay_format import replay_lines, write_jsonl
 
 
@@ -18,8 +18,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"cobstream replay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
-    tune_gc()
-    with source:
+    with source, survivors_frozen():
         write_jsonl(replay_lines(source, Engine(), args.now), sys.stdout.buffer)
     sys.stdout.flush()
     return 0

@@ -17,11 +17,13 @@ import orjson
 from cobstream.audit.judge import audit
 from cobstream.audit.read import AuditUnusable, read_records
 from cobstream.audit.report import report_json, summary
+from cobstream.shared.gc_tuning import survivors_frozen
 from streams.settings import Settings, SettingsError
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    return run_audit(since=args.since, until=args.until, as_json=args.json)
+    with survivors_frozen():  # it holds every record it reads until it has judged them
+        return run_audit(since=args.since, until=args.until, as_json=args.json)
 
 
 def run_audit(
