@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import pytest
 
+from cobstream.bench.audit_speed import run_audit
 from cobstream.bench.latency import percentile
-from cobstream.bench.options import SECTIONS, Sizes, _sections, sizes_from
+from cobstream.bench.options import SECTIONS, BenchError, Sizes, _sections, sizes_from
 from cobstream.bench.phases import fit_rss
 from cobstream.bench.profiling import summarize_stacks
 from cobstream.bench.replay_speed import fit, fit_or_proportional
@@ -119,6 +121,7 @@ def test_every_phase_is_listed() -> None:
         "faust",
         "faust_table",
         "pipeline",
+        "audit",
         "latency",
         "scaleout",
         "rekeyed",
@@ -216,3 +219,18 @@ def test_a_replay_fit_swamped_by_noise_falls_back_to_the_larger_run() -> None:
     fixed, per_claim = fit_or_proportional(2.1, 1.9, 100, 200)
     assert (fixed, per_claim) == (0.0, 1.9 / 200)
     assert fixed + per_claim * 1_000_000 > 0
+
+
+def test_a_replay_memory_fit_over_runs_holding_as_many_claims_is_proportional() -> None:
+    """A half million and a million claims replayed both hold a retention's worth of claims: the
+    line through them is vertical (it once gave -2,087,632 MiB fixed and 7,680 KiB a claim)."""
+    fixed, per_claim = fit_or_proportional(7560.9, 7568.4, 279_360, 279_360)
+    assert (fixed, per_claim) == (0.0, 7568.4 / 279_360)
+
+
+def test_the_audit_phase_says_why_when_the_audit_gives_no_report() -> None:
+    """The audit phase runs `cobstream audit --json` for real; one that cannot judge (here: no
+    broker) makes the phase unmeasured with the audit's own one-line reason, never a figure."""
+    env = {**os.environ, "COBSTREAM_BROKERS": "127.0.0.1:1"}
+    with pytest.raises(BenchError, match=r"exit 2\): cobstream audit: cannot reach the broker at 127.0.0.1:1"):
+        run_audit(env, claims=10)

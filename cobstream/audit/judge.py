@@ -355,12 +355,12 @@ def _find_claim_events_without_input(
     offsets: defaultdict[tuple[str, int], set[int]] = defaultdict(set)
     for record in inputs:
         offsets[(record.topic, record.partition)].add(record.offset)
+    spans = {partition: (min(read), max(read)) for partition, read in offsets.items()}  # once, not per event
     for record, event in events:
         source = Place.parse(event.source) if event.taken_in else None
-        if source is None:
+        if source is None or (span := spans.get((source.topic, source.partition))) is None:
             continue
-        read = offsets.get((source.topic, source.partition))
-        if read and min(read) <= source.offset <= max(read) and source.offset not in read:
+        if span[0] <= source.offset <= span[1] and source.offset not in offsets[(source.topic, source.partition)]:
             report.add(NO_SUCH_INPUT, event.claim_id, places=(record.place, event.source or ""))
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (this file is cobstream/bench/options.py)
 SECTIONS = (
-    "core", "convert", "replay", "baseline", "faust", "faust_table", "pipeline", "latency", "scaleout", "rekeyed",
-    "state",
+    "core", "convert", "replay", "baseline", "faust", "faust_table", "pipeline", "audit", "latency", "scaleout",
+    "rekeyed", "state",
 )  # fmt: skip
 IN_PROCESS = ("core", "convert", "replay")  # phases that need no broker
 FAUST_PHASES = {"faust": "passthrough", "faust_table": "table"}  # phase: cobstream.bench.faust_app's mode

@@ -1,5 +1,5 @@
-"""The bench itself: one method per phase (core, baseline, faust, faust_table, pipeline, latency,
-scaleout, state)."""
+"""The bench itself: one method per phase (core, baseline, faust, faust_table, pipeline, audit,
+latency, scaleout, state)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from cobstream.bench.audit_speed import run_audit
 from cobstream.bench.kafka import Offsets, broker_answers, consumer, edge_time, produce
 from cobstream.bench.latency import LatencyProbe
 from cobstream.bench.options import FAUST_PHASES, IN_PROCESS, MIB, MILLION, BenchError, Sizes
@@ -85,6 +86,7 @@ class Bench:
             for name in FAUST_PHASES:
                 await self.phase(name, lambda name=name: self.faust_passthrough(workload, name))
             pipeline_deployment = await self.phase("pipeline", lambda: self.pipeline(workload))
+            await self.phase("audit", lambda: self.audit(pipeline_deployment))
             await self.phase("latency", lambda: self.latency(pipeline_deployment))
             await self.phase("scaleout", lambda: self.scaleout(workload))
             await self.phase("rekeyed", lambda: self.rekeyed(workload))
@@ -324,7 +326,8 @@ class Bench:
         return result, deployment
 
     async def pipeline(self, workload: Workload) -> Deployment:
-        result, deployment = await self.drain_backlog(workload, "pipeline", 1, keep="latency" in self.sections)
+        keep = "latency" in self.sections or "audit" in self.sections
+        result, deployment = await self.drain_backlog(workload, "pipeline", 1, keep=keep)
         result["peak_rss_mib"] = result["worker_peak_rss_mib"][0]
         baseline = self.results.get("baseline")
         if baseline:
@@ -338,6 +341,25 @@ class Bench:
         self.results["pipeline"] = result
         self.say(f"  {result['events_per_s']:,.0f} EOB events/s ({result['claims_per_s']:,.0f} claims/s)")
         return deployment
+
+    async def audit(self, deployment: Deployment | None) -> None:
+        """`cobstream audit` over what the pipeline phase's worker left on its topics (every
+        claim of the traffic, its EOBs and its outcomes), the worker idle meanwhile."""
+        try:
+            pipeline = self.results.get("pipeline")
+            if deployment is None or pipeline is None:
+                raise BenchError("needs the pipeline phase in the same run")
+            result = await asyncio.to_thread(run_audit, deployment.env(), pipeline["claims"])
+        finally:
+            if deployment is not None and "latency" not in self.sections:
+                await self.retire(deployment)
+        self.results["audit"] = result
+        counts = result["counts"]
+        self.say(
+            f"  {result['claims_per_s']:,.0f} claims/s ({result['seconds']:.1f} s, exit {result['exit_status']}, "
+            f"{counts['taken_in']:,} taken in, {counts['problems']} problems), peak RSS {result['peak_rss_mib']:,.0f} "
+            f"MiB; a million (proportional): {result['seconds_per_million']:,.0f} s"
+        )
 
     async def rekeyed(self, workload: Workload) -> None:
         """The pipeline again with every EOB re-keyed through claim-events first

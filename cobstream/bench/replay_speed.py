@@ -100,9 +100,11 @@ def fit(small: float, large: float, small_n: int, large_n: int) -> tuple[float, 
 
 def fit_or_proportional(small: float, large: float, small_n: int, large_n: int) -> tuple[float, float]:
     """`fit`, unless noise swamped the per-claim part (the half run measured more than the whole,
-    at smoke sizes): then all of the larger measurement per claim, no fixed part."""
+    at smoke sizes), or the two runs had as many claims (the memory of a half million and of a
+    million claims replayed, both holding a retention's worth): then all of the larger
+    measurement per claim, no fixed part."""
     fixed, per_claim = fit(small, large, small_n, large_n)
-    return (fixed, per_claim) if per_claim > 0 else (0.0, large / max(large_n, 1))
+    return (fixed, per_claim) if per_claim > 0 and small_n != large_n else (0.0, large / max(large_n, 1))
 
 
 def held(claims: int) -> int:

@@ -316,22 +316,28 @@ class Deployment:
 
     def worker(self, name: str, *, command: tuple[str, ...] = WORKER, **env_extra: str) -> Worker:
         folder = self.bench.tmp / f"{self.phase}-{name}"
-        env = {
-            **os.environ,
-            "COBSTREAM_BROKERS": self.settings.brokers,
-            "COBSTREAM_TOPIC_PREFIX": self.prefix,
-            "COBSTREAM_PARTITIONS": str(self.settings.partitions),
-            "COBSTREAM_STATE_DIR": str(folder / "state"),
-            "COBSTREAM_WEB_PORT": str(free_port()),
+        env = self.env(
+            COBSTREAM_STATE_DIR=str(folder / "state"),
+            COBSTREAM_WEB_PORT=str(free_port()),
             # info: the worker logs "Ready" and its recovery steps (nothing per message).
-            "COBSTREAM_LOG_LEVEL": "info",
-            "COBSTREAM_TIMER_INTERVAL": "60",
+            COBSTREAM_LOG_LEVEL="info",
+            COBSTREAM_TIMER_INTERVAL="60",
             **env_extra,
-        }
+        )
         folder.mkdir(parents=True, exist_ok=True)
         worker = Worker(f"{self.phase}-{name}", env, folder / "state", folder / "worker.log", command)
         self.workers.append(worker)
         return worker
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment of a cobstream process on this deployment's topics."""
+        return {
+            **os.environ,
+            "COBSTREAM_BROKERS": self.settings.brokers,
+            "COBSTREAM_TOPIC_PREFIX": self.prefix,
+            "COBSTREAM_PARTITIONS": str(self.settings.partitions),
+            **extra,
+        }
 
     def check(self) -> None:
         for worker in self.workers:

@@ -12,7 +12,8 @@ from pathlib import Path
 from harness import BROKER, ROOT
 
 SECTIONS = (
-    "core", "replay", "baseline", "faust", "faust_table", "pipeline", "latency", "scaleout", "rekeyed", "state",
+    "core", "replay", "baseline", "faust", "faust_table", "pipeline", "audit", "latency", "scaleout", "rekeyed",
+    "state",
 )  # fmt: skip
 POSITIVE = {
     "core": ("claims_per_s", "events_per_s"),
@@ -21,6 +22,7 @@ POSITIVE = {
     "faust": ("messages_per_s", "app_peak_rss_mib"),
     "faust_table": ("messages_per_s", "app_peak_rss_mib"),
     "pipeline": ("events_per_s", "claims_per_s", "ratio_to_baseline", "ratio_to_faust", "ratio_to_faust_table"),
+    "audit": ("claims_per_s", "seconds_per_million", "cpu_s", "peak_rss_mib"),
     "latency": ("p50_ms", "p95_ms", "p99_ms", "samples", "offered_events_per_s"),
     "scaleout": ("events_per_s", "speedup"),
     "rekeyed": ("events_per_s", "direct_speedup"),
@@ -63,6 +65,12 @@ def test_bench_smoke_measures_every_phase(tmp_path: Path) -> None:
         assert found["outcomes_arrived"] >= found["outcomes_expected"] > 0, drained
         assert found["dead_letters"] == 0, drained
     pipeline = report["results"]["pipeline"]
+    # The audit judged the pipeline's topics clean: every EOB taken in, every outcome as the core says.
+    audit = report["results"]["audit"]
+    assert audit["exit_status"] == 0, audit
+    assert audit["counts"]["taken_in"] == pipeline["eob_events"]
+    assert audit["counts"]["expected"] == pipeline["outcomes_expected"]
+    assert audit["counts"]["problems"] == 0
     assert report["results"]["state"]["changelog_records"] >= report["sizes"]["state_claims"]
     # The passthroughs passed the pipeline's whole backlog, every EOB message once.
     for section in ("faust", "faust_table"):
@@ -83,6 +91,7 @@ def test_bench_smoke_measures_every_phase(tmp_path: Path) -> None:
         "state.recovery_s_per_million",
         "scaleout.events_per_s",
         "rekeyed.direct_speedup",
+        "audit.seconds_per_million",
     } <= ids
     for row in report["figures"]:
         assert row["value"] > 0, row
