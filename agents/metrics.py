@@ -1,7 +1,8 @@
 """The worker's `/metrics` page: the Prometheus exposition of `streams.metrics` on the worker's
 Faust web server, which binds `COBSTREAM_WEB_HOST` (127.0.0.1 unless set otherwise).
 
-`register` adds the page, and the task that times the event loop, to a worker's app.
+`register` adds the page, the task that times the event loop and the one that paces the garbage
+collector (`cobstream.shared.gc_tuning.pace_collections`) to a worker's app.
 docs/METRICS.md describes every metric.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from faust.web import Request, Response, View
 from prometheus_client.exposition import choose_encoder
 
+from cobstream.shared.gc_tuning import pace_collections
 from streams import metrics
 from streams.app import Worker
 
@@ -23,6 +25,10 @@ def register(worker: Worker) -> None:
     @worker.app.task
     async def time_the_event_loop() -> None:
         await metrics.watch_event_loop()
+
+    @worker.app.task
+    async def pace_the_collector() -> None:
+        await pace_collections()
 
     @worker.app.page("/metrics")
     async def prometheus_metrics(self: View, request: Request) -> Response:

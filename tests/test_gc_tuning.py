@@ -1,17 +1,21 @@
-"""The collector's tuning for batch commands (`cobstream.shared.gc_tuning.survivors_frozen`): what
-`cobstream replay` and `cobstream audit` rely on to hold a million claims without the collector
-walking them again and again, and the fact about the core that makes it safe."""
+"""The collector's tuning (`cobstream.shared.gc_tuning`): survivors frozen in the batch commands,
+what `cobstream replay` and `cobstream audit` rely on to hold a million claims without the
+collector walking them again and again, and the fact about the core that makes it safe; the
+worker's collections on a clock, which keep every pause short without leaving garbage behind."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import io
 import weakref
 
 import orjson
+import pytest
 
 from cobstream.bench.traffic import Traffic
 from cobstream.engine import Engine
+from cobstream.shared import gc_tuning
 from cobstream.shared.gc_tuning import _freeze_survivors, survivors_frozen
 from cobstream.shared.replay_format import replay_lines, write_jsonl
 
@@ -54,3 +58,34 @@ def test_the_core_leaves_no_reference_cycles_behind() -> None:
     finally:
         gc.enable()
     assert unreachable == 0
+
+
+async def test_the_worker_collects_young_garbage_on_a_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reference cycle dropped while allocations stay under the collector's threshold is still
+    collected within one PACE_INTERVAL; an old one (promoted past the middle generation) within
+    FULL_EVERY of them."""
+    monkeypatch.setattr(gc_tuning, "FULL_EVERY", 40)  # two seconds
+    thresholds = gc.get_threshold()
+    gc.set_threshold(0)  # no collection from allocation counts: only the paced ones
+    pacer = asyncio.create_task(gc_tuning.pace_collections())
+    try:
+        old = Node()
+        gone_old = weakref.ref(old)
+        gc.collect(1)  # survived: in the oldest generation, which only a full collection walks
+        young = Node()
+        gone_young = weakref.ref(young)
+        del old, young
+        assert await collected(gone_young, within=1.0), "young garbage waited for the allocation count"
+        assert gone_old() is not None, "a full collection came before FULL_EVERY paced ones"
+        assert await collected(gone_old, within=10.0), "no full collection after FULL_EVERY paced ones"
+    finally:
+        pacer.cancel()
+        gc.set_threshold(*thresholds)
+
+
+async def collected(ref: weakref.ref[Node], within: float) -> bool:
+    for _ in range(int(within / 0.01)):
+        if ref() is None:
+            return True
+        await asyncio.sleep(0.01)
+    return False
