@@ -29,15 +29,18 @@ that dies young is still collected, and anything frozen is still freed by refere
 The worker, which runs for months, keeps collecting its old generations.
 
 The worker also collects on a clock (`pace_collections`): its young and middle generations every
-50 ms, everything once a minute. Left to the allocation counts, a young collection in the worker
-sometimes walked for 0.15-0.4 s (all of it on the CPU, nothing freed: the latency phase's p99
-stalls, docs/PERFORMANCE.md), which an in-process run of the same work never showed. Paced, in
-two bench runs each way: the longest young collection 3.7-7.6 ms (366-391 ms unpaced), the
-longest full one 6.2-9.7 ms, and at the same load (about 560 EOB/s) the latency p99 248 ms
-against 881 ms. The young generation's count is allocations less deallocations of any
-generation, so a worker that keeps replacing what it caches (the claims table's recent records)
-can make many young objects while the count hardly moves; that is the likeliest reason, not
-proven.
+50 ms, everything every ten minutes. Left to the allocation counts, a young collection in the
+worker sometimes walked for 0.15-0.4 s (all of it on the CPU, nothing freed: the latency phase's
+p99 stalls, docs/PERFORMANCE.md), which an in-process run of the same work never showed. The
+young generation's count is allocations less deallocations of any generation, so a worker that
+keeps replacing what it caches (the claims table's recent records) makes young objects while
+the count hardly moves, and the collection that finally comes walks them all: the likeliest
+reason, not proven. Paced, in two bench runs each way, the longest young collection took
+3.7-7.6 ms (366-391 ms unpaced), and at the same load (about 560 EOB/s) the latency p99 was
+248 ms against 881 ms. What survives 50 ms is then old, so a full collection walks everything
+the worker keeps: with the claims table's 10,000 recent records that paused the worker for a
+second (`streams.app.RECENT_RECORDS`, now 1,000: about 0.12 s). Hence only one every ten
+minutes, enough for the few reference cycles that outlive 50 ms.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def _freeze_survivors(phase: str, info: dict[str, Any]) -> None:
 
 
 PACE_INTERVAL = 0.05  # seconds between the worker's paced collections of the young generations
-FULL_EVERY = 1_200  # paced collections between two full ones (a minute)
+FULL_EVERY = 12_000  # paced collections between two full ones (ten minutes)
 
 
 async def pace_collections() -> None:
