@@ -533,6 +533,7 @@ class _Interleavings:
         self.reference, self.retention = reference, retention
         self.steps = 0
         self.failed: set[tuple[Any, ...]] = set()
+        self._decoded: dict[int, ClaimEvent] = {}  # by id(Applied): each event decoded once per search
 
     def search(self) -> list[ExpectedOutcome] | None:
         """The outcomes of the first order that gives the published ones; None if none does."""
@@ -577,7 +578,9 @@ class _Interleavings:
         self, state: ClaimState | None, applied: Applied
     ) -> tuple[ClaimState | None, tuple[ExpectedOutcome, ...]] | None:
         """The claim after one event and its outcomes; None when one is not published alike."""
-        event = applied.event
+        event = self._decoded.get(id(applied))
+        if event is None:
+            event = self._decoded[id(applied)] = applied.event
         try:
             change = process(state, event.claim_id, event.for_the_core(), self.reference, event.at, self.retention)
         except Exception:
