@@ -522,6 +522,31 @@ def test_a_claim_applied_in_another_order_than_record_time_is_accepted(monkeypat
     assert only(bounded, DIFFERS).places[1] == primary.place
 
 
+def test_the_order_search_tries_first_the_topic_the_previous_claim_began_with(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker draining a backlog applied claim after claim secondary first: once the search has
+    found that for one claim, the next ones are found without trying record-time order again."""
+    stream = Stream()
+    for n in range(3):
+        primary = stream.send_direct("eob.primary", eob(f"P-{n}", claim_id=f"CLM-{n}"), apply=False)
+        secondary_eob = eob(f"S-{n}", claim_id=f"CLM-{n}", payer_id="AETNA", lines=[secondary_line()])
+        secondary = stream.send_direct("eob.secondary", secondary_eob, apply=False)
+        stream.apply_direct(secondary)
+        stream.apply_direct(primary)
+    steps: list[int] = []
+    search = judge._Interleavings.search
+
+    def counted(self: judge._Interleavings) -> list[judge.ExpectedOutcome] | None:
+        found = search(self)
+        steps.append(self.steps)
+        return found
+
+    monkeypatch.setattr(judge._Interleavings, "search", counted)
+    report = stream.audit(direct_partitions=PARTITIONS)
+    assert report.findings == []
+    assert report.reordered == 3
+    assert steps == [3, 2, 2]  # the primary tried first once, then the secondary's topic leads
+
+
 def test_outcomes_no_order_of_the_claim_events_gives_are_still_found() -> None:
     stream, _, _ = reordered_stream()
     ready = next(r for r in stream.outcomes() if r.topic == READY and value_of(r)["claim_id"] == "CLM-R")

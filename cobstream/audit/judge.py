@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -481,6 +481,7 @@ def _accept_other_orders(
     theirs: defaultdict[str, set[str]] = defaultdict(set)
     for event_id, got in published.items():
         theirs[_text(got.value.get("claim_id")) or ""].add(event_id)
+    lead: str | None = None  # the topic the last order found applied first: a drained backlog repeats it
     for claim_id, applied in replay.applied.items():
         if len({a.source for a in applied}) < 2:
             continue
@@ -488,9 +489,11 @@ def _accept_other_orders(
             mine[claim_id]
         ):
             continue
-        found = _Interleavings(applied, published, theirs[claim_id], reference, retention).search()
+        search = _Interleavings(applied, published, theirs[claim_id], reference, retention, lead)
+        found = search.search()
         if found is None:
             continue
+        lead = search.lead
         for event_id in mine[claim_id]:
             del replay.expected[event_id]
         replay.expected.update((want.event_id, want) for want in found)
@@ -505,11 +508,14 @@ def _published_alike(want: ExpectedOutcome, published: dict[str, Delivered]) -> 
 
 class _Interleavings:
     """The orders a claim's claim events may have been applied in: each source in offset order,
-    the sources interleaved any way. `search` looks, depth first and record-time order first, for
-    one whose outcomes are exactly the claim's published ones (`theirs`, by event id): a step
-    with an outcome not published alike ends its branch, a point already failed from (the events
-    taken from each source, the claim's state, which published outcomes were produced) is not
-    tried again, and after SEARCH_STEPS events applied it gives up.
+    the sources interleaved any way. `search` looks, depth first, for one whose outcomes are
+    exactly the claim's published ones (`theirs`, by event id): a step with an outcome not
+    published alike ends its branch, a point already failed from (the events taken from each
+    source, the claim's state, which published outcomes were produced) is not tried again, and
+    after SEARCH_STEPS events applied it gives up. At each step it tries first the source of
+    `lead`'s topic (the topic the previous claim's order found began with: a worker draining a
+    backlog reads each topic in batches, so claim after claim was applied alike),
+    then the others in record-time order. `lead` ends as the topic of the order found.
 
     Events are applied with `process` as `InMemoryClaims.apply` does (the next state is the
     change's `after`; one the core raises on leaves the claim unchanged, as in the replay), all
@@ -524,6 +530,7 @@ class _Interleavings:
         theirs: set[str],
         reference: Reference,
         retention: timedelta,
+        lead: str | None = None,
     ) -> None:
         sources: defaultdict[tuple[str, int], list[Applied]] = defaultdict(list)
         for one in applied:
@@ -533,6 +540,7 @@ class _Interleavings:
         self.reference, self.retention = reference, retention
         self.steps = 0
         self.failed: set[tuple[Any, ...]] = set()
+        self.lead = lead
         self._decoded: dict[int, ClaimEvent] = {}  # by id(Applied): each event decoded once per search
 
     def search(self) -> list[ExpectedOutcome] | None:
@@ -558,15 +566,24 @@ class _Interleavings:
             outcomes = produced + stepped[1]
             if all(i == len(s) for i, s in zip(after, self.sources, strict=True)):
                 if self.theirs <= {o.event_id for o in outcomes}:
+                    first = stack[1][0] if len(stack) > 1 else after  # the indices after the first step
+                    self.lead = self.sources[next(n for n, i in enumerate(first) if i)][0].record.topic
                     return list(outcomes)
             elif self._key(after, stepped[0], outcomes) not in self.failed:
                 stack.append((after, stepped[0], outcomes, self._order(after)))
         return None
 
     def _order(self, indices: tuple[int, ...]) -> Iterator[int]:
-        """The sources with events left, the one whose next event is the earliest first."""
+        """The sources with events left: `lead`'s first, then the one whose next event is the earliest."""
         left = [s for s, i in enumerate(indices) if i < len(self.sources[s])]
-        return iter(sorted(left, key=lambda s: self.sources[s][indices[s]].record.timestamp_ms))
+        return iter(sorted(left, key=self._rank(indices)))
+
+    def _rank(self, indices: tuple[int, ...]) -> Callable[[int], tuple[bool, int]]:
+        def rank(source: int) -> tuple[bool, int]:
+            record = self.sources[source][indices[source]].record
+            return (record.topic != self.lead, record.timestamp_ms)
+
+        return rank
 
     def _key(
         self, indices: tuple[int, ...], state: ClaimState | None, produced: tuple[ExpectedOutcome, ...]
