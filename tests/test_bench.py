@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
 from cobstream.bench.audit_speed import run_audit
 from cobstream.bench.latency import percentile
 from cobstream.bench.options import SECTIONS, BenchError, Sizes, _sections, sizes_from
-from cobstream.bench.phases import fit_rss
+from cobstream.bench.phases import Bench, fit_rss
 from cobstream.bench.profiling import summarize_stacks
 from cobstream.bench.replay_speed import fit, fit_or_proportional
 from cobstream.bench.report import consumer_settings, figures, table
+from cobstream.bench.workers import Deployment
 from cobstream.cli import build_parser
 from streams.app import create_app
 from streams.settings import Settings, SettingsError
@@ -234,3 +237,18 @@ def test_the_audit_phase_says_why_when_the_audit_gives_no_report() -> None:
     env = {**os.environ, "COBSTREAM_BROKERS": "127.0.0.1:1"}
     with pytest.raises(BenchError, match=r"exit 2\): cobstream audit: cannot reach the broker at 127.0.0.1:1"):
         run_audit(env, claims=10)
+
+
+def test_a_phase_worker_takes_the_phase_settings_over_the_bench_defaults(tmp_path: Path) -> None:
+    """The state phase's fresh worker ticks every 5 s, not the bench's 60 (and says so once: the
+    smoke test once caught the two given together)."""
+    bench = Bench(Sizes.smoke(), ["state"], profile=None, keep_topics=False)
+    try:
+        deployment = Deployment(bench, "state")
+        fresh = deployment.worker("fresh", COBSTREAM_TIMER_INTERVAL="5")
+        usual = deployment.worker("w1")
+    finally:
+        shutil.rmtree(bench.tmp, ignore_errors=True)
+    assert fresh.env["COBSTREAM_TIMER_INTERVAL"] == "5"
+    assert usual.env["COBSTREAM_TIMER_INTERVAL"] == "60"
+    assert fresh.env["COBSTREAM_TOPIC_PREFIX"] == deployment.prefix == f"{bench.run_id}-state."

@@ -317,12 +317,14 @@ class Deployment:
     def worker(self, name: str, *, command: tuple[str, ...] = WORKER, **env_extra: str) -> Worker:
         folder = self.bench.tmp / f"{self.phase}-{name}"
         env = self.env(
-            COBSTREAM_STATE_DIR=str(folder / "state"),
-            COBSTREAM_WEB_PORT=str(free_port()),
-            # info: the worker logs "Ready" and its recovery steps (nothing per message).
-            COBSTREAM_LOG_LEVEL="info",
-            COBSTREAM_TIMER_INTERVAL="60",
-            **env_extra,
+            **{
+                "COBSTREAM_STATE_DIR": str(folder / "state"),
+                "COBSTREAM_WEB_PORT": str(free_port()),
+                # info: the worker logs "Ready" and its recovery steps (nothing per message).
+                "COBSTREAM_LOG_LEVEL": "info",
+                "COBSTREAM_TIMER_INTERVAL": "60",
+                **env_extra,  # a phase's own settings win
+            }
         )
         folder.mkdir(parents=True, exist_ok=True)
         worker = Worker(f"{self.phase}-{name}", env, folder / "state", folder / "worker.log", command)
