@@ -514,8 +514,8 @@ class _Interleavings:
     source, the claim's state, which published outcomes were produced) is not tried again, and
     after SEARCH_STEPS events applied it gives up. At each step it tries first the source of
     `lead`'s topic (the topic the previous claim's order found began with: a worker draining a
-    backlog reads each topic in batches, so claim after claim was applied alike),
-    then the others in record-time order. `lead` ends as the topic of the order found.
+    backlog reads each topic in batches, so claim after claim was applied alike), then the
+    others in record-time order. `lead` ends as the topic of the order found.
 
     Events are applied with `process` as `InMemoryClaims.apply` does (the next state is the
     change's `after`; one the core raises on leaves the claim unchanged, as in the replay), all

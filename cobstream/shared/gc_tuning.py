@@ -19,14 +19,14 @@ under 50 ms, for the same total time in the collector.
 
 A batch command (`cobstream replay`, `cobstream audit`) holds what it has read until it ends, so
 every young collection finds survivors, and the collector walks them again in every middle and
-full collection: at 100,000 claims replayed, 24 s of a 73 s replay went to the collector, 17 s
-of it in four full collections of a heap that only grows (docs/PERFORMANCE.md). Such a command
-runs inside `survivors_frozen()`: whatever outlives a collection is frozen at once, so the
-collector walks each object at most once (100,000 claims, run after run: 60.5 s, then 41.8 s
-frozen). That is safe because the core makes no reference
-cycles (a replay of 10,000 claims with the collector off left 0 unreachable objects); a cycle
-that dies young is still collected, and anything frozen is still freed by reference counting.
-The worker, which runs for months, keeps collecting its old generations.
+full collection: replaying the bench's million claims spent 125 s of 538 s in the collector, 71
+s of it in nine full collections (docs/PERFORMANCE.md). Such a command runs inside
+`survivors_frozen()`: whatever outlives a collection is frozen at once, so the collector walks
+each object at most once (the same million, the run after: 451 s, 44 s of it collecting). That
+is safe because the core makes no reference cycles (a replay of 10,000 claims with the
+collector off left 0 unreachable objects); a cycle that dies young is still collected, and
+anything frozen is still freed by reference counting. The worker, which runs for months, keeps
+collecting its old generations.
 
 The worker also collects on a clock (`pace_collections`): its young and middle generations every
 50 ms, everything every ten minutes. Left to the allocation counts, a young collection in the
