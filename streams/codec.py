@@ -113,6 +113,12 @@ class TopicRecord:
         return str(Place(self.topic, self.partition, self.offset))
 
 
+def carries_input(kind: str) -> bool:
+    """Whether a claim event of this kind carries an input message (an EOB or a submission), not a
+    tick: `ClaimEvent.taken_in`, and the audit's for the events it keeps without their input."""
+    return kind != "tick"
+
+
 class ClaimEvent(BaseModel):
     """A message of the internal claim-events topic (key: claim id).
 
@@ -134,7 +140,7 @@ class ClaimEvent(BaseModel):
     @property
     def taken_in(self) -> bool:
         """Whether the event carries an input message (an EOB or a submission), not a tick."""
-        return self.kind != "tick"
+        return carries_input(self.kind)
 
     @classmethod
     def of_input(cls, decoded: EobReceived | SubmissionReceived, at: datetime, source: str) -> ClaimEvent:

@@ -51,7 +51,15 @@ from models.contract.topics import (
 )
 from models.remittance.decode import Rejected, decode_reference
 from models.remittance.intake import decode_message, decode_remittance
-from streams.codec import ClaimEvent, Place, TopicRecord, claim_partition, kafka_key_text, record_time
+from streams.codec import (
+    ClaimEvent,
+    Place,
+    TopicRecord,
+    carries_input,
+    claim_partition,
+    kafka_key_text,
+    record_time,
+)
 
 # How many claim events the order search (`_Interleavings`) may apply for one claim before it
 # gives up and the findings of record-time order stand.
@@ -94,7 +102,7 @@ class Taken:
     @property
     def taken_in(self) -> bool:
         """Whether it carries an input (an EOB or a submission), not a tick."""
-        return self.kind != "tick"
+        return carries_input(self.kind)
 
     @classmethod
     def of(cls, event: ClaimEvent, *, direct: bool) -> Taken:
