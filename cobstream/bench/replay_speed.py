@@ -14,9 +14,7 @@ written once per size into the cache folder and reused.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,11 +22,11 @@ from typing import Any
 
 import orjson
 
+from cobstream.bench.commands import run_measured
+from cobstream.bench.options import MILLION
 from cobstream.bench.traffic import Traffic
 from models.cob.processor import DEFAULT_RETENTION
 
-MILLION = 1_000_000
-MIB = 1024 * 1024
 START = datetime(2026, 11, 1, tzinfo=UTC)  # fixed: the file is the same from one run to the next
 CACHE = Path(".cache") / "bench"
 
@@ -66,29 +64,22 @@ def traffic_file(claims: int, folder: Path = CACHE) -> Path:
 
 def run_replay(path: Path, claims: int) -> ReplayRun:
     """`cobstream replay FILE` in a child process; its outcomes counted, not kept."""
-    started = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "cobstream.cli", "replay", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+    output, run = run_measured(
+        ["replay", str(path)],
+        os.environ,
+        lambda out: sum(chunk.count(b"\n") for chunk in iter(lambda: out.read(1 << 20), b"")),
     )
-    assert child.stdout is not None
-    output = sum(chunk.count(b"\n") for chunk in iter(lambda: child.stdout.read(1 << 20), b""))
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise RuntimeError(f"cobstream replay exited with {child.returncode}")
+    if run.exit_code != 0:
+        raise RuntimeError(f"cobstream replay exited with {run.exit_code}")
     with path.open("rb") as lines:
         inputs = sum(1 for _ in lines)
     return ReplayRun(
         claims=claims,
         input_lines=inputs,
         output_lines=output,
-        seconds=round(seconds, 3),
-        cpu_seconds=round(usage.ru_utime + usage.ru_stime, 3),
-        peak_rss_mib=round(usage.ru_maxrss * 1024 / MIB, 1),  # Linux: kilobytes
+        seconds=run.seconds,
+        cpu_seconds=run.cpu_seconds,
+        peak_rss_mib=run.peak_rss_mib,
     )
 
 
