@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from models.cob.claim import ClaimInput, ClaimState, ClockTick, EobReceived, SubmissionReceived
 from models.contract.events import ClaimSubmission, EobEvent, Role
-from models.contract.outcomes import DeadLetter, Outcome
+from models.contract.outcomes import DeadLetter, Outcome, event_json
 from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, DISCREPANCY, READY
 from models.contract.types import Timestamp
 
@@ -56,7 +56,7 @@ def kafka_key_text(key: bytes | None) -> str | None:
 
 def encode(event: Outcome | DeadLetter) -> bytes:
     """An output event as the contract's JSON."""
-    return orjson.dumps(event.model_dump(mode="json"))
+    return event_json(event)
 
 
 def claim_partition(claim_id: str, partitions: int) -> int:

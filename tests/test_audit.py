@@ -9,6 +9,7 @@ import zlib
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest
@@ -16,6 +17,7 @@ from builders import eob, profile, secondary_line, submission
 
 from cobstream.audit import judge
 from cobstream.audit.command import run_audit
+from cobstream.audit.jobs import in_processes
 from cobstream.audit.judge import audit
 from cobstream.audit.model import (
     CONFLICTING,
@@ -545,6 +547,90 @@ def test_the_order_search_tries_first_the_topic_the_previous_claim_began_with(mo
     assert report.findings == []
     assert report.reordered == 3
     assert steps == [3, 2, 2]  # the primary tried first once, then the secondary's topic leads
+
+
+def test_a_claim_applied_in_another_order_is_decoded_once_and_replayed_once_in_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A claim with claim events from several sources is judged at its last event: its events are
+    decoded once for the replay (after the direct path's look), the record-time order is followed
+    only as far as its first outcome that is not published, and the order found is the only full
+    replay of the claim."""
+    stream = Stream()
+    for n in range(3):
+        primary = stream.send_direct("eob.primary", eob(f"P-{n}", claim_id=f"CLM-{n}"), apply=False)
+        secondary_eob = eob(f"S-{n}", claim_id=f"CLM-{n}", payer_id="AETNA", lines=[secondary_line()])
+        stream.apply_direct(stream.send_direct("eob.secondary", secondary_eob, apply=False))
+        stream.apply_direct(primary)
+    calls: Counter[str] = Counter()
+
+    def counting(name: str, function: Any) -> Any:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return counted
+
+    monkeypatch.setattr(judge, "process", counting("applied", judge.process))
+    monkeypatch.setattr(judge, "_taken_in_where_it_lands", counting("decoded", judge._taken_in_where_it_lands))
+    report = stream.audit(direct_partitions=PARTITIONS)
+    assert report.findings == []
+    assert report.reordered == 3
+    assert calls["decoded"] == 6 + 6  # the direct path's look, then once for the replay
+    # Per claim the primary in record time (its outcome is not the published one), then the order
+    # found: the first claim tries the primary first once more, the next ones begin with the
+    # secondary's topic (the previous claim's). Replayed as it went, then searched: 6 more.
+    assert calls["applied"] == 3 + (3 + 2 + 2)
+
+
+def damaged_direct_stream() -> Stream:
+    """Generated traffic on the direct input path with a claim applied out of record-time order,
+    one outcome lost, one altered and one published for a claim nothing was received for."""
+    stream = direct_traffic_stream(40)
+    primary = stream.send_direct("eob.primary", eob("P-R", claim_id="CLM-R"), apply=False)
+    secondary_eob = eob("S-R", claim_id="CLM-R", payer_id="AETNA", lines=[secondary_line()])
+    stream.apply_direct(stream.send_direct("eob.secondary", secondary_eob, apply=False))
+    stream.apply_direct(primary)
+    outcomes = stream.outcomes()
+    stream.records.remove(outcomes[3])
+    altered = value_of(outcomes[10]) | {"patient_responsibility": "12345.67"}
+    stream.records[stream.records.index(outcomes[10])] = replace(outcomes[10], value=orjson.dumps(altered))
+    stranger = value_of(outcomes[20]) | {"claim_id": "CLM-NEVER-RECEIVED", "event_id": "E-STRANGER"}
+    stream.append(READY, 0, b"CLM-NEVER-RECEIVED", orjson.dumps(stranger))
+    return stream
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_claims_judged_in_several_processes_give_the_report_of_one(jobs: int) -> None:
+    stream = damaged_direct_stream()
+    one = stream.audit(direct_partitions=PARTITIONS)
+    several = stream.audit(direct_partitions=PARTITIONS, judge=in_processes(jobs))
+    assert kinds(one) == Counter({MISSING: 1, DIFFERS: 1, UNEXPECTED: 1})
+    assert one.reordered >= 1
+    assert sorted(map(repr, several.findings)) == sorted(map(repr, one.findings))
+    assert report_json(several)["counts"] == report_json(one)["counts"]
+
+
+def test_each_claim_is_judged_in_exactly_one_process() -> None:
+    stream = damaged_direct_stream()
+    judged: list[judge.ClaimsToJudge] = []
+
+    def keep(claims: judge.ClaimsToJudge) -> judge.Judged:
+        judged.append(claims)
+        return judge.judge_claims(claims)
+
+    stream.audit(direct_partitions=PARTITIONS, judge=keep)
+    [whole] = judged
+    parts = [whole.part(group, 3) for group in range(3)]
+    assert all(part.events and part.published for part in parts)
+    assert sorted((id(r), t.claim_id) for part in parts for r, t in part.events) == sorted(
+        (id(r), t.claim_id) for r, t in whole.events
+    )
+    assert sorted(event_id for part in parts for event_id in part.published) == sorted(whole.published)
+    claims_of = [{t.claim_id for _, t in part.events} for part in parts]
+    assert sum(map(len, claims_of)) == len(set().union(*claims_of))  # no claim in two parts
+    for part, claims in zip(parts, claims_of, strict=True):
+        assert {got.claim_id for got in part.published.values()} - {"CLM-NEVER-RECEIVED"} <= claims
 
 
 def test_outcomes_no_order_of_the_claim_events_gives_are_still_found() -> None:

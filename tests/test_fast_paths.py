@@ -4,6 +4,8 @@
   reads, or nothing: then the full validation decides, and words the error.
 - An outcome built from the core's values (`models.contract.outcomes.build_outcome`) is the outcome that
   full validation builds, and it fails where full validation fails.
+- An output event's JSON (`models.contract.outcomes.event_json`, the model's serializer straight to
+  bytes) is the text its `model_dump(mode="json")` written by orjson gives, byte for byte.
 - The deadline index (`models.cob.timers.TimeoutIndex`) answers "nothing due" without looking at every
   payer only when a look would have found nothing.
 """
@@ -19,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -27,14 +30,20 @@ from pydantic import BaseModel, ValidationError
 import models.cob.claim
 from cobstream.bench.workload import build_workload
 from cobstream.engine import Engine
-from cobstream.shared.replay_format import value_text
+from cobstream.shared.replay_format import replay_lines, value_text
 from models.cob.claim import ArmedTimer, EobReceived
 from models.cob.reference import Reference
 from models.cob.timers import TimeoutIndex
 from models.contract.events import PayerProfile, Role, fast_eob
-from models.contract.outcomes import ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy, build_outcome
+from models.contract.outcomes import (
+    ExpectedSecondaryPayment,
+    PatientBillingReady,
+    PaymentDiscrepancy,
+    build_outcome,
+    event_json,
+)
 from models.contract.topics import EOB_TOPICS
-from models.remittance.decode import Rejected, _plain_json, _validated_eob, decode_eob, load_json
+from models.remittance.decode import Rejected, _plain_json, _validated_eob, dead_letter, decode_eob, load_json
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT.parent / "shared" / "vectors"
@@ -176,8 +185,9 @@ def mutated_eobs(draw: st.DrawFn) -> tuple[Role, str]:
         if action == "delete" and isinstance(parent, dict):
             parent.pop(where[-1], None)
         elif action == "add" and isinstance(parent, dict):
-            parent[draw(st.sampled_from(["extra", "secondary_payer_id", "lines", "amount", "modifiers"]))] = draw(
-                st.sampled_from(POISON)
+            # A copy, as below: a later step may change what it adds, and POISON must stay as it is.
+            parent[draw(st.sampled_from(["extra", "secondary_payer_id", "lines", "amount", "modifiers"]))] = (
+                copy.deepcopy(draw(st.sampled_from(POISON)))
             )
         else:
             parent[where[-1]] = copy.deepcopy(draw(st.sampled_from(POISON)))
@@ -259,6 +269,35 @@ def test_every_outcome_of_a_replay_is_built_as_full_validation_builds_it(monkeyp
     for topic, key, value in [*workload.reference, *workload.eobs]:
         engine.receive(topic, key, value)
     assert {ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy} <= set(checked)
+
+
+def test_every_output_event_of_the_vectors_is_written_as_its_dump_is() -> None:
+    """Downstream readers and the audit see the bytes the worker and replay always wrote."""
+    kinds: set[str] = set()
+    for vector in sorted(VECTORS.glob("*.jsonl")):
+        if vector.name.endswith(".expected.jsonl"):
+            continue
+        for published in replay_lines(vector.read_bytes().splitlines(), Engine()):
+            value = published.value
+            assert event_json(value) == orjson.dumps(value.model_dump(mode="json")), vector.name
+            kinds.add(published.topic)
+    assert kinds >= {"secondary.expected", "billing.ready", "billing.discrepancy", "eob.dead-letter"}
+
+
+@pytest.mark.parametrize(
+    "raw", ['caf\u00e9 \u2028 \U0001f600 \x00\x1f\x7f "quoted" back\\slash </script>', b"\xff\xfe not UTF-8"]
+)
+def test_a_dead_letter_of_unusual_text_is_written_as_its_dump_is(raw: str | bytes) -> None:
+    letter = dead_letter(
+        Rejected("value is not valid JSON"),
+        source_topic="eob.primary",
+        partition=0,
+        offset=1,
+        key="k",
+        raw=raw,
+        received_at=None,
+    )
+    assert event_json(letter) == orjson.dumps(letter.model_dump(mode="json"))
 
 
 def discrepancy_fields(**changes: Any) -> dict[str, Any]:

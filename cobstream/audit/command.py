@@ -14,6 +14,7 @@ from typing import IO
 
 import orjson
 
+from cobstream.audit.jobs import available_cores, in_processes
 from cobstream.audit.judge import audit
 from cobstream.audit.read import AuditUnusable, read_records
 from cobstream.audit.report import report_json, summary
@@ -23,13 +24,18 @@ from streams.settings import Settings, SettingsError
 
 def cmd_audit(args: argparse.Namespace) -> int:
     with survivors_frozen():  # it holds every record it reads until it has judged them
-        return run_audit(since=args.since, until=args.until, as_json=args.json)
+        return run_audit(since=args.since, until=args.until, as_json=args.json, jobs=args.jobs or available_cores())
 
 
 def run_audit(
-    *, since: datetime | None, until: datetime | None, as_json: bool = False, out: IO[str] = sys.stdout
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    as_json: bool = False,
+    out: IO[str] = sys.stdout,
+    jobs: int = 1,
 ) -> int:
-    """`cobstream audit`: read, judge, print; the exit status."""
+    """`cobstream audit`: read, judge (the claims over `jobs` processes), print; the exit status."""
     if since is not None and until is not None and since > until:
         print("cobstream audit: --since must not be later than --until", file=sys.stderr)
         return 2
@@ -45,7 +51,9 @@ def run_audit(
     # On the direct input path the claims agent applies the records on their claim's partition
     # where they land: the audit needs the partition count to tell which.
     partitions = settings.partitions if settings.direct_topics else None
-    report = audit(records, since=since, until=until, retention=retention, direct_partitions=partitions)
+    report = audit(
+        records, since=since, until=until, retention=retention, direct_partitions=partitions, judge=in_processes(jobs)
+    )
     if as_json:
         out.write(orjson.dumps(report_json(report), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

@@ -12,10 +12,12 @@ dead letters and claims applied in another order than record time counted.
 
 from __future__ import annotations
 
+import bisect
 import heapq
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,12 +36,13 @@ from cobstream.audit.model import (
     UNEXPECTED,
     UNREADABLE,
     AuditReport,
+    Finding,
     ms,
 )
 from models.cob.claim import ClaimState, EobReceived, SubmissionReceived
 from models.cob.processor import DEFAULT_RETENTION, InMemoryClaims, Published, process
 from models.cob.reference import Reference, ReferenceChange
-from models.contract.outcomes import Outcome
+from models.contract.outcomes import Outcome, event_json
 from models.contract.topics import (
     CLAIM_EVENTS,
     CLAIM_INPUT_TOPICS,
@@ -74,17 +77,28 @@ class ExpectedOutcome:
     event_id: str
     revision: int
     topic: str
-    value: dict[str, Any]
+    text: bytes  # its JSON, as the worker publishes it (`event_json`): compared as bytes first
     cause: str  # the claim event's place
     required: bool  # its claim and time are audited: it must be on the topics
+
+    @property
+    def value(self) -> dict[str, Any]:
+        return orjson.loads(self.text)  # type: ignore[no-any-return]
 
 
 @dataclass(slots=True)
 class Delivered:
-    """The first delivery of an outcome on the output topics."""
+    """The first delivery of an outcome on the output topics: its record, with the claim and
+    revision it names (its JSON object is read again from the record when it is compared: a
+    million outcomes held as dicts took gigabytes)."""
 
     record: TopicRecord
-    value: dict[str, Any]
+    claim_id: str | None
+    revision: int | None
+
+    @property
+    def value(self) -> dict[str, Any]:
+        return orjson.loads(self.record.value or b"")  # type: ignore[no-any-return]  # it read as an object once
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +156,8 @@ class Replay:
     expected: dict[str, ExpectedOutcome] = field(default_factory=dict)
     replayed: set[str] = field(default_factory=set)
     applied: defaultdict[str, list[Applied]] = field(default_factory=lambda: defaultdict(list))
+    searched: set[str] = field(default_factory=set)  # claims whose order was looked for as they ended
+    lead: str | None = None  # the topic the last order found applied first: a drained backlog repeats it
 
 
 def audit(
@@ -151,6 +167,7 @@ def audit(
     until: datetime | None = None,
     retention: timedelta = DEFAULT_RETENTION,
     direct_partitions: int | None = None,
+    judge: Callable[[ClaimsToJudge], Judged] | None = None,
 ) -> AuditReport:
     """Judge the records of the input, claim-events and output topics (any order).
 
@@ -161,7 +178,9 @@ def audit(
     starts again at revision 1. `direct_partitions`, the workers' partition count, says they run
     the direct input path: a record of an EOB or submission topic on its claim's partition that
     no claim event names and no dead letter either was applied where it lands (`_direct_events`);
-    those topics are then needed from their beginning too.
+    those topics are then needed from their beginning too. `judge` judges the claims
+    (`judge_claims`, in this process, by default; `cobstream.audit.jobs` splits them over
+    processes).
     """
     report = AuditReport(since=since, until=until)
     topics = _by_topic(records)
@@ -171,15 +190,79 @@ def audit(
     direct = _direct_events(inputs, events, letters, direct_partitions)
     audited = _account_for_inputs(inputs, events + direct, letters, report)
     _find_claim_events_without_input(inputs, events, report)
-    reference = ReferenceAsOf([r for topic in REFERENCE_TOPICS for r in topics[topic]])
-    replay = replay_through_core(events + direct, reference, letters, audited, since, retention, report)
-    report.claims = len(replay.replayed if audited is None else audited)
     published = _published([r for topic in OUTCOME_TOPICS for r in topics[topic]], report)
-    _accept_other_orders(replay, published, reference.reference, retention, report)
-    report.expected = sum(1 for e in replay.expected.values() if e.required)
-    _compare(replay.expected, published, replay.replayed, report)
+    reference = [r for topic in REFERENCE_TOPICS for r in topics[topic]]
+    claims = ClaimsToJudge(events + direct, reference, letters, audited, since, retention, published)
+    judged = (judge or judge_claims)(claims)
+    report.findings += judged.findings
+    report.reordered, report.expected = judged.reordered, judged.expected
+    report.claims = len(judged.replayed if audited is None else audited)
     _check_revisions(published, first_is_one=since is None, report=report)
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimsToJudge:
+    """What judging claims needs, all read and accounted for: their claim events (as applied on
+    the direct path too), the reference records, the places dead-lettered, the claims and time
+    audited, the workers' retention and the outcomes published."""
+
+    events: list[tuple[TopicRecord, Taken]]
+    reference: list[TopicRecord]
+    letters: set[tuple[Any, Any, Any]]
+    audited: set[str] | None
+    since: datetime | None
+    retention: timedelta
+    published: dict[str, Delivered]
+
+    def part(self, group: int, groups: int) -> ClaimsToJudge:
+        """The claims of one of `groups` groups (by a hash of the claim id) with their published
+        outcomes; an outcome that names no claim goes with the claim id ""."""
+
+        def ours(claim_id: str) -> bool:
+            return zlib.crc32(claim_id.encode("utf-8", "surrogatepass")) % groups == group
+
+        return replace(
+            self,
+            events=[pair for pair in self.events if ours(pair[1].claim_id)],
+            published={event_id: got for event_id, got in self.published.items() if ours(got.claim_id or "")},
+        )
+
+
+@dataclass(slots=True)
+class Judged:
+    """What judging claims found: its findings, the claims reordered, the outcomes required and
+    the claims replayed."""
+
+    findings: list[Finding]
+    reordered: int
+    expected: int
+    replayed: set[str]
+
+    @classmethod
+    def merged(cls, parts: Iterable[Judged]) -> Judged:
+        whole = cls([], 0, 0, set())
+        for part in parts:
+            whole.findings += part.findings
+            whole.reordered += part.reordered
+            whole.expected += part.expected
+            whole.replayed |= part.replayed
+        return whole
+
+
+def judge_claims(claims: ClaimsToJudge) -> Judged:
+    """Replay each claim through the core and compare what it publishes with the published
+    outcomes (claims are judged independently: `ClaimsToJudge.part` splits them)."""
+    report = AuditReport(since=claims.since)
+    reference = ReferenceAsOf(claims.reference)
+    replay = replay_through_core(
+        claims.events, reference, claims.letters, claims.audited, claims.since, claims.retention, report,
+        claims.published,
+    )  # fmt: skip
+    _accept_other_orders(replay, claims.published, reference.reference, claims.retention, report)
+    expected = sum(1 for e in replay.expected.values() if e.required)
+    _compare(replay.expected, claims.published, replay.replayed, report)
+    return Judged(report.findings, report.reordered, expected, replay.replayed)
 
 
 def _by_topic(records: Iterable[TopicRecord]) -> defaultdict[str, list[TopicRecord]]:
@@ -380,6 +463,12 @@ class ReferenceAsOf:
         self.reference = Reference()
         self._pending = list(_in_record_time_order(records))
         self._pending.reverse()
+        self._times = sorted(record.timestamp_ms for record in records)
+
+    def changes_between(self, start: int, end: int) -> bool:
+        """Whether reference data changes after record time `start` and up to `end`: what is in
+        force at `start` is not what is in force at `end`."""
+        return bisect.bisect_right(self._times, start) < bisect.bisect_right(self._times, end)
 
     def at(self, timestamp: int) -> Reference:
         while self._pending and self._pending[-1].timestamp_ms <= timestamp:
@@ -406,15 +495,25 @@ def replay_through_core(
     since: datetime | None,
     retention: timedelta,
     report: AuditReport,
+    published: dict[str, Delivered] | None = None,
 ) -> Replay:
     """Every claim event through the core in record-time order (`_in_applied_order`); returns the
-    outcomes by event id, the claims replayed and each claim's claim events as applied."""
+    outcomes by event id, the claims replayed and each claim's claim events as applied.
+
+    With the `published` outcomes, a claim whose events come from several sources and see one
+    reference (`_searched_at_its_end`) is not replayed as it goes: at its last event the order
+    search (`_Interleavings`) looks for the order that gives the published outcomes, trying first
+    the one the previous claim was found in; the record-time order only if none does. A worker
+    draining a backlog applies nearly every claim in another order than record time, which so
+    costs one replay of the claim instead of two."""
     # The claims agent's own processor (models.cob.processor), over a dict: the judge cannot drift
     # from the worker. Its reference is the one `reference.at` brings up to each record's time.
     processor = InMemoryClaims(reference.reference, retention)
     replay = Replay()
     ordered = list(_in_applied_order(events))
     last = {event.claim_id: n for n, (_, event) in enumerate(ordered)}
+    deferred = set() if published is None else _searched_at_its_end(ordered, letters, reference)
+    theirs = _published_by_claim(published or {})
     for n, (record, event) in enumerate(ordered):
         if (record.topic, record.partition, record.offset) in letters:
             report.add(NOT_RECONCILED, event.claim_id, places=(record.place,), note="dead-lettered by the claims agent")
@@ -424,10 +523,77 @@ def replay_through_core(
             required = (audited is None or event.claim_id in audited) and (
                 since is None or record.timestamp_ms >= ms(since)
             )
-            _replay_one(processor, Applied(record, event, required), replay, report)
+            applied = Applied(record, event, required)
+            if event.claim_id in deferred:
+                replay.applied[event.claim_id].append(applied)
+            else:
+                _replay_one(processor, applied, replay, report)
         if last[event.claim_id] == n:  # its last claim event: memory follows the claims in flight
+            if event.claim_id in deferred:
+                searched = _Interleavings(
+                    replay.applied[event.claim_id], published or {}, theirs[event.claim_id],
+                    reference.reference, retention, replay.lead,
+                )  # fmt: skip
+                _found_or_replayed(processor, searched, replay, report)
             processor.put_aside(event.claim_id)
     return replay
+
+
+def _searched_at_its_end(
+    ordered: list[tuple[TopicRecord, Taken]], letters: set[tuple[Any, Any, Any]], reference: ReferenceAsOf
+) -> set[str]:
+    """The claims whose order the search finds at their last event: claim events (those not
+    dead-lettered) from more than one source, and no reference change among them, so that each
+    event sees the reference in force at the last one."""
+    sources: defaultdict[str, set[tuple[str, int]]] = defaultdict(set)
+    span: dict[str, tuple[int, int]] = {}
+    for record, event in ordered:
+        if (record.topic, record.partition, record.offset) in letters:
+            continue
+        sources[event.claim_id].add((record.topic, record.partition))
+        first = span.get(event.claim_id, (record.timestamp_ms, 0))[0]
+        span[event.claim_id] = (first, record.timestamp_ms)
+    return {
+        claim_id
+        for claim_id, found in sources.items()
+        if len(found) > 1 and not reference.changes_between(*span[claim_id])
+    }
+
+
+def _found_or_replayed(processor: InMemoryClaims, search: _Interleavings, replay: Replay, report: AuditReport) -> None:
+    """A deferred claim at its last event. Its record-time order is followed first, as far as its
+    outcomes are published alike: when it gives the published ones, those are expected. Else the
+    search's order that does (the claim counted in `report.reordered`). Else its events are
+    replayed in record-time order as any other claim's, for the findings. When the core raised in
+    record-time order, they are replayed so at once, and `_accept_other_orders` searches as for
+    any claim replayed as it went."""
+    applied = replay.applied.pop(search.claim_id)
+    found = search.follow(applied)
+    if search.raised:
+        for one in applied:
+            _replay_one(processor, one, replay, report)
+        return
+    replay.searched.add(search.claim_id)
+    reordered = found is None
+    if reordered:
+        found = search.search()
+    if found is None:  # no order gives the published outcomes: record time's are expected
+        for one in applied:
+            _replay_one(processor, one, replay, report)
+        return
+    replay.applied[search.claim_id] = applied
+    replay.lead = search.lead
+    replay.replayed.add(search.claim_id)
+    replay.expected.update((want.event_id, want) for want in found)
+    report.reordered += int(reordered)
+
+
+def _published_by_claim(published: dict[str, Delivered]) -> defaultdict[str, set[str]]:
+    """The event ids published for each claim."""
+    theirs: defaultdict[str, set[str]] = defaultdict(set)
+    for event_id, got in published.items():
+        theirs[got.claim_id or ""].add(event_id)
+    return theirs
 
 
 def _replay_one(processor: InMemoryClaims, applied: Applied, replay: Replay, report: AuditReport) -> None:
@@ -470,7 +636,7 @@ def _expected(applied: Applied, item: Published) -> ExpectedOutcome:
         outcome.event_id,
         outcome.revision,
         item.topic,
-        outcome.model_dump(mode="json"),
+        event_json(outcome),
         applied.record.place,
         applied.required,
     )
@@ -486,22 +652,19 @@ def _accept_other_orders(
     mine: defaultdict[str, dict[str, ExpectedOutcome]] = defaultdict(dict)
     for event_id, want in replay.expected.items():
         mine[want.claim_id][event_id] = want
-    theirs: defaultdict[str, set[str]] = defaultdict(set)
-    for event_id, got in published.items():
-        theirs[_text(got.value.get("claim_id")) or ""].add(event_id)
-    lead: str | None = None  # the topic the last order found applied first: a drained backlog repeats it
+    theirs = _published_by_claim(published)
     for claim_id, applied in replay.applied.items():
-        if len({a.source for a in applied}) < 2:
+        if claim_id in replay.searched or len({a.source for a in applied}) < 2:
             continue
         if all(_published_alike(w, published) for w in mine[claim_id].values()) and theirs[claim_id] <= set(
             mine[claim_id]
         ):
             continue
-        search = _Interleavings(applied, published, theirs[claim_id], reference, retention, lead)
+        search = _Interleavings(applied, published, theirs[claim_id], reference, retention, replay.lead)
         found = search.search()
         if found is None:
             continue
-        lead = search.lead
+        replay.lead = search.lead
         for event_id in mine[claim_id]:
             del replay.expected[event_id]
         replay.expected.update((want.event_id, want) for want in found)
@@ -546,9 +709,11 @@ class _Interleavings:
         self.sources = [sources[s] for s in sorted(sources, key=_source_order)]
         self.published, self.theirs = published, theirs
         self.reference, self.retention = reference, retention
+        self.claim_id = applied[0].taken.claim_id
         self.steps = 0
         self.failed: set[tuple[Any, ...]] = set()
         self.lead = lead
+        self.raised = False  # the core raised on an event (which then left the claim unchanged)
         self._decoded: dict[int, ClaimEvent] = {}  # by id(Applied): each event decoded once per search
 
     def search(self) -> list[ExpectedOutcome] | None:
@@ -581,6 +746,19 @@ class _Interleavings:
                 stack.append((after, stepped[0], outcomes, self._order(after)))
         return None
 
+    def follow(self, order: list[Applied]) -> list[ExpectedOutcome] | None:
+        """The outcomes of applying the claim's events in `order` when they are the published
+        ones; None from the first one that is not published alike (the events decoded so far are
+        kept for `search`)."""
+        state: ClaimState | None = None
+        outcomes: tuple[ExpectedOutcome, ...] = ()
+        for applied in order:
+            stepped = self._apply(state, applied)
+            if stepped is None or self.raised:
+                return None
+            state, outcomes = stepped[0], outcomes + stepped[1]
+        return list(outcomes) if self.theirs <= {o.event_id for o in outcomes} else None
+
     def _order(self, indices: tuple[int, ...]) -> Iterator[int]:
         """The sources with events left: `lead`'s first, then the one whose next event is the earliest."""
         left = [s for s, i in enumerate(indices) if i < len(self.sources[s])]
@@ -609,6 +787,7 @@ class _Interleavings:
         try:
             change = process(state, event.claim_id, event.for_the_core(), self.reference, event.at, self.retention)
         except Exception:
+            self.raised = True
             return state, ()
         outcomes = tuple(_expected(applied, item) for item in change.published)
         if not all(_published_alike(o, self.published) for o in outcomes):
@@ -628,7 +807,7 @@ def _published(records: list[TopicRecord], report: AuditReport) -> dict[str, Del
         except (orjson.JSONDecodeError, KeyError, TypeError):
             report.add(UNREADABLE, places=(record.place,), note="not an outcome")
             continue
-        first = found.setdefault(event_id, Delivered(record, value))
+        first = found.setdefault(event_id, Delivered(record, _text(value.get("claim_id")), _revision(value)))
         if first.record is record:
             continue
         if first.record.value == record.value:
@@ -683,12 +862,13 @@ def _compare(
             )
     for event_id, got in published.items():
         if event_id not in expected:
-            claim_id = _text(got.value.get("claim_id"))
-            why = "no accepted EOB for this claim" if claim_id not in replayed else "the core never publishes this id"
+            why = (
+                "no accepted EOB for this claim" if got.claim_id not in replayed else "the core never publishes this id"
+            )
             report.add(
                 UNEXPECTED,
-                claim_id,
-                revision=_revision(got.value),
+                got.claim_id,
+                revision=got.revision,
                 event_ids=(event_id,),
                 places=(got.record.place,),
                 note=why,
@@ -698,15 +878,18 @@ def _compare(
 def _differences(want: ExpectedOutcome, got: Delivered) -> list[str]:
     """Names of the fields that differ (never their values); `topic` when it is on another one."""
     fields = ["topic"] if got.record.topic != want.topic else []
-    names = sorted(set(want.value) | set(got.value))
-    return fields + [name for name in names if want.value.get(name, ...) != got.value.get(name, ...)]
+    if want.text == got.record.value:
+        return fields  # the same bytes: what a worker of this version publishes
+    mine, theirs = want.value, got.value
+    names = sorted(set(mine) | set(theirs))
+    return fields + [name for name in names if mine.get(name, ...) != theirs.get(name, ...)]
 
 
 def _check_revisions(published: dict[str, Delivered], *, first_is_one: bool, report: AuditReport) -> None:
     """Each claim's published revisions run 1..n (from the first one read, with a time range)."""
     revisions: defaultdict[str, set[int]] = defaultdict(set)
     for got in published.values():
-        claim_id, revision = _text(got.value.get("claim_id")), _revision(got.value)
+        claim_id, revision = got.claim_id, got.revision
         if claim_id is not None and revision is not None:
             revisions[claim_id].add(revision)
     for claim_id, found in sorted(revisions.items()):

@@ -8,15 +8,19 @@ from typing import Any
 
 import orjson
 
+from cobstream.audit.jobs import available_cores
 from cobstream.bench.commands import run_measured
 from cobstream.bench.options import MILLION, BenchError
 
 
-def run_audit(env: dict[str, str], claims: int) -> dict[str, Any]:
-    """`cobstream audit --json` over one deployment's topics (`env` names the broker, the topic
-    prefix and the partitions, as for its workers); `claims` is how many the traffic had, for the
-    per-million figure (proportional: the audit reads and replays every claim once)."""
-    out, run = run_measured(["audit", "--json"], env, lambda stdout: stdout.read())
+def run_audit(env: dict[str, str], claims: int, jobs: int | None = None) -> dict[str, Any]:
+    """`cobstream audit --json --jobs N` over one deployment's topics (`env` names the broker, the
+    topic prefix and the partitions, as for its workers); `claims` is how many the traffic had,
+    for the per-million figure (proportional: the audit reads and replays every claim once).
+    `jobs`: the audit's default, one process a core. The peak RSS is the largest process's
+    (wait4's): with several jobs the whole audit holds more."""
+    jobs = jobs or available_cores()
+    out, run = run_measured(["audit", "--json", "--jobs", str(jobs)], env, lambda stdout: stdout.read())
     try:
         report = orjson.loads(out)
     except orjson.JSONDecodeError:
@@ -25,6 +29,7 @@ def run_audit(env: dict[str, str], claims: int) -> dict[str, Any]:
     counts = report["counts"]
     return {
         "claims": claims,
+        "jobs": jobs,
         "exit_status": report["exit_status"],
         "counts": counts,
         "seconds": run.seconds,

@@ -356,9 +356,10 @@ class Bench:
         self.results["audit"] = result
         counts = result["counts"]
         self.say(
-            f"  {result['claims_per_s']:,.0f} claims/s ({result['seconds']:.1f} s, exit {result['exit_status']}, "
-            f"{counts['taken_in']:,} taken in, {counts['problems']} problems), peak RSS {result['peak_rss_mib']:,.0f} "
-            f"MiB; a million (proportional): {result['seconds_per_million']:,.0f} s"
+            f"  {result['claims_per_s']:,.0f} claims/s ({result['seconds']:.1f} s, {result['jobs']} jobs, "
+            f"exit {result['exit_status']}, "
+            f"{counts['taken_in']:,} taken in, {counts['problems']} problems), largest process's peak "
+            f"RSS {result['peak_rss_mib']:,.0f} MiB; a million (proportional): {result['seconds_per_million']:,.0f} s"
         )
 
     async def rekeyed(self, workload: Workload) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cobstream.commands import deferred
-from cobstream.shared.arguments import timestamp_argument
+from cobstream.shared.arguments import positive_int, timestamp_argument
 
 AUDIT_DESCRIPTION = """\
 Account for every EOB and every outcome on the topics of COBSTREAM_TOPIC_PREFIX, after an
@@ -33,6 +33,9 @@ is always read from its beginning (a claim's replay needs its whole history). Ru
 workers have caught up: EOBs still in flight show as not taken in. The workers'
 COBSTREAM_CLAIM_RETENTION_DAYS must be set alike (forgotten claims start again).
 
+The claims are judged by --jobs processes (by default one per core), each a share of them, once
+every record is read: the report is the same with any number.
+
 Exit status: 0 everything accounted for; 1 anything missing, unexpected, differing or
 conflicting; 2 unusable arguments, settings or broker (one line on stderr)."""
 
@@ -51,4 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--until", type=timestamp_argument, help="audit the EOBs received up to this time (ISO 8601 with a zone)"
     )
     audit.add_argument("--json", action="store_true", help="print the report as JSON instead of a summary")
+    audit.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="processes that judge the claims, each a share of them (default: the cores this machine gives it)",
+    )
     audit.set_defaults(run=deferred("cobstream.audit.command:cmd_audit"))

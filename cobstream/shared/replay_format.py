@@ -12,6 +12,7 @@ import orjson
 
 from cobstream.engine import Engine
 from models.cob.processor import Published
+from models.contract.outcomes import event_json
 from models.contract.topics import EOB_TOPICS, REMITTANCE_X12, SUBMITTED
 from models.contract.types import NonFinite, RawNumber, format_timestamp, parse_timestamp
 from models.remittance.decode import Rejected, load_json
@@ -81,7 +82,8 @@ def write_jsonl(events: Iterable[Published], out: IO[bytes]) -> int:
     count = 0
     for event in events:
         out.write(
-            orjson.dumps({"topic": event.topic, "key": event.key, "value": event.value.model_dump(mode="json")}) + b"\n"
+            orjson.dumps({"topic": event.topic, "key": event.key, "value": orjson.Fragment(event_json(event.value))})
+            + b"\n"
         )
         count += 1
     return count

@@ -215,6 +215,14 @@ class DeadLetter(BaseModel):
 
 OutcomeEvent = ExpectedSecondaryPayment | PatientBillingReady | PaymentDiscrepancy | SecondaryClaim
 
+
+def event_json(event: Outcome | DeadLetter) -> bytes:
+    """An output event as the contract's JSON, the bytes the worker publishes and the value of a
+    replay output line: the model's own serializer, straight to bytes (the same text as its
+    `model_dump(mode="json")` written by orjson, without the dict in between)."""
+    return event.__pydantic_serializer__.to_json(event)
+
+
 TOPIC_OF: dict[type, str] = {
     ExpectedSecondaryPayment: EXPECTED,
     PatientBillingReady: READY,
