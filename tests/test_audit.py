@@ -4,6 +4,7 @@ writes them, without a broker: each test breaks one thing and expects exactly th
 from __future__ import annotations
 
 import json
+import os
 import re
 import zlib
 from collections import Counter
@@ -15,7 +16,7 @@ import orjson
 import pytest
 from builders import eob, profile, secondary_line, submission
 
-from cobstream.audit import judge
+from cobstream.audit import command, jobs, judge
 from cobstream.audit.command import run_audit
 from cobstream.audit.jobs import in_processes
 from cobstream.audit.judge import audit
@@ -609,6 +610,27 @@ def test_claims_judged_in_several_processes_give_the_report_of_one(jobs: int) ->
     assert one.reordered >= 1
     assert sorted(map(repr, several.findings)) == sorted(map(repr, one.findings))
     assert report_json(several)["counts"] == report_json(one)["counts"]
+
+
+def _killed(group: int) -> judge.Judged:
+    """A judging process killed before it sends its share (the kernel's OOM killer, say)."""
+    os._exit(9)
+
+
+def test_a_judging_process_killed_fails_the_audit_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    stream = damaged_direct_stream()
+
+    async def read(settings: object, since: object) -> list[TopicRecord]:
+        return stream.records
+
+    monkeypatch.setattr(command, "read_records", read)
+    monkeypatch.setattr(jobs, "_judge_share", _killed)
+    assert run_audit(since=None, until=None, jobs=2) == 2
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.strip()] == [err.strip()]
+    assert "a process judging claims ended without its share" in err
 
 
 def test_each_claim_is_judged_in_exactly_one_process() -> None:

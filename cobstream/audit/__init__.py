@@ -5,6 +5,7 @@
 - `judge`: `audit(records)`, pure (no Kafka, no clock): every EOB taken in or dead-lettered, each
   claim's claim events replayed through the core (`replay_through_core`) and compared with the
   output topics; an `AuditReport` of `Finding`s.
+- `jobs`: the claims' judgement split over processes (`--jobs`).
 - `report`: the summary and the JSON.
 - `model`: their shared vocabulary (`TopicRecord`, the finding kinds, `Finding`, `AuditReport`).
 - `command`: the command's body (read, judge, print, exit status); its command line is

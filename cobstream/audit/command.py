@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta
 from typing import IO
 
@@ -51,9 +52,21 @@ def run_audit(
     # On the direct input path the claims agent applies the records on their claim's partition
     # where they land: the audit needs the partition count to tell which.
     partitions = settings.partitions if settings.direct_topics else None
-    report = audit(
-        records, since=since, until=until, retention=retention, direct_partitions=partitions, judge=in_processes(jobs)
-    )
+    try:
+        report = audit(
+            records,
+            since=since,
+            until=until,
+            retention=retention,
+            direct_partitions=partitions,
+            judge=in_processes(jobs),
+        )
+    except BrokenProcessPool as exc:
+        print(
+            f"cobstream audit: a process judging claims ended without its share ({exc}); try fewer --jobs",
+            file=sys.stderr,
+        )
+        return 2
     if as_json:
         out.write(orjson.dumps(report_json(report), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

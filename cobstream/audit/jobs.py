@@ -2,12 +2,14 @@
 
 Each claim is judged on its own (its claim events replayed through the core, its outcomes
 compared), so N processes each judge the claims of one group (`ClaimsToJudge.part`, by a hash of
-the claim id) and their findings are put together (`Judged.merged`). The processes are forked
-once everything is read and accounted for: each inherits the records instead of receiving them
-through a pipe, and sends back only its findings, its counts and the claims it replayed.
+the claim id): the audit's own and N - 1 forked ones. Their findings are put together
+(`Judged.merged`). The processes are forked once everything is read and accounted for: each
+inherits the records instead of receiving them through a pipe, and sends back only its findings,
+its counts and the claims it replayed.
 
 The findings are those of one process (a test judges the same records both ways); their order
-is by group, then as one process finds them. A process that fails fails the audit.
+is by group, then as one process finds them. A process that fails or is killed fails the audit
+(`BrokenProcessPool`: `cobstream audit` exits 2 with one line).
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 
 from cobstream.audit.judge import ClaimsToJudge, Judged, judge_claims
 
-# What the forked processes judge: set just before they are forked, never pickled.
-_TO_JUDGE: list[ClaimsToJudge] = []
+# The shares the forked processes judge: set just before they are forked, never pickled.
+_SHARES: list[ClaimsToJudge] = []
 
 
 def available_cores() -> int:
@@ -28,23 +31,28 @@ def available_cores() -> int:
 
 
 def in_processes(jobs: int) -> Callable[[ClaimsToJudge], Judged]:
-    """A judge for `audit(..., judge=)`: the claims split over `jobs` forked processes (one: in
-    this process, nothing forked)."""
+    """A judge for `audit(..., judge=)`: the claims split in `jobs` shares, one judged in this
+    process and each other in a forked one (one share: nothing forked)."""
 
     def judge(claims: ClaimsToJudge) -> Judged:
         if jobs <= 1:
             return judge_claims(claims)
-        _TO_JUDGE.append(claims)
+        # Split before the fork: a process that sorted out its own share after it would touch every
+        # claim's objects, and the pages of those it shares with this one would be copied.
+        _SHARES.extend(claims.part(group, jobs) for group in range(jobs))
         try:
-            with multiprocessing.get_context("fork").Pool(jobs) as pool:
-                parts = pool.map(_judge_group, [(group, jobs) for group in range(jobs)], chunksize=1)
+            # An executor, not a Pool: a process killed (out of memory, say) fails the audit
+            # (BrokenProcessPool) instead of leaving it waiting for a share that never comes.
+            with ProcessPoolExecutor(jobs - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+                others = [pool.submit(_judge_share, group) for group in range(1, jobs)]
+                mine = judge_claims(_SHARES[0])  # this process judges a share too
+                parts = [mine, *(other.result() for other in others)]
         finally:
-            _TO_JUDGE.clear()
+            _SHARES.clear()
         return Judged.merged(parts)
 
     return judge
 
 
-def _judge_group(group_of: tuple[int, int]) -> Judged:
-    group, groups = group_of
-    return judge_claims(_TO_JUDGE[0].part(group, groups))
+def _judge_share(group: int) -> Judged:
+    return judge_claims(_SHARES[group])

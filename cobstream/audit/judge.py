@@ -4,7 +4,9 @@ From the records of the EOB and reference input topics, of the internal claim-ev
 of the output topics, it checks that every EOB was taken in (a claim event, a dead letter, or on
 the direct input path its own place), replays each claim's claim events through the core in the
 order the claims agent applied them (`replay_through_core`; `_Interleavings` when that order is
-not recorded), and compares what the core publishes with what is on the output topics. The result
+not recorded), and compares what the core publishes with what is on the output topics. Claims
+are judged independently (`judge_claims` over `ClaimsToJudge`), so `cobstream.audit.jobs` can
+split them over processes. The result
 is an `AuditReport` of `Finding`s: EOBs not taken in, missing outcomes, outcomes that differ from
 the core, unexpected outcomes, conflicting duplicates and revision gaps; with harmless repeats,
 dead letters and claims applied in another order than record time counted.
@@ -77,12 +79,15 @@ class ExpectedOutcome:
     event_id: str
     revision: int
     topic: str
-    text: bytes  # its JSON, as the worker publishes it (`event_json`): compared as bytes first
+    # Its JSON as the worker publishes it (`event_json`), compared as bytes first; None when its
+    # first delivery has these very bytes (a million outcomes' JSON held twice took a gigabyte).
+    text: bytes | None
     cause: str  # the claim event's place
     required: bool  # its claim and time are audited: it must be on the topics
 
     @property
     def value(self) -> dict[str, Any]:
+        assert self.text is not None, "an outcome delivered alike is not compared field by field"
         return orjson.loads(self.text)  # type: ignore[no-any-return]
 
 
@@ -158,6 +163,7 @@ class Replay:
     applied: defaultdict[str, list[Applied]] = field(default_factory=lambda: defaultdict(list))
     searched: set[str] = field(default_factory=set)  # claims whose order was looked for as they ended
     lead: str | None = None  # the topic the last order found applied first: a drained backlog repeats it
+    published: dict[str, Delivered] = field(default_factory=dict)  # the outcomes delivered, by event id
 
 
 def audit(
@@ -509,7 +515,7 @@ def replay_through_core(
     # The claims agent's own processor (models.cob.processor), over a dict: the judge cannot drift
     # from the worker. Its reference is the one `reference.at` brings up to each record's time.
     processor = InMemoryClaims(reference.reference, retention)
-    replay = Replay()
+    replay = Replay(published=published or {})
     ordered = list(_in_applied_order(events))
     last = {event.claim_id: n for n, (_, event) in enumerate(ordered)}
     deferred = set() if published is None else _searched_at_its_end(ordered, letters, reference)
@@ -606,7 +612,7 @@ def _replay_one(processor: InMemoryClaims, applied: Applied, replay: Replay, rep
         return
     replay.replayed.add(event.claim_id)
     for item in published:
-        want = _expected(applied, item)
+        want = _expected(applied, item, replay.published)
         replay.expected[want.event_id] = want
 
 
@@ -628,15 +634,19 @@ def _in_applied_order(events: list[tuple[TopicRecord, Taken]]) -> Iterator[tuple
     return heapq.merge(*ordered, key=lambda pair: pair[0].timestamp_ms)
 
 
-def _expected(applied: Applied, item: Published) -> ExpectedOutcome:
+def _expected(applied: Applied, item: Published, published: dict[str, Delivered]) -> ExpectedOutcome:
     outcome = item.value
     assert isinstance(outcome, Outcome)
+    text: bytes | None = event_json(outcome)
+    got = published.get(outcome.event_id)
+    if got is not None and got.record.value == text:
+        text = None  # delivered alike: nothing more to keep
     return ExpectedOutcome(
         applied.taken.claim_id,
         outcome.event_id,
         outcome.revision,
         item.topic,
-        event_json(outcome),
+        text,
         applied.record.place,
         applied.required,
     )
@@ -789,7 +799,7 @@ class _Interleavings:
         except Exception:
             self.raised = True
             return state, ()
-        outcomes = tuple(_expected(applied, item) for item in change.published)
+        outcomes = tuple(_expected(applied, item, self.published) for item in change.published)
         if not all(_published_alike(o, self.published) for o in outcomes):
             return None
         return change.after, outcomes
@@ -878,7 +888,7 @@ def _compare(
 def _differences(want: ExpectedOutcome, got: Delivered) -> list[str]:
     """Names of the fields that differ (never their values); `topic` when it is on another one."""
     fields = ["topic"] if got.record.topic != want.topic else []
-    if want.text == got.record.value:
+    if want.text is None or want.text == got.record.value:
         return fields  # the same bytes: what a worker of this version publishes
     mine, theirs = want.value, got.value
     names = sorted(set(mine) | set(theirs))
