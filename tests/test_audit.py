@@ -332,6 +332,21 @@ def test_the_reference_in_force_is_the_one_published_before_the_claim_event() ->
     assert stream.audit().findings == []
 
 
+def test_a_claim_from_two_sources_with_the_reference_changed_between_its_events_is_replayed_as_it_goes() -> None:
+    """Judged at its last event, a claim would see only the reference in force then: a claim whose
+    events the reference changed between is replayed event by event instead, each with its own."""
+    stream = Stream()
+    secondary = [secondary_line(paid="20.00", allowed=None)]
+    stream.send_direct("eob.primary", eob("P-SPLIT", claim_id="CLM-SPLIT"))
+    stream.send("reference.payers", profile("AETNA", cob_method="standard", coinsurance_rate="0.80"))
+    stream.send_direct("eob.secondary", eob("S-SPLIT", claim_id="CLM-SPLIT", payer_id="AETNA", lines=secondary))
+    methods = [value_of(r)["cob_method"] for r in stream.outcomes()]
+    assert methods == ["lesser_of_allowables", "standard"]  # the estimate, then the ready event
+    report = stream.audit(direct_partitions=PARTITIONS)
+    assert report.findings == []
+    assert report.reordered == 0
+
+
 def test_timeouts_and_forgotten_claims_replay_as_the_claims_agent_applied_them() -> None:
     stream = Stream()
     stream.send("eob.primary", eob("P-1", claim_id="CLM-WAIT", at="2026-03-19T10:00:00Z"))

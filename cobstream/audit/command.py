@@ -1,7 +1,7 @@
-"""`cobstream audit`'s body: read (`read`), judge (`judge`), print (`report`), and the exit status
-(0 all accounted for, 1 anything missing, unexpected or conflicting, 2 unusable arguments or
-broker), on the workers' input path (COBSTREAM_INPUT_PATH, COBSTREAM_PARTITIONS). The command
-line: `cobstream.commands.audit`."""
+"""`cobstream audit`'s body: read (`read`), judge (`judge`, over `jobs` processes), print
+(`report`), and the exit status (0 all accounted for, 1 anything missing, unexpected or
+conflicting, 2 unusable arguments or broker, or a judging process lost), on the workers' input
+path (COBSTREAM_INPUT_PATH, COBSTREAM_PARTITIONS). The command line: `cobstream.commands.audit`."""
 
 from __future__ import annotations
 

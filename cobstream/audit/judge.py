@@ -6,16 +6,17 @@ the direct input path its own place), replays each claim's claim events through 
 order the claims agent applied them (`replay_through_core`; `_Interleavings` when that order is
 not recorded), and compares what the core publishes with what is on the output topics. Claims
 are judged independently (`judge_claims` over `ClaimsToJudge`), so `cobstream.audit.jobs` can
-split them over processes. The result
-is an `AuditReport` of `Finding`s: EOBs not taken in, missing outcomes, outcomes that differ from
-the core, unexpected outcomes, conflicting duplicates and revision gaps; with harmless repeats,
-dead letters and claims applied in another order than record time counted.
+split them over processes. The result is an `AuditReport` of `Finding`s: EOBs not taken in,
+missing outcomes, outcomes that differ from the core, unexpected outcomes, conflicting duplicates
+and revision gaps; with harmless repeats, dead letters and claims applied in another order than
+record time counted.
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -469,12 +470,13 @@ class ReferenceAsOf:
         self.reference = Reference()
         self._pending = list(_in_record_time_order(records))
         self._pending.reverse()
-        self._times = sorted(record.timestamp_ms for record in records)
+        # `at` applies the records in that order while they are not later than its time: after
+        # `at(t)` (and any earlier `at`), those before the first whose running maximum exceeds t.
+        self._reached = list(itertools.accumulate((r.timestamp_ms for r in reversed(self._pending)), max))
 
-    def changes_between(self, start: int, end: int) -> bool:
-        """Whether reference data changes after record time `start` and up to `end`: what is in
-        force at `start` is not what is in force at `end`."""
-        return bisect.bisect_right(self._times, start) < bisect.bisect_right(self._times, end)
+    def applied_by(self, timestamp: int) -> int:
+        """How many reference records `at` has applied once called with times up to `timestamp`."""
+        return bisect.bisect_right(self._reached, timestamp)
 
     def at(self, timestamp: int) -> Reference:
         while self._pending and self._pending[-1].timestamp_ms <= timestamp:
@@ -518,7 +520,7 @@ def replay_through_core(
     replay = Replay(published=published or {})
     ordered = list(_in_applied_order(events))
     last = {event.claim_id: n for n, (_, event) in enumerate(ordered)}
-    deferred = set() if published is None else _searched_at_its_end(ordered, letters, reference)
+    deferred = {} if published is None else _searched_at_its_end(ordered, letters, reference)
     theirs = _published_by_claim(published or {})
     for n, (record, event) in enumerate(ordered):
         if (record.topic, record.partition, record.offset) in letters:
@@ -530,39 +532,44 @@ def replay_through_core(
                 since is None or record.timestamp_ms >= ms(since)
             )
             applied = Applied(record, event, required)
-            if event.claim_id in deferred:
-                replay.applied[event.claim_id].append(applied)
-            else:
+            if event.claim_id not in deferred:
                 _replay_one(processor, applied, replay, report)
+            else:
+                replay.applied[event.claim_id].append(applied)
+                if deferred[event.claim_id] == n:  # its last one applied: judged now
+                    searched = _Interleavings(
+                        replay.applied[event.claim_id], published or {}, theirs[event.claim_id],
+                        reference.reference, retention, replay.lead,
+                    )  # fmt: skip
+                    _found_or_replayed(processor, searched, replay, report)
         if last[event.claim_id] == n:  # its last claim event: memory follows the claims in flight
-            if event.claim_id in deferred:
-                searched = _Interleavings(
-                    replay.applied[event.claim_id], published or {}, theirs[event.claim_id],
-                    reference.reference, retention, replay.lead,
-                )  # fmt: skip
-                _found_or_replayed(processor, searched, replay, report)
             processor.put_aside(event.claim_id)
     return replay
 
 
 def _searched_at_its_end(
     ordered: list[tuple[TopicRecord, Taken]], letters: set[tuple[Any, Any, Any]], reference: ReferenceAsOf
-) -> set[str]:
-    """The claims whose order the search finds at their last event: claim events (those not
-    dead-lettered) from more than one source, and no reference change among them, so that each
-    event sees the reference in force at the last one."""
+) -> dict[str, int]:
+    """The claims whose order the search finds at their last claim event applied (by its place in
+    `ordered`): those with claim events (not dead-lettered) from more than one source, and no
+    reference record applied from their first to their last, so that the reference in force at
+    the last one is the one each of them was replayed with."""
     sources: defaultdict[str, set[tuple[str, int]]] = defaultdict(set)
-    span: dict[str, tuple[int, int]] = {}
-    for record, event in ordered:
+    first: dict[str, int] = {}
+    last: dict[str, tuple[int, int]] = {}
+    reached: int | None = None  # the latest record time the replay has brought the reference to
+    for n, (record, event) in enumerate(ordered):
         if (record.topic, record.partition, record.offset) in letters:
             continue
+        reached = record.timestamp_ms if reached is None else max(reached, record.timestamp_ms)
+        in_force = reference.applied_by(reached)
         sources[event.claim_id].add((record.topic, record.partition))
-        first = span.get(event.claim_id, (record.timestamp_ms, 0))[0]
-        span[event.claim_id] = (first, record.timestamp_ms)
+        first.setdefault(event.claim_id, in_force)
+        last[event.claim_id] = (n, in_force)
     return {
-        claim_id
-        for claim_id, found in sources.items()
-        if len(found) > 1 and not reference.changes_between(*span[claim_id])
+        claim_id: n
+        for claim_id, (n, in_force) in last.items()
+        if len(sources[claim_id]) > 1 and first[claim_id] == in_force
     }
 
 

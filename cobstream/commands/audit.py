@@ -37,7 +37,8 @@ The claims are judged by --jobs processes (by default one per core), each a shar
 every record is read: the report is the same with any number.
 
 Exit status: 0 everything accounted for; 1 anything missing, unexpected, differing or
-conflicting; 2 unusable arguments, settings or broker (one line on stderr)."""
+conflicting; 2 unusable arguments, settings or broker, or a judging process that ended without
+its share, killed for memory say (one line on stderr)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
