@@ -627,7 +627,7 @@ def test_claims_judged_in_several_processes_give_the_report_of_one(jobs: int) ->
     assert report_json(several)["counts"] == report_json(one)["counts"]
 
 
-def _killed(group: int) -> judge.Judged:
+def _killed(index: int) -> judge.Judged:
     """A judging process killed before it sends its share (the kernel's OOM killer, say)."""
     os._exit(9)
 
@@ -658,16 +658,16 @@ def test_each_claim_is_judged_in_exactly_one_process() -> None:
 
     stream.audit(direct_partitions=PARTITIONS, judge=keep)
     [whole] = judged
-    parts = [whole.part(group, 3) for group in range(3)]
-    assert all(part.events and part.published for part in parts)
-    assert sorted((id(r), t.claim_id) for part in parts for r, t in part.events) == sorted(
+    shares = [whole.share(index, 3) for index in range(3)]
+    assert all(share.events and share.published for share in shares)
+    assert sorted((id(r), t.claim_id) for share in shares for r, t in share.events) == sorted(
         (id(r), t.claim_id) for r, t in whole.events
     )
-    assert sorted(event_id for part in parts for event_id in part.published) == sorted(whole.published)
-    claims_of = [{t.claim_id for _, t in part.events} for part in parts]
+    assert sorted(event_id for share in shares for event_id in share.published) == sorted(whole.published)
+    claims_of = [{t.claim_id for _, t in share.events} for share in shares]
     assert sum(map(len, claims_of)) == len(set().union(*claims_of))  # no claim in two parts
-    for part, claims in zip(parts, claims_of, strict=True):
-        assert {got.claim_id for got in part.published.values()} - {"CLM-NEVER-RECEIVED"} <= claims
+    for share, claims in zip(shares, claims_of, strict=True):
+        assert {got.claim_id for got in share.published.values()} - {"CLM-NEVER-RECEIVED"} <= claims
 
 
 def test_outcomes_no_order_of_the_claim_events_gives_are_still_found() -> None:

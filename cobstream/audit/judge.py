@@ -222,12 +222,12 @@ class ClaimsToJudge:
     retention: timedelta
     published: dict[str, Delivered]
 
-    def part(self, group: int, groups: int) -> ClaimsToJudge:
-        """The claims of one of `groups` groups (by a hash of the claim id) with their published
-        outcomes; an outcome that names no claim goes with the claim id ""."""
+    def share(self, index: int, shares: int) -> ClaimsToJudge:
+        """The claims of share `index` of `shares` (by a hash of the claim id) with their
+        published outcomes; an outcome that names no claim goes with the claim id ""."""
 
         def ours(claim_id: str) -> bool:
-            return zlib.crc32(claim_id.encode("utf-8", "surrogatepass")) % groups == group
+            return zlib.crc32(claim_id.encode("utf-8", "surrogatepass")) % shares == index
 
         return replace(
             self,
@@ -247,19 +247,20 @@ class Judged:
     replayed: set[str]
 
     @classmethod
-    def merged(cls, parts: Iterable[Judged]) -> Judged:
+    def merged(cls, shares: Iterable[Judged]) -> Judged:
+        """What the shares of the claims found, together."""
         whole = cls([], 0, 0, set())
-        for part in parts:
-            whole.findings += part.findings
-            whole.reordered += part.reordered
-            whole.expected += part.expected
-            whole.replayed |= part.replayed
+        for share in shares:
+            whole.findings += share.findings
+            whole.reordered += share.reordered
+            whole.expected += share.expected
+            whole.replayed |= share.replayed
         return whole
 
 
 def judge_claims(claims: ClaimsToJudge) -> Judged:
     """Replay each claim through the core and compare what it publishes with the published
-    outcomes (claims are judged independently: `ClaimsToJudge.part` splits them)."""
+    outcomes (claims are judged independently: `ClaimsToJudge.share` splits them)."""
     report = AuditReport(since=claims.since)
     reference = ReferenceAsOf(claims.reference)
     replay = replay_through_core(
