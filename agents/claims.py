@@ -21,6 +21,7 @@ from faust.types import EventT, StreamT
 from faust.types.tuples import Message
 
 from agents.intake import send_on, take_in
+from models.contract.outcomes import event_json
 from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, REMITTANCE_X12
 from models.remittance.decode import Rejected, dead_letter
 from models.remittance.intake import ROLE_REFUSAL
@@ -32,7 +33,6 @@ from streams.codec import (
     Sent,
     claim_event_codec,
     claim_partition,
-    encode,
     kafka_key_text,
     record_time,
 )
@@ -134,7 +134,7 @@ async def _not_reconciled(worker: Worker, place: Place, event: EventT, exc: Exce
         raw=message.value,
         received_at=record_time(message.timestamp),
     )
-    await worker.topics.outputs[DEAD_LETTER].send(key=message.key, value=encode(letter))
+    await worker.topics.outputs[DEAD_LETTER].send(key=message.key, value=event_json(letter))
     metrics.count_dead_letter(place.topic, rejected.reason)
 
 

@@ -22,12 +22,13 @@ from faust.types import StreamT
 from faust.types.tuples import Message
 
 from models.cob.claim import EobReceived, SubmissionReceived
+from models.contract.outcomes import event_json
 from models.contract.topics import DEAD_LETTER, INPUT_TOPICS, REMITTANCE_X12
 from models.remittance.decode import Rejected, dead_letter
 from models.remittance.intake import Decoded, Report, decode_message, refuse_invalid_coverage
 from streams import metrics
 from streams.app import Worker
-from streams.codec import ClaimEvent, Place, encode, kafka_key_text, record_time
+from streams.codec import ClaimEvent, Place, kafka_key_text, record_time
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ async def _dead_letter(worker: Worker, rejected: Rejected, topic: str, message: 
         rejected.claim_id,
         rejected.reason,
     )
-    await worker.topics.outputs[DEAD_LETTER].send(key=message.key, value=encode(letter))
+    await worker.topics.outputs[DEAD_LETTER].send(key=message.key, value=event_json(letter))
     metrics.count_dead_letter(topic, rejected.reason)
 
 

@@ -39,10 +39,11 @@ from models.cob.census import ClaimCensus
 from models.cob.claim import ClaimState
 from models.cob.processor import Change, DeadlineIndex, process
 from models.cob.reference import Reference
+from models.contract.outcomes import event_json
 from models.contract.topics import DEAD_LETTER
 from models.remittance.decode import Rejected, dead_letter
 from models.remittance.intake import ROLE_REFUSAL
-from streams.codec import ClaimEvent, ClaimRecord, OutboxEntry, Place, Sent, encode
+from streams.codec import ClaimEvent, ClaimRecord, OutboxEntry, Place, Sent
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def refusal_letter(event: ClaimEvent, why: str) -> Sent:
         raw=event.eob.model_dump_json() if event.eob is not None else None,
         received_at=event.at,
     )
-    return Sent(DEAD_LETTER, "dead_letter", encode(letter).decode())
+    return Sent(DEAD_LETTER, "dead_letter", event_json(letter).decode())
 
 
 class ClaimRecords(Protocol):
@@ -104,7 +105,7 @@ class ClaimWriter:
         change = process(state, event.claim_id, event.for_the_core(), self.reference, event.at, self.retention)  # 3
         if change.refused is not None:  # nothing changes: the same letter again on a redelivery
             return (refusal_letter(event, change.refused),)
-        sent = tuple(Sent(p.topic, p.kind, encode(p.value).decode()) for p in change.published)
+        sent = tuple(Sent(p.topic, p.kind, event_json(p.value).decode()) for p in change.published)
         self._persist(change, record, place, sent)  # 4, 5
         self.census.account(change)  # 6
         self.deadlines.account(change)

@@ -1,4 +1,5 @@
-"""Bytes on Kafka to models and back: keys, outcomes, the claims table, the claim-events topic."""
+"""Bytes on Kafka to models and back: keys, the claims table, the claim-events topic (an output
+event's bytes are `models.contract.outcomes.event_json`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from models.cob.claim import ClaimInput, ClaimState, ClockTick, EobReceived, SubmissionReceived
 from models.contract.events import ClaimSubmission, EobEvent, Role
-from models.contract.outcomes import DeadLetter, Outcome, event_json
 from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, DISCREPANCY, READY
 from models.contract.types import Timestamp
 
@@ -52,11 +52,6 @@ def kafka_key_text(key: bytes | None) -> str | None:
         return key.decode("utf-8")
     except UnicodeDecodeError:
         return "base64:" + base64.b64encode(key).decode("ascii")
-
-
-def encode(event: Outcome | DeadLetter) -> bytes:
-    """An output event as the contract's JSON."""
-    return event_json(event)
 
 
 def claim_partition(claim_id: str, partitions: int) -> int:

@@ -37,10 +37,10 @@ from cobstream.shared.replay_format import line_key_text, value_text
 from models.cob.claim import ClaimState, SubmissionReceived, expires_at, step
 from models.cob.processor import InMemoryClaims
 from models.cob.reference import Reference, ReferenceChange
-from models.contract.outcomes import TOPIC_OF
+from models.contract.outcomes import TOPIC_OF, event_json
 from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, DIRECT_TOPICS, OUTCOME_TOPICS, READY
 from models.remittance.decode import Rejected, dead_letter, decode
-from streams.codec import ClaimEvent, TopicRecord, claim_partition, encode, kafka_key_text
+from streams.codec import ClaimEvent, TopicRecord, claim_partition, kafka_key_text
 
 PARTITIONS = 3
 RETENTION = timedelta(days=180)
@@ -95,7 +95,7 @@ class Stream:
                 raw=record.value,
                 received_at=at,
             )
-            self.append(DEAD_LETTER, record.partition, record.key, encode(letter))
+            self.append(DEAD_LETTER, record.partition, record.key, event_json(letter))
         elif isinstance(decoded, ReferenceChange):
             self.reference.apply(decoded)
         else:
@@ -119,7 +119,7 @@ class Stream:
                 raw=record.value,
                 received_at=event.at,
             )
-            self.append(DEAD_LETTER, partition, event.claim_id.encode(), encode(letter))
+            self.append(DEAD_LETTER, partition, event.claim_id.encode(), event_json(letter))
             return record
         self.apply(event, partition)
         return record
@@ -134,7 +134,7 @@ class Stream:
                 return
         self.claims[event.claim_id] = transition.state
         for outcome in transition.outcomes:
-            self.append(TOPIC_OF[type(outcome)], partition, event.claim_id.encode(), encode(outcome))
+            self.append(TOPIC_OF[type(outcome)], partition, event.claim_id.encode(), event_json(outcome))
 
     def send_direct(self, topic: str, value: dict, *, partition: int | None = None, apply: bool = True) -> TopicRecord:
         """One EOB on the direct input path, keyed by its claim id: on its claim's partition (or

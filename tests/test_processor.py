@@ -17,10 +17,11 @@ from models.cob.claim import ClaimState, EobReceived
 from models.cob.processor import DEFAULT_RETENTION, Change, InMemoryClaims, Published
 from models.cob.reference import Reference
 from models.contract.events import PayerProfile
+from models.contract.outcomes import event_json
 from models.contract.topics import CLAIM_EVENTS, PRIMARY, SECONDARY
 from models.remittance.decode import decode
 from streams.claim_writer import ClaimWriter
-from streams.codec import ClaimEvent, ClaimRecord, OutboxEntry, Place, claim_partition, claim_record_codec, encode
+from streams.codec import ClaimEvent, ClaimRecord, OutboxEntry, Place, claim_partition, claim_record_codec
 
 PRIMARY_AT = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 SECONDARY_AT = datetime(2026, 3, 24, 15, 0, tzinfo=UTC)
@@ -262,7 +263,7 @@ def test_the_worker_publishes_what_replay_publishes_and_keeps_it_in_the_outbox()
     worker = Worker()
     events = worker.eob(primary(), 0, PRIMARY_AT)
     replayed = InMemoryClaims(Reference({}, {}), RETENTION).on_eob(primary(), PRIMARY_AT).published
-    assert events == tuple((p.topic, p.kind, encode(p.value).decode()) for p in replayed)
+    assert events == tuple((p.topic, p.kind, event_json(p.value).decode()) for p in replayed)
     assert [topic for topic, _, _ in events] == ["secondary.expected"]
     record = worker.table.get("CLM-1")
     assert record is not None

@@ -15,11 +15,12 @@ from typing import IO
 
 import orjson
 
-from cobstream.audit.jobs import available_cores, in_processes
+from cobstream.audit.jobs import in_processes
 from cobstream.audit.judge import audit
 from cobstream.audit.read import AuditUnusable, read_records
 from cobstream.audit.report import report_json, summary
 from cobstream.shared.gc_tuning import survivors_frozen
+from cobstream.shared.processes import available_cores
 from streams.settings import Settings, SettingsError
 
 

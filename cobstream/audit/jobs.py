@@ -15,7 +15,6 @@ is by share, then as one process finds them. A process that fails or is killed f
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
@@ -23,11 +22,6 @@ from cobstream.audit.judge import ClaimsToJudge, Judged, judge_claims
 
 # The shares the forked processes judge: set just before they are forked, never pickled.
 _SHARES: list[ClaimsToJudge] = []
-
-
-def available_cores() -> int:
-    """The cores this process may run on: the default for `--jobs`."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def in_processes(jobs: int) -> Callable[[ClaimsToJudge], Judged]:

@@ -165,6 +165,7 @@ class Replay:
     searched: set[str] = field(default_factory=set)  # claims whose order was looked for as they ended
     lead: str | None = None  # the topic the last order found applied first: a drained backlog repeats it
     published: dict[str, Delivered] = field(default_factory=dict)  # the outcomes delivered, by event id
+    theirs: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # their ids by claim
 
 
 def audit(
@@ -267,7 +268,7 @@ def judge_claims(claims: ClaimsToJudge) -> Judged:
         claims.events, reference, claims.letters, claims.audited, claims.since, claims.retention, report,
         claims.published,
     )  # fmt: skip
-    _accept_other_orders(replay, claims.published, reference.reference, claims.retention, report)
+    _accept_other_orders(replay, reference.reference, claims.retention, report)
     expected = sum(1 for e in replay.expected.values() if e.required)
     _compare(replay.expected, claims.published, replay.replayed, report)
     return Judged(report.findings, report.reordered, expected, replay.replayed)
@@ -504,25 +505,24 @@ def replay_through_core(
     since: datetime | None,
     retention: timedelta,
     report: AuditReport,
-    published: dict[str, Delivered] | None = None,
+    published: dict[str, Delivered],
 ) -> Replay:
     """Every claim event through the core in record-time order (`_in_applied_order`); returns the
     outcomes by event id, the claims replayed and each claim's claim events as applied.
 
-    With the `published` outcomes, a claim whose events come from several sources and see one
-    reference (`_searched_at_its_end`) is not replayed as it goes: at its last event the order
-    search (`_Interleavings`) looks for the order that gives the published outcomes, trying first
-    the one the previous claim was found in; the record-time order only if none does. A worker
-    draining a backlog applies nearly every claim in another order than record time, which so
-    costs one replay of the claim instead of two."""
+    A claim whose events come from several sources and see one reference (`_searched_at_its_end`)
+    is not replayed as it goes but judged at its last event (`_found_or_replayed`): record-time
+    order as far as its outcomes are `published` alike, then the order search (`_Interleavings`),
+    trying first the order the previous claim was found in. A worker draining a backlog applies
+    nearly every claim in another order than record time, which so costs one replay of the claim
+    instead of two."""
     # The claims agent's own processor (models.cob.processor), over a dict: the judge cannot drift
     # from the worker. Its reference is the one `reference.at` brings up to each record's time.
     processor = InMemoryClaims(reference.reference, retention)
-    replay = Replay(published=published or {})
+    replay = Replay(published=published, theirs=_published_by_claim(published))
     ordered = list(_in_applied_order(events))
     last = {event.claim_id: n for n, (_, event) in enumerate(ordered)}
-    deferred = {} if published is None else _searched_at_its_end(ordered, letters, reference)
-    theirs = _published_by_claim(published or {})
+    deferred = _searched_at_its_end(ordered, letters, reference)
     for n, (record, event) in enumerate(ordered):
         if (record.topic, record.partition, record.offset) in letters:
             report.add(NOT_RECONCILED, event.claim_id, places=(record.place,), note="dead-lettered by the claims agent")
@@ -539,7 +539,7 @@ def replay_through_core(
                 replay.applied[event.claim_id].append(applied)
                 if deferred[event.claim_id] == n:  # its last one applied: judged now
                     searched = _Interleavings(
-                        replay.applied[event.claim_id], published or {}, theirs[event.claim_id],
+                        replay.applied[event.claim_id], published, replay.theirs[event.claim_id],
                         reference.reference, retention, replay.lead,
                     )  # fmt: skip
                     _found_or_replayed(processor, searched, replay, report)
@@ -583,15 +583,12 @@ def _found_or_replayed(processor: InMemoryClaims, search: _Interleavings, replay
     any claim replayed as it went."""
     applied = replay.applied.pop(search.claim_id)
     found = search.follow(applied)
-    if search.raised:
-        for one in applied:
-            _replay_one(processor, one, replay, report)
-        return
-    replay.searched.add(search.claim_id)
-    reordered = found is None
+    reordered = found is None and not search.raised
+    if not search.raised:
+        replay.searched.add(search.claim_id)
     if reordered:
         found = search.search()
-    if found is None:  # no order gives the published outcomes: record time's are expected
+    if found is None:  # record time's outcomes are expected: the findings say how they differ
         for one in applied:
             _replay_one(processor, one, replay, report)
         return
@@ -660,9 +657,7 @@ def _expected(applied: Applied, item: Published, published: dict[str, Delivered]
     )
 
 
-def _accept_other_orders(
-    replay: Replay, published: dict[str, Delivered], reference: Reference, retention: timedelta, report: AuditReport
-) -> None:
+def _accept_other_orders(replay: Replay, reference: Reference, retention: timedelta, report: AuditReport) -> None:
     """A claim whose outcomes in record-time order are not the published ones, with claim events
     from more than one source, is accepted when another order the claims agent may have applied
     them in (`_Interleavings`) gives exactly the published ones: those are then its expected
@@ -670,7 +665,7 @@ def _accept_other_orders(
     mine: defaultdict[str, dict[str, ExpectedOutcome]] = defaultdict(dict)
     for event_id, want in replay.expected.items():
         mine[want.claim_id][event_id] = want
-    theirs = _published_by_claim(published)
+    published, theirs = replay.published, replay.theirs
     for claim_id, applied in replay.applied.items():
         if claim_id in replay.searched or len({a.source for a in applied}) < 2:
             continue

@@ -8,9 +8,9 @@ from typing import Any
 
 import orjson
 
-from cobstream.audit.jobs import available_cores
 from cobstream.bench.commands import run_measured
 from cobstream.bench.options import MILLION, BenchError
+from cobstream.shared.processes import available_cores
 
 
 def run_audit(env: dict[str, str], claims: int, jobs: int | None = None) -> dict[str, Any]:

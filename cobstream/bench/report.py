@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.metadata
-import os
 import platform
 import subprocess
 from datetime import datetime
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cobstream.bench.options import ROOT
+from cobstream.shared.processes import available_cores
 
 # Issue 21's targets: ratios to Faust in the same run (the absolute 3,000 EOB/s per worker and the
 # core's 20,000 claims/s were withdrawn), a million claims replayed from a file in 2 minutes,
@@ -29,7 +29,7 @@ TARGETS = {
 
 def machine() -> dict[str, Any]:
     info: dict[str, Any] = {
-        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "nproc": available_cores(),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }

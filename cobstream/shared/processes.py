@@ -1,10 +1,17 @@
-"""Child processes (workers started by the demo, the bench and the tests): a free port for one,
-and stopping one politely (SIGTERM, then SIGKILL if it does not exit in time)."""
+"""Child processes (workers started by the demo, the bench and the tests; the audit's judging
+processes): a free port for one, stopping one politely (SIGTERM, then SIGKILL if it does not exit
+in time), and how many cores there are to run them on."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+
+
+def available_cores() -> int:
+    """The cores this process may run on (`audit --jobs`'s default, the bench's machine)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def free_port() -> int:
