@@ -115,6 +115,32 @@ def test_profile_summary_shares() -> None:
     assert packages == {"models": 0.6, "aiokafka": 0.4}
 
 
+def test_the_two_profiles_are_printed_per_message() -> None:
+    """The worker's and the Faust table-passthrough's hot spots in microseconds of CPU a message,
+    so that the two compare function by function."""
+    worker = summarize_stacks(["run (faust/worker.py:5);decode (models/remittance/decode.py:10) 25", "x (a.py) 75"])
+    faust = summarize_stacks(["run (faust/worker.py:5);send (aiokafka/producer.py:3) 10"])
+    report = {
+        "started_at": "2026-01-01T00:00:00Z",
+        "git": {"commit": "abc", "dirty": False},
+        "machine": {"nproc": 2, "python": "3.11"},
+        "sizes": {"claims": 1, "state_claims": 1, "seconds_latency": 1, "partitions": 3, "scaleout_workers": 2},
+        "figures": [],
+        "errors": {},
+        "results": {
+            "pipeline": {"events_per_worker_cpu_s": 1000.0},
+            "faust_table": {"messages_per_app_cpu_s": 4000.0},
+            "profile": worker,
+            "profile_faust_table": faust,
+        },
+    }
+    text = table(report)
+    assert "worker profile (py-spy, 100 samples, 1,000 us of CPU a message)" in text
+    assert "25.0%    250.0 us  decode (models/remittance/decode.py)" in text
+    assert "Faust table-passthrough profile (py-spy, 10 samples, 250 us of CPU a message)" in text
+    assert "100.0%    250.0 us  send (aiokafka/producer.py)" in text
+
+
 def test_every_phase_is_listed() -> None:
     assert set(SECTIONS) == {
         "core",

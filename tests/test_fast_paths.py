@@ -6,6 +6,9 @@
   full validation builds, and it fails where full validation fails.
 - An output event's JSON (`models.contract.outcomes.event_json`, the model's serializer straight to
   bytes) is the text its `model_dump(mode="json")` written by orjson gives, byte for byte.
+- A claims-table record read by the reader for records as the worker writes them
+  (`streams.codec.stored_record_reader`) is the record the full validation reads, or nothing: then
+  the full validation reads it, or refuses it with the same errors.
 - The deadline index (`models.cob.timers.TimeoutIndex`) answers "nothing due" without looking at every
   payer only when a look would have found nothing.
 """
@@ -44,6 +47,7 @@ from models.contract.outcomes import (
 )
 from models.contract.topics import EOB_TOPICS
 from models.remittance.decode import Rejected, _plain_json, _validated_eob, dead_letter, decode_eob, load_json
+from streams.codec import ClaimRecord, OutboxEntry, Sent, claim_record_codec, stored_record_reader
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT.parent / "shared" / "vectors"
@@ -344,6 +348,93 @@ def outcome_or_errors(build: Any, fields: dict[str, Any]) -> Any:
         return build(PaymentDiscrepancy, fields) if build is build_outcome else build(fields)
     except ValidationError as exc:
         return exc.errors()
+
+
+# ---------------------------------------------------------------------------------------------
+# Claim records
+
+
+def record_or_errors(read: Any, raw: bytes) -> Any:
+    try:
+        return read(raw)
+    except ValidationError as exc:
+        return exc.errors(include_url=False)
+
+
+def assert_record_reads_the_same(raw: bytes) -> bool:
+    """The codec reads `raw` as the full validation does; returns whether the stored-record
+    reader took it."""
+    full = record_or_errors(ClaimRecord.model_validate_json, raw)
+    fast = record_or_errors(stored_record_reader().validate_json, raw)
+    read = record_or_errors(claim_record_codec.loads, raw)
+    if isinstance(full, list):
+        assert fast == full or isinstance(fast, list), "the stored-record reader accepted what full validation refuses"
+        assert read == full
+        return False
+    assert read == full
+    assert read.model_dump_json() == full.model_dump_json()
+    assert fields_set_tree(read) == fields_set_tree(full)
+    if isinstance(fast, list):
+        return False
+    assert fast == full
+    assert fields_set_tree(fast) == fields_set_tree(full)
+    return True
+
+
+def replayed_records() -> list[bytes]:
+    """Every claim of the vectors, the example day and generated traffic, as the worker writes its
+    record: the state, an applied offset, and the claim's last outcomes in the outbox."""
+    files = [DAY, *sorted(p for p in VECTORS.glob("*.jsonl") if not p.name.endswith(".expected.jsonl"))]
+    workload = build_workload(200, datetime(2026, 3, 1, tzinfo=UTC))
+    generated = [orjson.dumps({"topic": t, "key": k, "value": orjson.Fragment(v)}) for t, k, v in workload.eobs]
+    records = []
+    for lines in [p.read_bytes().splitlines() for p in files] + [[*workload_reference(workload), *generated]]:
+        engine = Engine()
+        published = list(replay_lines(lines, engine))
+        for claim_id, state in engine.claims.items():
+            sent = tuple(Sent(p.topic, p.kind, event_json(p.value).decode()) for p in published if p.key == claim_id)
+            outbox = (OutboxEntry(topic="eob.secondary", offset=7, events=sent[-3:]),) if sent else ()
+            record = ClaimRecord(state=state, applied_offsets={"eob.primary": 3, "eob.secondary": 7}, outbox=outbox)
+            records.append(claim_record_codec.dumps(record))
+    return records
+
+
+def workload_reference(workload: Any) -> list[bytes]:
+    return [orjson.dumps({"topic": t, "key": k, "value": orjson.Fragment(v)}) for t, k, v in workload.reference]
+
+
+def test_every_claim_record_reads_as_full_validation_reads_it() -> None:
+    records = replayed_records()
+    taken = [assert_record_reads_the_same(raw) for raw in records]
+    assert len(records) > 250
+    assert all(taken), f"{taken.count(False)} of {len(taken)} records took the full validation"
+    kinds = {key for raw in records for key, value in orjson.loads(raw)["state"].items() if value}
+    assert {"primary", "secondary", "standing_ready", "submission", "standing_secondary_claim"} <= kinds
+
+
+@st.composite
+def mutated_records(draw: st.DrawFn) -> bytes:
+    """A record of the vectors with a few of its values replaced, removed or added."""
+    value = orjson.loads(draw(st.sampled_from(RECORDS)))
+    for _ in range(draw(st.integers(1, 3))):
+        where = draw(st.sampled_from(paths(value)))
+        parent = value
+        for step in where[:-1]:
+            parent = parent[step]
+        if draw(st.booleans()) and isinstance(parent, dict):
+            parent.pop(where[-1], None)
+        else:
+            parent[where[-1]] = copy.deepcopy(draw(st.sampled_from(POISON)))
+    return json.dumps(value, allow_nan=True).encode()
+
+
+RECORDS = replayed_records()[::7]
+
+
+@FUZZ
+@given(raw=mutated_records())
+def test_a_mutated_claim_record_reads_the_same_or_takes_the_full_path(raw: bytes) -> None:
+    event("stored-record reader" if assert_record_reads_the_same(raw) else "full validation")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -90,8 +90,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         metavar="DIR",
-        help="attach py-spy to the pipeline worker and write its samples "
-        "and a summary of hot spots to DIR (slows that worker: do not compare its figures)",
+        help="attach py-spy to the pipeline worker and to the Faust table-passthrough and write their "
+        "samples and a summary of hot spots to DIR (slows them: do not compare their figures)",
     )
     parser.add_argument("--keep-topics", action="store_true", help="leave the bench topics on the broker")
     parser.add_argument("--note", help="free text kept in the JSON (what this run measures, e.g. the tree)")

@@ -237,12 +237,18 @@ class Bench:
         total, out = len(workload.eobs), [settings.topic(CLAIM_EVENTS)]
         app = deployment.worker("app", command=(FAUST_APP, FAUST_PHASES[phase])).start()
         sampler = CpuSampler([app])
+        profiler = None
         try:
             ready = await app.wait(READY, 120) - app.spawned
+            if self.profile_dir is not None and phase == "faust_table":
+                profiler = Profiler(self.profile_dir, app.pid, "app-faust_table")
             await deployment.drain([CLAIM_EVENTS], total, f"{phase} messages")
             peak = app.peak_rss()
         finally:
+            profile = profiler.stop() if profiler else None
             await sampler.stop()
+        if profile is not None:
+            self.results["profile_faust_table"] = {"app": phase, "folder": str(self.profile_dir), **profile}
         first = await edge_time(settings, out, first=True)
         last = await edge_time(settings, out, first=False)
         if first is None or last is None:

@@ -200,13 +200,29 @@ def table(report: dict[str, Any]) -> str:
     ]
     if busy:
         lines += ["", "whole machine busy (all processes, not only the bench's): " + ", ".join(busy)]
-    profile = report["results"].get("profile")
-    if profile and profile.get("self"):
-        lines += ["", f"worker profile (py-spy, {profile['samples']} samples), on CPU by function:"]
-        lines += [f"  {row['share'] * 100:5.1f}%  {row['name']}" for row in profile["self"][:15]]
-        lines += ["by package:"]
-        lines += [f"  {row['share'] * 100:5.1f}%  {row['name']}" for row in profile["self_by_package"][:10]]
+    results = report["results"]
+    lines += _profile_lines("Faust table-passthrough", results.get("profile_faust_table"), results.get("faust_table"))
+    lines += _profile_lines("worker", results.get("profile"), results.get("pipeline"))
     return "\n".join(lines)
+
+
+def _profile_lines(name: str, profile: dict[str, Any] | None, phase: dict[str, Any] | None) -> list[str]:
+    """A profile's hot spots, each also as microseconds of CPU per message: its share of the
+    samples times the phase's CPU per message (so that two profiles compare per message)."""
+    if not profile or not profile.get("self"):
+        return []
+    per_cpu_s = (phase or {}).get("events_per_worker_cpu_s") or (phase or {}).get("messages_per_app_cpu_s")
+    cpu_us = 1e6 / per_cpu_s if per_cpu_s else None
+    per_message = f", {cpu_us:,.0f} us of CPU a message" if cpu_us else ""
+
+    def row(found: dict[str, Any]) -> str:
+        us = f"{found['share'] * cpu_us:7.1f} us  " if cpu_us else ""
+        return f"  {found['share'] * 100:5.1f}%  {us}{found['name']}"
+
+    lines = ["", f"{name} profile (py-spy, {profile['samples']} samples{per_message}), on CPU by function:"]
+    lines += [row(found) for found in profile["self"][:15]]
+    lines += ["by package:"]
+    return lines + [row(found) for found in profile["self_by_package"][:10]]
 
 
 def default_json_path(started: datetime) -> Path:

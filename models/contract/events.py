@@ -3,7 +3,6 @@ billing office's reference data."""
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -26,6 +25,7 @@ from models.contract.types import (
     Text,
     Timestamp,
     cents_text_schema,
+    iso_date_schema,
     parse_timestamp,
     plain_text_schema,
     rust_validator,
@@ -387,11 +387,10 @@ def _line_schema() -> CoreSchema:
             "apportioned": _optional(cs.bool_schema(strict=True), False),
         }
     )
-    iso_date = cs.str_schema(strict=True, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
     fields = {
         "line_id": _required(plain_text_schema(1, MAX_ID_LENGTH)),
         "procedure_code": _required(code),
-        "service_date": _required(cs.no_info_after_validator_function(date.fromisoformat, iso_date)),
+        "service_date": _required(iso_date_schema()),
         "modifiers": _optional(_items(code, MAX_CODES_PER_LINE), ()),
         "remarks": _optional(_items(code, MAX_CODES_PER_LINE), ()),
         "charge": _required(money),

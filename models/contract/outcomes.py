@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from pydantic_core import SchemaValidator
+from pydantic_core import CoreSchema, SchemaValidator
 
 from models.contract.events import AdjustmentGroup, CobMethod
 from models.contract.topics import DEAD_LETTER, DISCREPANCY, EXPECTED, READY, SECONDARY_CLAIM
@@ -16,7 +16,9 @@ from models.contract.types import (
     computed_timestamp_schema,
     parse_money,
     parse_timestamp,
+    python_function,
     rust_validator,
+    swapped,
 )
 
 AllowableSource = Literal["fee_schedule", "secondary_eob", "assumed_primary"]
@@ -239,17 +241,10 @@ TOPIC_OF: dict[type, str] = {
 # full, which returns or raises exactly what it always did.
 
 
-def _trusting(node: Any) -> Any:
-    """A copy of a core schema with its money and time validators replaced by the checks for
-    values the core computed."""
-    if isinstance(node, dict):
-        function = node.get("function")
-        if node.get("type") == "function-plain" and isinstance(function, dict) and function["function"] in _TRUST:
-            return {**_TRUST[function["function"]](), "serialization": node["serialization"]}
-        return {key: _trusting(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_trusting(value) for value in node]
-    return node
+def _trusted_value(node: dict[str, Any]) -> CoreSchema | None:
+    """A money or time validator replaced by the check for a value the core computed."""
+    trust = _TRUST.get(python_function(node)) if node.get("type") == "function-plain" else None
+    return {**trust(), "serialization": node["serialization"]} if trust is not None else None
 
 
 _TRUST = {parse_money: computed_money_schema, parse_timestamp: computed_timestamp_schema}
@@ -265,7 +260,7 @@ _OUTCOME_CLASSES = (
     ReportedAdjustment,
 )
 _TRUSTED: dict[type, SchemaValidator] = {
-    model: rust_validator(_trusting(model.__pydantic_core_schema__), *_OUTCOME_CLASSES)
+    model: rust_validator(swapped(model.__pydantic_core_schema__, _trusted_value), *_OUTCOME_CLASSES)
     for model in (ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy, SecondaryClaim)
 }
 

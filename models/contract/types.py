@@ -9,10 +9,11 @@ engineer can act on.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 from typing import Annotated, Any
 
 from pydantic import (
@@ -332,6 +333,84 @@ def computed_timestamp_schema() -> CoreSchema:
     parse_timestamp accepts; parse_timestamp would return it unchanged."""
     earliest, end = datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC), datetime(LATEST_YEAR + 1, 1, 1, tzinfo=UTC)
     return cs.datetime_schema(strict=True, tz_constraint=0, ge=earliest, lt=end)
+
+
+def iso_date_schema() -> CoreSchema:
+    """A date written YYYY-MM-DD, to the same date that parse_date makes."""
+    iso_date = cs.str_schema(strict=True, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    return cs.no_info_after_validator_function(date.fromisoformat, iso_date)
+
+
+def swapped(node: Any, swap: Callable[[dict[str, Any]], CoreSchema | None]) -> Any:
+    """A copy of a core schema in which every node that `swap` gives a replacement for is
+    replaced by it (and not looked into)."""
+    if isinstance(node, dict):
+        replacement = swap(node)
+        if replacement is not None:
+            return replacement
+        return {key: swapped(value, swap) for key, value in node.items()}
+    if isinstance(node, list):
+        return [swapped(value, swap) for value in node]
+    return node
+
+
+def python_function(node: dict[str, Any]) -> Any:
+    """The Python function a validator node of a core schema calls, or None."""
+    function = node.get("function") if str(node.get("type", "")).startswith("function-") else None
+    return function.get("function") if isinstance(function, dict) else None
+
+
+def _text_limits(node: dict[str, Any]) -> tuple[int, int] | None:
+    """The (shortest, longest) of an Identifier, Code or Text: its chain of Python steps (the
+    string check, the length limits, the character check) around a plain string; else None."""
+    if node.get("type") != "function-after" or python_function(node) is not _clean_text:
+        return None
+    limits = {"min_length": 0, "max_length": None}
+    inner = node["schema"]
+    while inner.get("type") in ("function-after", "function-before"):
+        step = python_function(inner)
+        if isinstance(step, partial) and set(step.keywords) & set(limits):
+            limits.update(step.keywords)
+        elif step is not _strict_str:
+            return None
+        inner = inner["schema"]
+    if inner != {"type": "str"} or limits["max_length"] is None:
+        return None
+    return limits["min_length"], limits["max_length"]
+
+
+def _stored_value(node: dict[str, Any]) -> CoreSchema | None:
+    limits = _text_limits(node)
+    if limits is not None:
+        return plain_text_schema(*limits)
+    function = python_function(node) if node.get("type") == "function-plain" else None
+    if function is parse_money:
+        return {**cents_text_schema(signed=True), "serialization": node["serialization"]}
+    if function is parse_date:
+        return {**iso_date_schema(), "serialization": node["serialization"]}
+    return None
+
+
+def stored_schema(schema: CoreSchema) -> CoreSchema:
+    """A copy of a model's core schema for reading back the JSON this system wrote itself (a
+    claims-table record): its money, dates and identifiers, codes and texts checked inside
+    pydantic-core, as they were written (money as plain cents text, dates as YYYY-MM-DD, text
+    without control characters). Timestamps and the models' own validators still run as Python.
+    A reader built on it accepts a subset of what the full validation accepts, to the same
+    values; anything else it refuses, and the caller then validates in full."""
+    return swapped(schema, _stored_value)
+
+
+def model_classes(schema: CoreSchema) -> tuple[type[BaseModel], ...]:
+    """Every model class a core schema builds (for `rust_validator`)."""
+    found: list[type[BaseModel]] = []
+
+    def note(node: dict[str, Any]) -> None:
+        if node.get("type") == "model" and node["cls"] not in found:
+            found.append(node["cls"])
+
+    swapped(schema, note)
+    return tuple(found)
 
 
 @contextmanager
