@@ -115,7 +115,9 @@ class ClaimTable:
         if record is not None:
             self._recent.move_to_end(claim_id)
             return record
-        raw = self.table.get(claim_id.encode())
+        # From the table's store: the table's own get looks the key up in RocksDB twice (Faust's
+        # Table has a __missing__, so its __getitem__ asks `key in store` before `store[key]`).
+        raw = self.table.data.get(claim_id.encode())
         return claim_record_codec.loads(raw) if raw is not None else None
 
     def put(self, record: ClaimRecord) -> None:

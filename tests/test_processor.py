@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import faust
 import orjson
 import pytest
 from builders import eob, profile, secondary_line
@@ -20,6 +21,7 @@ from models.contract.events import PayerProfile
 from models.contract.outcomes import event_json
 from models.contract.topics import CLAIM_EVENTS, PRIMARY, SECONDARY
 from models.remittance.decode import decode
+from streams.app import ClaimTable
 from streams.claim_writer import ClaimWriter
 from streams.codec import ClaimEvent, ClaimRecord, OutboxEntry, Place, claim_partition, claim_record_codec
 
@@ -233,6 +235,22 @@ class FakeTable:
 
     def states(self):  # type: ignore[no-untyped-def]
         return (record.state for record in list(self.records.values()))
+
+
+def test_a_claim_read_from_the_table_is_looked_up_once_in_its_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ClaimTable.get` on a claim not in its cache reads the store once: Faust's table would ask
+    the store whether it holds the key before reading it (two RocksDB reads a claim)."""
+    store_table = faust.App("claims-table-test", store="memory://").Table("claims", key_type=bytes, value_type=bytes)
+    record = ClaimRecord(state=ClaimState(claim_id="CLM-1", revision=3), applied_offsets={PRIMARY: 7})
+    store_table.data[b"CLM-1"] = claim_record_codec.dumps(record)
+    store = type(store_table.data)
+    reads: list[object] = []
+    monkeypatch.setattr(store, "__contains__", lambda self, key: pytest.fail("the store was asked for the key twice"))
+    monkeypatch.setattr(store, "__getitem__", lambda self, key: reads.append(key) or self.data[key])
+    table = ClaimTable(store_table)
+    assert table.get("CLM-1") == record
+    assert table.get("CLM-2") is None
+    assert reads == [b"CLM-1", b"CLM-2"]
 
 
 class Worker:
