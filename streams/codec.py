@@ -19,7 +19,7 @@ from pydantic_core import SchemaValidator
 from models.cob.claim import ClaimInput, ClaimState, ClockTick, EobReceived, SubmissionReceived
 from models.contract.events import ClaimSubmission, EobEvent, Role
 from models.contract.topics import CLAIM_EVENTS, DEAD_LETTER, DISCREPANCY, READY
-from models.contract.types import Timestamp, model_classes, rust_validator, stored_schema
+from models.contract.types import Timestamp, rust_validator, stored_schema
 
 
 class Utf8(Codec):
@@ -258,8 +258,7 @@ class ClaimRecordCodec(PydanticCodec):
 @cache
 def stored_record_reader() -> SchemaValidator:
     """ClaimRecord's validator for JSON as `ClaimRecordCodec` writes it (built on first use)."""
-    schema = ClaimRecord.__pydantic_core_schema__
-    return rust_validator(stored_schema(schema), *model_classes(schema))
+    return rust_validator(stored_schema(ClaimRecord.__pydantic_core_schema__))
 
 
 _OLDER_RECORD = b'"applied_offset":'

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import heapq
 import json
 import random
@@ -381,14 +382,18 @@ def assert_record_reads_the_same(raw: bytes) -> bool:
     return True
 
 
-def replayed_records() -> list[bytes]:
+@functools.cache
+def replayed_records() -> tuple[bytes, ...]:
     """Every claim of the vectors, the example day and generated traffic, as the worker writes its
     record: the state, an applied offset, and the claim's last outcomes in the outbox."""
     files = [DAY, *sorted(p for p in VECTORS.glob("*.jsonl") if not p.name.endswith(".expected.jsonl"))]
     workload = build_workload(200, datetime(2026, 3, 1, tzinfo=UTC))
-    generated = [orjson.dumps({"topic": t, "key": k, "value": orjson.Fragment(v)}) for t, k, v in workload.eobs]
+    generated = [
+        orjson.dumps({"topic": topic, "key": key, "value": orjson.Fragment(value)})
+        for topic, key, value in [*workload.reference, *workload.eobs]
+    ]
     records = []
-    for lines in [p.read_bytes().splitlines() for p in files] + [[*workload_reference(workload), *generated]]:
+    for lines in [p.read_bytes().splitlines() for p in files] + [generated]:
         engine = Engine()
         published = list(replay_lines(lines, engine))
         for claim_id, state in engine.claims.items():
@@ -396,11 +401,7 @@ def replayed_records() -> list[bytes]:
             outbox = (OutboxEntry(topic="eob.secondary", offset=7, events=sent[-3:]),) if sent else ()
             record = ClaimRecord(state=state, applied_offsets={"eob.primary": 3, "eob.secondary": 7}, outbox=outbox)
             records.append(claim_record_codec.dumps(record))
-    return records
-
-
-def workload_reference(workload: Any) -> list[bytes]:
-    return [orjson.dumps({"topic": t, "key": k, "value": orjson.Fragment(v)}) for t, k, v in workload.reference]
+    return tuple(records)
 
 
 def test_every_claim_record_reads_as_full_validation_reads_it() -> None:
@@ -415,7 +416,7 @@ def test_every_claim_record_reads_as_full_validation_reads_it() -> None:
 @st.composite
 def mutated_records(draw: st.DrawFn) -> bytes:
     """A record of the vectors with a few of its values replaced, removed or added."""
-    value = orjson.loads(draw(st.sampled_from(RECORDS)))
+    value = orjson.loads(draw(st.sampled_from(replayed_records()[::7])))
     for _ in range(draw(st.integers(1, 3))):
         where = draw(st.sampled_from(paths(value)))
         parent = value
@@ -426,9 +427,6 @@ def mutated_records(draw: st.DrawFn) -> bytes:
         else:
             parent[where[-1]] = copy.deepcopy(draw(st.sampled_from(POISON)))
     return json.dumps(value, allow_nan=True).encode()
-
-
-RECORDS = replayed_records()[::7]
 
 
 @FUZZ

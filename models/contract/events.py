@@ -430,9 +430,7 @@ def _eob_schema(role: Role) -> CoreSchema:
     return cs.model_schema(EobEvent, cs.model_fields_schema(fields), config=_CONFIG)
 
 
-_FAST_EOB: dict[str, SchemaValidator] = {
-    role: rust_validator(_eob_schema(role), EobEvent, ServiceLine, Adjustment) for role in ("primary", "secondary")
-}
+_FAST_EOB: dict[str, SchemaValidator] = {role: rust_validator(_eob_schema(role)) for role in ("primary", "secondary")}
 
 
 def fast_eob(role: Role, text: str) -> EobEvent | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -16,7 +17,7 @@ from models.contract.types import (
     computed_timestamp_schema,
     parse_money,
     parse_timestamp,
-    python_function,
+    plain_validator_replaced,
     rust_validator,
     swapped,
 )
@@ -241,26 +242,12 @@ TOPIC_OF: dict[type, str] = {
 # full, which returns or raises exactly what it always did.
 
 
-def _trusted_value(node: dict[str, Any]) -> CoreSchema | None:
-    """A money or time validator replaced by the check for a value the core computed."""
-    trust = _TRUST.get(python_function(node)) if node.get("type") == "function-plain" else None
-    return {**trust(), "serialization": node["serialization"]} if trust is not None else None
-
-
-_TRUST = {parse_money: computed_money_schema, parse_timestamp: computed_timestamp_schema}
-_OUTCOME_CLASSES = (
-    ExpectedSecondaryPayment,
-    ExpectedLine,
-    PatientBillingReady,
-    ReadyLine,
-    WriteOffReason,
-    PaymentDiscrepancy,
-    SecondaryClaim,
-    SecondaryClaimLine,
-    ReportedAdjustment,
-)
+_TRUST: dict[Any, Callable[[], CoreSchema]] = {
+    parse_money: computed_money_schema,
+    parse_timestamp: computed_timestamp_schema,
+}
 _TRUSTED: dict[type, SchemaValidator] = {
-    model: rust_validator(swapped(model.__pydantic_core_schema__, _trusted_value), *_OUTCOME_CLASSES)
+    model: rust_validator(swapped(model.__pydantic_core_schema__, lambda node: plain_validator_replaced(node, _TRUST)))
     for model in (ExpectedSecondaryPayment, PatientBillingReady, PaymentDiscrepancy, SecondaryClaim)
 }
 

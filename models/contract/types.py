@@ -354,7 +354,7 @@ def swapped(node: Any, swap: Callable[[dict[str, Any]], CoreSchema | None]) -> A
     return node
 
 
-def python_function(node: dict[str, Any]) -> Any:
+def _python_function(node: dict[str, Any]) -> Any:
     """The Python function a validator node of a core schema calls, or None."""
     function = node.get("function") if str(node.get("type", "")).startswith("function-") else None
     return function.get("function") if isinstance(function, dict) else None
@@ -363,12 +363,12 @@ def python_function(node: dict[str, Any]) -> Any:
 def _text_limits(node: dict[str, Any]) -> tuple[int, int] | None:
     """The (shortest, longest) of an Identifier, Code or Text: its chain of Python steps (the
     string check, the length limits, the character check) around a plain string; else None."""
-    if node.get("type") != "function-after" or python_function(node) is not _clean_text:
+    if node.get("type") != "function-after" or _python_function(node) is not _clean_text:
         return None
     limits = {"min_length": 0, "max_length": None}
     inner = node["schema"]
     while inner.get("type") in ("function-after", "function-before"):
-        step = python_function(inner)
+        step = _python_function(inner)
         if isinstance(step, partial) and set(step.keywords) & set(limits):
             limits.update(step.keywords)
         elif step is not _strict_str:
@@ -379,16 +379,26 @@ def _text_limits(node: dict[str, Any]) -> tuple[int, int] | None:
     return limits["min_length"], limits["max_length"]
 
 
+def plain_validator_replaced(
+    node: dict[str, Any], replacements: dict[Any, Callable[[], CoreSchema]]
+) -> CoreSchema | None:
+    """A plain validator whose Python function `replacements` names, replaced by the schema it
+    gives (which serializes as the node did); None for any other node."""
+    make = replacements.get(_python_function(node)) if node.get("type") == "function-plain" else None
+    return {**make(), "serialization": node["serialization"]} if make is not None else None
+
+
 def _stored_value(node: dict[str, Any]) -> CoreSchema | None:
     limits = _text_limits(node)
     if limits is not None:
         return plain_text_schema(*limits)
-    function = python_function(node) if node.get("type") == "function-plain" else None
-    if function is parse_money:
-        return {**cents_text_schema(signed=True), "serialization": node["serialization"]}
-    if function is parse_date:
-        return {**iso_date_schema(), "serialization": node["serialization"]}
-    return None
+    return plain_validator_replaced(node, _STORED)
+
+
+_STORED: dict[Any, Callable[[], CoreSchema]] = {
+    parse_money: lambda: cents_text_schema(signed=True),
+    parse_date: iso_date_schema,
+}
 
 
 def stored_schema(schema: CoreSchema) -> CoreSchema:
@@ -401,15 +411,15 @@ def stored_schema(schema: CoreSchema) -> CoreSchema:
     return swapped(schema, _stored_value)
 
 
-def model_classes(schema: CoreSchema) -> tuple[type[BaseModel], ...]:
-    """Every model class a core schema builds (for `rust_validator`)."""
+def _model_classes(schema: CoreSchema) -> tuple[type[BaseModel], ...]:
+    """Every model class a core schema builds."""
     found: list[type[BaseModel]] = []
 
     def note(node: dict[str, Any]) -> None:
         if node.get("type") == "model" and node["cls"] not in found:
             found.append(node["cls"])
 
-    swapped(schema, note)
+    swapped(schema, note)  # visits every node: `note` replaces none
     return tuple(found)
 
 
@@ -427,8 +437,8 @@ def _own_schema(classes: tuple[type[BaseModel], ...]) -> Iterator[None]:
             model.__pydantic_complete__ = complete
 
 
-def rust_validator(schema: CoreSchema, *classes: type[BaseModel]) -> SchemaValidator:
-    """A validator for `schema`, which builds instances of `classes` by its own rules. Should
+def rust_validator(schema: CoreSchema) -> SchemaValidator:
+    """A validator for `schema`, which builds the model classes in it by its own rules. Should
     pydantic-core stop honouring that, the result is the classes' full validation: slower, same."""
-    with _own_schema(classes):
+    with _own_schema(_model_classes(schema)):
         return SchemaValidator(schema)
